@@ -1,0 +1,201 @@
+"""MongoDB clients for the four CASE databases, built the way the Go job builds them (reference/01 §2).
+
+Why not just hand the URI to pymongo: the Go job splices `username:password@` into the URI verbatim and the Go
+driver decodes them with `url.PathUnescape`, where `+` stays `+`. pymongo decodes URI credentials with
+`unquote_plus` (`+` becomes a space) and rejects other inputs Go accepts. So we decode the credentials with
+the Go rules ourselves and pass them to pymongo separately, with a URI that carries no user info. Empty
+username and password mean "no authentication" (a deliberate improvement over Go, which refuses to start).
+
+Each database gets its own client (four clients even when the URIs are equal), `max_pool_size` and
+`idle_conn_timeout` override URI options (0 = unlimited), and every single operation runs under its own
+`timeout`-second deadline (`op_timeout`), except the user iteration cursor, which Go runs without deadline.
+No client is created at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pymongo
+from pymongo import MongoClient
+from pymongo.database import Database
+
+log = logging.getLogger(__name__)
+
+DB_KEYS = ("participant_user_db", "global_infos_db", "messaging_db", "study_db")
+
+
+class CredentialError(ValueError):
+    """A username/password the Go driver would reject; the message never contains the secret itself."""
+
+
+class DBConfigLike(Protocol):
+    connection_str: str
+    connection_prefix: str
+    timeout: int
+    idle_conn_timeout: int
+    max_pool_size: int
+    use_no_cursor_timeout: bool
+    db_name_prefix: str
+
+    @property
+    def username(self) -> Any: ...
+
+    @property
+    def password(self) -> Any: ...
+
+
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+
+
+def go_path_unescape(value: str, what: str) -> str:
+    """Go `url.PathUnescape`: decode `%XX` as UTF-8 bytes, keep `+` literally, reject a malformed `%`."""
+    out = bytearray()
+    i = 0
+    raw = value.encode("utf-8")
+    while i < len(raw):
+        if raw[i] == 0x25:  # '%'
+            chunk = raw[i + 1 : i + 3].decode("ascii", errors="replace")
+            if len(chunk) != 2 or not _PERCENT.fullmatch("%" + chunk):
+                raise CredentialError(f"{what} contains an invalid percent-escape (Go: invalid URL escape)")
+            out.append(int(chunk, 16))
+            i += 3
+        else:
+            out.append(raw[i])
+            i += 1
+    return out.decode("utf-8", errors="surrogateescape")
+
+
+def _secret(value: Any) -> str:
+    if value is None:
+        return ""
+    getter = getattr(value, "get_secret_value", None)
+    return str(getter() if getter else value)
+
+
+def decode_credentials(username: str, password: str, key: str) -> tuple[str, str] | None:
+    """Return (user, password) decoded as the Go driver decodes the spliced user info, or None for no auth."""
+    if not username and not password:
+        return None
+    if not username or not password:
+        empty = "username" if not username else "password"
+        raise CredentialError(f"db_configs.{key}.{empty} is empty while the other credential is set")
+    for name, value, forbidden in (("username", username, ":@/"), ("password", password, ":@/")):
+        bad = sorted({c for c in value if c in forbidden})
+        if bad:
+            raise CredentialError(
+                f"db_configs.{key}.{name} contains {' '.join(repr(c) for c in bad)} unescaped; "
+                "percent-encode it (e.g. '@' as %40, ':' as %3A, '/' as %2F) as the Go job requires"
+            )
+    return (
+        go_path_unescape(username, f"db_configs.{key}.username"),
+        go_path_unescape(password, f"db_configs.{key}.password"),
+    )
+
+
+def build_uri(cfg: DBConfigLike, key: str) -> str:
+    """`mongodb<prefix>://<connection_str>`, i.e. the Go URI without the user info."""
+    conn = cfg.connection_str
+    if not conn:
+        raise CredentialError(f"db_configs.{key}.connection_str is empty")
+    if "@" in conn.split("/", 1)[0]:
+        raise CredentialError(f"db_configs.{key}.connection_str must not contain user info ('@')")
+    query_at = conn.find("?")
+    if query_at >= 0 and "/" not in conn[:query_at]:
+        raise CredentialError(f"db_configs.{key}.connection_str must have a / before the query ?")
+    return f"mongodb{cfg.connection_prefix}://{conn}"
+
+
+def client_kwargs(cfg: DBConfigLike, key: str) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "maxPoolSize": cfg.max_pool_size if cfg.max_pool_size > 0 else None,
+        "maxIdleTimeMS": cfg.idle_conn_timeout * 1000 if cfg.idle_conn_timeout > 0 else None,
+        "serverSelectionTimeoutMS": max(cfg.timeout, 1) * 1000,
+        "connectTimeoutMS": max(cfg.timeout, 1) * 1000,
+        "appname": "usermgmt_pipeline",
+    }
+    creds = decode_credentials(_secret(cfg.username), _secret(cfg.password), key)
+    if creds is not None:
+        kwargs["username"], kwargs["password"] = creds
+    return kwargs
+
+
+def make_client(cfg: DBConfigLike, key: str, *, ping: bool = True) -> MongoClient:
+    """Create one database's client; with `ping`, fail fast (bounded by `timeout`) like the Go start-up."""
+    kwargs = client_kwargs(cfg, key)
+    if "username" not in kwargs:
+        log.warning("db_configs.%s has no username and password: connecting without authentication", key)
+    client: MongoClient = MongoClient(build_uri(cfg, key), connect=False, **kwargs)
+    if ping:
+        try:
+            with pymongo.timeout(cfg.timeout):
+                client.admin.command("ping")
+        except pymongo.errors.PyMongoError as exc:
+            client.close()
+            raise ConnectionError(f"could not connect to {key}: {type(exc).__name__}: {exc}") from None
+    return client
+
+
+@dataclass
+class CaseDatabases:
+    """The four CASE database clients and their naming rules (reference/01 §2.3).
+
+    `global-infos` is one database for all instances; the other three are per instance.
+    """
+
+    configs: dict[str, DBConfigLike]
+    clients: dict[str, MongoClient]
+
+    @classmethod
+    def connect(cls, db_configs: Any, *, ping: bool = True) -> CaseDatabases:
+        configs = {key: getattr(db_configs, key) for key in DB_KEYS}
+        clients: dict[str, MongoClient] = {}
+        try:
+            for key in DB_KEYS:
+                clients[key] = make_client(configs[key], key, ping=ping)
+        except Exception:
+            for client in clients.values():
+                client.close()
+            raise
+        return cls(configs=configs, clients=clients)
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
+
+    def users_db(self, instance_id: str) -> Database:
+        return self._db("participant_user_db", f"{instance_id}_users")
+
+    def global_infos_db(self) -> Database:
+        return self._db("global_infos_db", "global-infos")
+
+    def messaging_db(self, instance_id: str) -> Database:
+        return self._db("messaging_db", f"{instance_id}_messageDB")
+
+    def study_db(self, instance_id: str) -> Database:
+        return self._db("study_db", f"{instance_id}_studyDB")
+
+    def pipeline_db(self) -> Database:
+        """Our own bookkeeping (journal, audit): kept out of every CASE database and collection."""
+        return self._db("global_infos_db", "usermgmt-pipeline")
+
+    def timeout_s(self, key: str) -> float:
+        return float(self.configs[key].timeout)
+
+    def no_cursor_timeout(self, key: str) -> bool:
+        return bool(self.configs[key].use_no_cursor_timeout)
+
+    def _db(self, key: str, name: str) -> Database:
+        return self.clients[key][f"{self.configs[key].db_name_prefix}{name}"]
+
+
+@contextmanager
+def op_deadline(seconds: float) -> Iterator[None]:
+    """One operation's deadline (Go creates a fresh `timeout`-second context per DB call)."""
+    with pymongo.timeout(seconds):
+        yield

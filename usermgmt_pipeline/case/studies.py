@@ -1,0 +1,166 @@
+"""`<p><iid>_studyDB`: study infos, rules, participants, reports, confidential responses, the ID map (01 §3.7-3.12, §4.5).
+
+Every read and write the tasks and the deletion flow make on the study database is here; the engine-only
+collections (code lists, counters, variables, survey responses, researcher messages) are in
+`study_engine_collections`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bson import Int64
+from pymongo import DESCENDING, InsertOne
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from usermgmt_pipeline.case.connections import op_deadline
+from usermgmt_pipeline.case.go_decode import GoDecodeError, go_bool, go_string
+from usermgmt_pipeline.case.id_mapping import StudyIdentity
+
+ID_MAP = "confidential-id-map"
+
+
+@dataclass(frozen=True)
+class Study:
+    key: str
+    secret_key: str
+    status: str
+    id_mapping_method: str
+    track_account: bool
+
+    @property
+    def identity(self) -> StudyIdentity:
+        return StudyIdentity(self.key, self.secret_key, self.id_mapping_method)
+
+
+class StudyDecodeError(ValueError):
+    pass
+
+
+def decode_study(doc: Mapping[str, Any]) -> Study:
+    try:
+        configs = doc.get("configs") or {}
+        if not isinstance(configs, Mapping):
+            raise GoDecodeError("configs", "a document", configs)
+        study = Study(
+            key=go_string(doc, "key", "key"),
+            secret_key=go_string(doc, "secretKey", "secretKey"),
+            status=go_string(doc, "status", "status"),
+            id_mapping_method=go_string(configs, "idMappingMethod", "configs.idMappingMethod"),
+            track_account=go_bool(configs, "trackAccount", "configs.trackAccount"),
+        )
+    except GoDecodeError as exc:
+        raise StudyDecodeError(f"study {doc.get('key', doc.get('_id'))!s}: {exc}") from None
+    if not study.key:
+        raise StudyDecodeError(f"study {doc.get('_id')!s} has no key")
+    return study
+
+
+class StudyCollections:
+    def __init__(self, db: Database, op_timeout_s: float) -> None:
+        self.db = db
+        self.timeout = op_timeout_s
+        self.id_map = db[ID_MAP]
+
+    def studies(self, status: str = "") -> list[Mapping[str, Any]]:
+        """Raw `study-infos` documents; `status` "" means all studies (profile deletion uses all)."""
+        with op_deadline(self.timeout):
+            return list(self.db["study-infos"].find({"status": status} if status else {}))
+
+    def current_rules_document(self, study_key: str) -> Mapping[str, Any] | None:
+        """The latest upload (`uploadedAt` descending) of the study's rules."""
+        with op_deadline(self.timeout):
+            return self.db["studyRules"].find_one({"studyKey": study_key}, sort=[("uploadedAt", DESCENDING)])
+
+    def participant(self, study_key: str, participant_id: str) -> Mapping[str, Any] | None:
+        with op_deadline(self.timeout):
+            return self.db[f"{study_key}_participants"].find_one({"participantID": participant_id})
+
+    def save_participant_state(self, study_key: str, encoded: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """Go's SaveParticipantState: `modifiedAt` = now, find-one-and-replace by participantID, upsert."""
+        doc = dict(encoded)
+        doc["modifiedAt"] = Int64(int(time.time()))
+        doc.pop("_id", None)
+        with op_deadline(self.timeout):
+            return self.db[f"{study_key}_participants"].find_one_and_replace(
+                {"participantID": doc["participantID"]}, doc, upsert=True, return_document=True
+            )
+
+    def insert_report_once(self, study_key: str, report: Mapping[str, Any]) -> bool:
+        """Insert a report carrying a pre-assigned `_id`; False when an interrupted run already saved it."""
+        with op_deadline(self.timeout):
+            try:
+                self.db[f"{study_key}_reports"].insert_one(dict(report))
+                return True
+            except DuplicateKeyError:
+                return False
+
+    def delete_confidential_responses(self, study_key: str, confidential_id: str, key: str = "") -> int:
+        if not confidential_id:
+            raise ValueError("participant id must be defined")
+        selector: dict[str, Any] = {"participantID": confidential_id}
+        if key:
+            selector["key"] = key
+        with op_deadline(self.timeout):
+            return self.db[f"{study_key}_confidentialResponses"].delete_many(selector).deleted_count
+
+    def remove_id_map_entries_for_profile(self, profile_id: str, study_key: str) -> int:
+        with op_deadline(self.timeout):
+            return self.id_map.delete_many({"profileID": profile_id, "studyKey": study_key}).deleted_count
+
+    def existing_confidential_ids(self, study_key: str, confidential_ids: Sequence[str]) -> set[str]:
+        """Which of these confidential IDs already have a map entry for the study (one query per batch)."""
+        if not confidential_ids:
+            return set()
+        with op_deadline(self.timeout):
+            cursor = self.id_map.find(
+                {"studyKey": study_key, "confidentialID": {"$in": list(confidential_ids)}},
+                projection={"_id": 0, "confidentialID": 1},
+            )
+            return {doc["confidentialID"] for doc in cursor}
+
+    def insert_id_map_entries(self, entries: Iterable[Mapping[str, str]]) -> tuple[int, list[str]]:
+        """Unordered bulk insert of `{confidentialID, profileID, studyKey}`; returns (inserted, errors).
+
+        Unordered because entries are independent; a duplicate (unique index, or a concurrent writer) is
+        reported per entry and does not stop the others, like Go's per-entry insert that only logs errors.
+        """
+        ops = [
+            InsertOne(
+                {
+                    "confidentialID": e["confidentialID"],
+                    "profileID": e["profileID"],
+                    "studyKey": e["studyKey"],
+                }
+            )
+            for e in entries
+        ]
+        if not ops:
+            return 0, []
+        with op_deadline(self.timeout):
+            try:
+                result = self.id_map.bulk_write(ops, ordered=False)
+                return result.inserted_count, []
+            except BulkWriteError as exc:
+                details = exc.details
+                errors = [
+                    f"{e.get('code')}: {e.get('errmsg', '')[:200]}" for e in details.get("writeErrors", [])
+                ]
+                return int(details.get("nInserted", 0)), errors
+
+    def id_map_has_entry(self, confidential_id: str, study_key: str) -> bool:
+        """Go's per-entry `GetProfileIDFromConfidentialID` (the benchmark baseline uses it)."""
+        with op_deadline(self.timeout):
+            return (
+                self.id_map.find_one({"confidentialID": confidential_id, "studyKey": study_key}) is not None
+            )
+
+    def insert_id_map_entry(self, confidential_id: str, profile_id: str, study_key: str) -> None:
+        with op_deadline(self.timeout):
+            self.id_map.insert_one(
+                {"confidentialID": confidential_id, "profileID": profile_id, "studyKey": study_key}
+            )

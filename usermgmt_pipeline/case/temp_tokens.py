@@ -1,0 +1,86 @@
+"""`<p>global-infos.temp-tokens`: the login-capable tokens emailed to users (01 §3.4, 02 §4).
+
+The token format is copied exactly (39 lower-case base32 chars, 48-bit millisecond time prefix, 18 random
+bytes) because the participant API looks tokens up by string and the time prefix orders them.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from usermgmt_pipeline.case.connections import op_deadline
+
+PURPOSE_CONTACT_VERIFICATION = "contact-verification"
+PURPOSE_INACTIVE_USER_NOTIFICATION = "inactive-user-notification"
+
+
+def encode_token(unix_ms: int, random_bytes: bytes) -> str:
+    """24 bytes (6 of big-endian ms time, 18 random), RFC 4648 base32 without padding, lower-cased."""
+    if len(random_bytes) != 18:
+        raise ValueError("a temp token needs exactly 18 random bytes")
+    raw = (unix_ms & 0xFFFF_FFFF_FFFF).to_bytes(6, "big") + random_bytes
+    return base64.b32encode(raw).decode("ascii").rstrip("=").lower()
+
+
+def new_token() -> str:
+    return encode_token(time.time_ns() // 1_000_000, secrets.token_bytes(18))
+
+
+def token_document(
+    *,
+    token: str,
+    purpose: str,
+    user_id: str,
+    instance_id: str,
+    email: str,
+    ttl_ns: int,
+    doc_id: ObjectId | None = None,
+) -> dict[str, Any]:
+    """The TempToken document in Go's field order; `expiration` a BSON date (ms precision)."""
+    expiration = datetime.now(UTC) + timedelta(microseconds=ttl_ns // 1000)
+    doc: dict[str, Any] = {}
+    if doc_id is not None:
+        doc["_id"] = doc_id
+    doc.update(
+        token=token,
+        expiration=expiration,
+        purpose=purpose,
+        userID=user_id,
+        info={"type": "email", "email": email},
+        instanceID=instance_id,
+    )
+    return doc
+
+
+class TempTokens:
+    def __init__(self, db: Database, op_timeout_s: float) -> None:
+        self.collection = db["temp-tokens"]
+        self.timeout = op_timeout_s
+
+    def insert_once(self, doc: Mapping[str, Any]) -> str:
+        """Insert a token with a pre-assigned `_id`; on a rerun return the token already stored under it."""
+        with op_deadline(self.timeout):
+            try:
+                self.collection.insert_one(dict(doc))
+                return str(doc["token"])
+            except DuplicateKeyError:
+                existing = self.collection.find_one({"_id": doc["_id"]}, projection={"token": 1})
+        if existing is None:
+            raise RuntimeError("temp token insert collided on token string; retry")
+        return str(existing["token"])
+
+    def delete_all_for_user(self, instance_id: str, user_id: str, purpose: str = "") -> int:
+        selector: dict[str, Any] = {"instanceID": instance_id, "userID": user_id}
+        if purpose:
+            selector["purpose"] = purpose
+        with op_deadline(self.timeout):
+            return self.collection.delete_many(selector).deleted_count

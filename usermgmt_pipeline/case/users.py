@@ -1,0 +1,188 @@
+"""The participant-user database `<p><iid>_users`: `users`, `userAttributes`, `renewTokens` (01 §2.4, §3.1-3.3, §4.2).
+
+Every read and write the tasks make on these collections is here. User documents are decoded with the Go
+driver's rules for the fields the tasks use (01 §3.0): a field of the wrong type makes that one user
+undecodable (`UserDecodeError`), which the tasks skip and report instead of aborting the instance as Go does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bson import Int64, ObjectId
+from pymongo import ReturnDocument
+from pymongo.database import Database
+
+from usermgmt_pipeline.case.connections import op_deadline
+from usermgmt_pipeline.case.go_decode import GoDecodeError, go_bool, go_int, go_string
+
+USER_BATCH_SIZE = 32
+"""Go's batch size for the user cursor; kept so server load per getMore matches the original."""
+
+# Only the fields the tasks read: fewer bytes per user and no failure on fields the job never looks at.
+USER_PROJECTION = {
+    "account.accountID": 1,
+    "account.accountConfirmedAt": 1,
+    "account.preferredLanguage": 1,
+    "timestamps": 1,
+    "profiles._id": 1,
+    "profiles.mainProfile": 1,
+    "roles": 1,
+}
+
+
+class UserDecodeError(ValueError):
+    def __init__(self, user_id: str, reason: str) -> None:
+        super().__init__(f"user {user_id}: {reason}")
+        self.user_id = user_id
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: str
+    main_profile: bool
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    account_id: str
+    account_confirmed_at: int
+    preferred_language: str
+    created_at: int
+    last_login: int
+    last_token_refresh: int
+    reminder_to_confirm_sent_at: int
+    marked_for_deletion: int
+    profiles: tuple[Profile, ...]
+
+    @property
+    def object_id(self) -> ObjectId:
+        return ObjectId(self.id)
+
+
+def decode_user(doc: Mapping[str, Any]) -> User:
+    raw_id = doc.get("_id")
+    user_id = str(raw_id) if raw_id is not None else "<no _id>"
+    if not isinstance(raw_id, ObjectId):
+        raise UserDecodeError(user_id, f"_id is {type(raw_id).__name__}, not an ObjectId")
+    try:
+        account = _subdoc(doc, "account")
+        timestamps = _subdoc(doc, "timestamps")
+        raw_profiles = doc.get("profiles")
+        if raw_profiles is not None and not isinstance(raw_profiles, list):
+            raise GoDecodeError("profiles", "an array", raw_profiles)
+        profiles: list[Profile] = []
+        for index, raw in enumerate(raw_profiles or []):
+            if not isinstance(raw, Mapping):
+                raise GoDecodeError(f"profiles[{index}]", "a document", raw)
+            pid = raw.get("_id")
+            if not isinstance(pid, ObjectId):
+                raise GoDecodeError(f"profiles[{index}]._id", "an ObjectId", pid)
+            profiles.append(Profile(str(pid), go_bool(raw, "mainProfile", f"profiles[{index}].mainProfile")))
+        return User(
+            id=user_id,
+            account_id=go_string(account, "accountID", "account.accountID"),
+            account_confirmed_at=go_int(account, "accountConfirmedAt", "account.accountConfirmedAt"),
+            preferred_language=go_string(account, "preferredLanguage", "account.preferredLanguage"),
+            created_at=go_int(timestamps, "createdAt", "timestamps.createdAt"),
+            last_login=go_int(timestamps, "lastLogin", "timestamps.lastLogin"),
+            last_token_refresh=go_int(timestamps, "lastTokenRefresh", "timestamps.lastTokenRefresh"),
+            reminder_to_confirm_sent_at=go_int(
+                timestamps, "reminderToConfirmSentAt", "timestamps.reminderToConfirmSentAt"
+            ),
+            marked_for_deletion=go_int(timestamps, "markedForDeletion", "timestamps.markedForDeletion"),
+            profiles=tuple(profiles),
+        )
+    except GoDecodeError as exc:
+        raise UserDecodeError(user_id, str(exc)) from None
+
+
+def _subdoc(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = doc.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise GoDecodeError(key, "a document", value)
+    return value
+
+
+class UsersCollections:
+    """Reads and writes on one instance's `<p><iid>_users` database."""
+
+    def __init__(self, db: Database, op_timeout_s: float, *, no_cursor_timeout: bool = False) -> None:
+        self.db = db
+        self.users = db["users"]
+        self.user_attributes = db["userAttributes"]
+        self.renew_tokens = db["renewTokens"]
+        self.timeout = op_timeout_s
+        self.no_cursor_timeout = no_cursor_timeout
+
+    def iterate(self, selection: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+        """Raw user documents matching `selection`, batch size 32, no deadline (as Go's FindAndExecuteOnUsers).
+
+        `use_no_cursor_timeout` is honoured (Go ignores it). Cursor errors propagate to the caller, which fails
+        the instance loudly instead of reporting a partial run as finished.
+        """
+        cursor = self.users.find(
+            selection,
+            projection=USER_PROJECTION,
+            batch_size=USER_BATCH_SIZE,
+            no_cursor_timeout=self.no_cursor_timeout,
+        )
+        with cursor:
+            yield from cursor
+
+    def count(self, selection: Mapping[str, Any]) -> int:
+        with op_deadline(self.timeout):
+            return self.users.count_documents(selection)
+
+    def find_selected(self, user_id: ObjectId, selection: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """Fresh read of one user, only if it still matches the task's selection."""
+        with op_deadline(self.timeout):
+            return self.users.find_one({"$and": [{"_id": user_id}, selection]}, projection=USER_PROJECTION)
+
+    def set_timestamp_if_selected(
+        self, user_id: ObjectId, selection: Mapping[str, Any], field: str, value: int
+    ) -> bool:
+        """`$set timestamps.<field>` (Int64) only while the user still matches the selection."""
+        with op_deadline(self.timeout):
+            result = self.users.update_one(
+                {"$and": [{"_id": user_id}, selection]}, {"$set": {f"timestamps.{field}": Int64(value)}}
+            )
+        return result.matched_count == 1
+
+    def delete_if_selected(self, user_id: ObjectId, selection: Mapping[str, Any]) -> bool:
+        """Atomically delete the user document only while it still matches the selection."""
+        with op_deadline(self.timeout):
+            deleted = self.users.find_one_and_delete(
+                {"$and": [{"_id": user_id}, selection]}, projection={"_id": 1}
+            )
+        return deleted is not None
+
+    def exists(self, user_id: ObjectId) -> bool:
+        with op_deadline(self.timeout):
+            return self.users.find_one({"_id": user_id}, projection={"_id": 1}) is not None
+
+    def delete_attributes(self, user_id: ObjectId) -> int:
+        """`userAttributes.userId` is an ObjectId (not a hex string), as Go writes it."""
+        with op_deadline(self.timeout):
+            return self.user_attributes.delete_many({"userId": user_id}).deleted_count
+
+    def delete_renew_tokens(self, user_hex: str) -> int:
+        """`renewTokens.userID` is the user's hex id string."""
+        with op_deadline(self.timeout):
+            return self.renew_tokens.delete_many({"userID": user_hex}).deleted_count
+
+    def get_raw(self, user_id: ObjectId) -> Mapping[str, Any] | None:
+        with op_deadline(self.timeout):
+            return self.users.find_one({"_id": user_id}, projection=USER_PROJECTION)
+
+    def update_raw(self, user_id: ObjectId, update: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        with op_deadline(self.timeout):
+            return self.users.find_one_and_update(
+                {"_id": user_id}, update, return_document=ReturnDocument.AFTER
+            )

@@ -1,0 +1,131 @@
+"""Everything a task needs for one instance, built from the config and the four database clients."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bson import ObjectId
+
+from usermgmt_pipeline.case.connections import CaseDatabases
+from usermgmt_pipeline.case.messaging import MessagingCollections
+from usermgmt_pipeline.case.pipeline_store import PipelineStore
+from usermgmt_pipeline.case.studies import StudyCollections
+from usermgmt_pipeline.case.temp_tokens import TempTokens
+from usermgmt_pipeline.case.users import UsersCollections
+
+log = logging.getLogger("usermgmt_pipeline.tasks")
+
+
+@dataclass
+class RunOptions:
+    """Per-run switches an operator sets (CLI flags, Dagster run config)."""
+
+    dry_run: bool = False
+    allow_mass_deletion: bool = False
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass
+class TaskContext:
+    config: Any  # usermgmt_pipeline.config.AppConfig
+    dbs: CaseDatabases
+    instance_id: str
+    options: RunOptions = field(default_factory=RunOptions)
+    now_ns: Callable[[], int] = time.time_ns
+    logger: logging.Logger = log
+    leave_rules: Any = None  # usermgmt_pipeline.tasks.study_leave.LeaveRulesRunner, built lazily
+    _audit_buffer: list[dict[str, Any]] = field(default_factory=list)
+
+    def now_s(self) -> int:
+        return self.now_ns() // 1_000_000_000
+
+    def before(self, duration_ns: int) -> int:
+        """Go's `(now - d).Unix()`: subtract at ns precision, then floor to whole seconds."""
+        return (self.now_ns() - duration_ns) // 1_000_000_000
+
+    def after(self, duration_ns: int) -> int:
+        return (self.now_ns() + duration_ns) // 1_000_000_000
+
+    @property
+    def users(self) -> UsersCollections:
+        return UsersCollections(
+            self.dbs.users_db(self.instance_id),
+            self.dbs.timeout_s("participant_user_db"),
+            no_cursor_timeout=self.dbs.no_cursor_timeout("participant_user_db"),
+        )
+
+    @property
+    def temp_tokens(self) -> TempTokens:
+        return TempTokens(self.dbs.global_infos_db(), self.dbs.timeout_s("global_infos_db"))
+
+    @property
+    def messaging(self) -> MessagingCollections:
+        return MessagingCollections(
+            self.dbs.messaging_db(self.instance_id), self.dbs.timeout_s("messaging_db")
+        )
+
+    @property
+    def studies(self) -> StudyCollections:
+        return StudyCollections(self.dbs.study_db(self.instance_id), self.dbs.timeout_s("study_db"))
+
+    @property
+    def pipeline(self) -> PipelineStore:
+        return PipelineStore(self.dbs.pipeline_db(), self.dbs.timeout_s("global_infos_db"))
+
+    @property
+    def global_secret(self) -> str:
+        return self.config.study_configs.global_secret.get_secret_value()
+
+    def audit(self, task: str, user_id: str, action: str, outcome: str) -> None:
+        """Buffer one audit record (ids only); flushed in batches by `flush_audit`."""
+        self._audit_buffer.append(
+            {
+                "_id": ObjectId(),
+                "runID": self.options.run_id,
+                "instanceID": self.instance_id,
+                "task": task,
+                "userID": user_id,
+                "action": action,
+                "outcome": outcome,
+                "at": int(time.time()),
+            }
+        )
+        if len(self._audit_buffer) >= 500:
+            self.flush_audit()
+
+    def flush_audit(self) -> None:
+        if self.options.dry_run:
+            self._audit_buffer.clear()
+            return
+        records, self._audit_buffer = self._audit_buffer, []
+        self.pipeline.record_audit(records)
+
+
+class ProgressLogger:
+    """Logs progress every N users with the processing rate, so long runs are visibly alive."""
+
+    def __init__(self, ctx: TaskContext, task: str) -> None:
+        self.ctx = ctx
+        self.task = task
+        self.every = int(
+            getattr(getattr(ctx.config, "orchestration", None), "progress_log_every", 1000) or 1000
+        )
+        self.started = time.monotonic()
+        self.count = 0
+
+    def tick(self) -> None:
+        self.count += 1
+        if self.count % self.every == 0:
+            elapsed = max(time.monotonic() - self.started, 1e-9)
+            self.ctx.logger.info(
+                "%s[%s]: %d users processed (%.1f users/s)",
+                self.task,
+                self.ctx.instance_id,
+                self.count,
+                self.count / elapsed,
+            )

@@ -1,0 +1,49 @@
+"""The common body of the two deleting tasks: resume, pre-flight, guard, then delete per user."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from usermgmt_pipeline.tasks.context import TaskContext
+from usermgmt_pipeline.tasks.iteration import dry_run, run_per_user
+from usermgmt_pipeline.tasks.preflight import guard_mass_deletion, require_global_secret, require_template
+from usermgmt_pipeline.tasks.results import TaskResult
+from usermgmt_pipeline.tasks.study_runtime import ensure_leave_rules
+from usermgmt_pipeline.tasks.user_deletion import UNFINISHED, all_studies, delete_user, resume_deletion
+
+
+def run_deletion_task(
+    ctx: TaskContext, task: str, selection: Mapping[str, Any], message_type: str
+) -> TaskResult:
+    result = TaskResult(task, ctx.instance_id)
+    if ctx.options.dry_run:
+        dry_run(ctx, task, selection, result)
+        result.extra["guard_candidates"] = result.selected
+        return result
+    template = require_template(ctx, message_type, result)
+    require_global_secret(ctx, result)
+    studies = all_studies(ctx)
+    ensure_leave_rules(ctx)
+    try:
+        resumed = 0
+        for entry in ctx.pipeline.unfinished(task, ctx.instance_id, UNFINISHED):
+            try:
+                resume_deletion(ctx, entry["_id"], template, studies)
+                resumed += 1
+            except Exception as exc:
+                result.fail(
+                    entry["userID"], f"resuming interrupted deletion failed: {type(exc).__name__}: {exc}"
+                )
+        result.extra["resumed"] = resumed
+        guard_mass_deletion(ctx, selection, result)
+        run_per_user(
+            ctx,
+            task,
+            selection,
+            result,
+            lambda user: delete_user(ctx, task, user, selection, message_type, template, studies),
+        )
+    finally:
+        ctx.flush_audit()
+    return result

@@ -1,0 +1,128 @@
+"""Task 4: an entry in `confidential-id-map` for every profile x active study (02 §1.5), computed in bulk.
+
+Go does one find and (if missing) one insert per profile x study. We read users in batches (profile ids
+only), compute the confidential IDs for the batch, ask the server once per study which already exist
+(`$in`), and insert the missing ones with one unordered bulk write. The resulting documents are the same;
+memory is bounded by the batch size, not by the instance.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from usermgmt_pipeline.case.id_mapping import compute_participant_ids
+from usermgmt_pipeline.case.studies import Study, StudyDecodeError, decode_study
+from usermgmt_pipeline.tasks import selection
+from usermgmt_pipeline.tasks.checkpoints import checkpoint
+from usermgmt_pipeline.tasks.context import TaskContext
+from usermgmt_pipeline.tasks.iteration import selected_users
+from usermgmt_pipeline.tasks.preflight import require_global_secret
+from usermgmt_pipeline.tasks.results import TaskResult
+
+TASK = "generate_profile_id_lookup"
+BATCH_PROFILES = 1000
+
+
+@dataclass
+class StudyLookupStats:
+    created: int = 0
+    already_present: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def active_studies(ctx: TaskContext, result: TaskResult) -> list[Study]:
+    studies = []
+    for doc in ctx.studies.studies("active"):
+        try:
+            studies.append(decode_study(doc))
+        except StudyDecodeError as exc:
+            result.fail(str(doc.get("key") or doc.get("_id")), f"undecodable study: {exc}")
+    return studies
+
+
+def generate_profile_id_lookup(ctx: TaskContext) -> TaskResult:
+    started = time.monotonic()
+    result = TaskResult(TASK, ctx.instance_id, dry_run=ctx.options.dry_run)
+    require_global_secret(ctx, result)
+    studies = active_studies(ctx, result)
+    stats = {study.key: StudyLookupStats() for study in studies}
+    batch: list[tuple[str, str]] = []  # (user id, profile id)
+
+    def flush() -> None:
+        _process_batch(ctx, studies, batch, stats)
+        batch.clear()
+
+    for user in selected_users(ctx, TASK, selection.ALL_USERS, result):
+        batch.extend((user.id, profile.id) for profile in user.profiles)
+        result.done += 1
+        if len(batch) >= BATCH_PROFILES:
+            flush()
+    flush()
+    result.extra["studies"] = {
+        key: {"created": s.created, "already_present": s.already_present, "errors": s.errors[:20]}
+        for key, s in stats.items()
+    }
+    result.extra["created"] = sum(s.created for s in stats.values())
+    result.extra["already_present"] = sum(s.already_present for s in stats.values())
+    result.extra["duration_s"] = round(time.monotonic() - started, 3)
+    for key, s in stats.items():
+        for error in s.errors:
+            result.fail(key, error)
+    return result
+
+
+def _process_batch(
+    ctx: TaskContext,
+    studies: Iterable[Study],
+    batch: list[tuple[str, str]],
+    stats: dict[str, StudyLookupStats],
+) -> None:
+    if not batch:
+        return
+    for study in studies:
+        wanted: dict[str, str] = {}
+        for _user_id, profile_id in batch:
+            ids = compute_participant_ids(study.identity, profile_id, ctx.global_secret)
+            wanted.setdefault(ids.confidential_id, profile_id)
+        existing = ctx.studies.existing_confidential_ids(study.key, list(wanted))
+        missing = [
+            {"confidentialID": cid, "profileID": pid, "studyKey": study.key}
+            for cid, pid in wanted.items()
+            if cid not in existing
+        ]
+        stats[study.key].already_present += len(existing)
+        if ctx.options.dry_run:
+            stats[study.key].created += len(missing)  # would be created
+            continue
+        inserted, errors = ctx.studies.insert_id_map_entries(missing)
+        stats[study.key].created += inserted
+        stats[study.key].errors.extend(errors)
+        checkpoint("lookup:batch-inserted")
+
+
+def lookup_consistency(ctx: TaskContext) -> dict[str, object]:
+    """For the asset checks: profiles x active studies without exactly one entry, and orphan entries."""
+    result = TaskResult(TASK, ctx.instance_id)
+    studies = active_studies(ctx, result)
+    profiles: set[str] = set()
+    missing = duplicated = 0
+    for user in selected_users(ctx, TASK, selection.ALL_USERS, result):
+        profiles.update(p.id for p in user.profiles)
+    for study in studies:
+        counts: dict[str, int] = {}
+        for doc in ctx.studies.id_map.find(
+            {"studyKey": study.key}, projection={"_id": 0, "confidentialID": 1}
+        ):
+            counts[doc["confidentialID"]] = counts.get(doc["confidentialID"], 0) + 1
+        for profile_id in profiles:
+            n = counts.get(
+                compute_participant_ids(study.identity, profile_id, ctx.global_secret).confidential_id, 0
+            )
+            missing += n == 0
+            duplicated += n > 1
+    orphans = 0
+    for doc in ctx.studies.id_map.find({}, projection={"_id": 0, "profileID": 1}):
+        orphans += doc.get("profileID") not in profiles
+    return {"missing": missing, "duplicated": duplicated, "orphans": orphans, "profiles": len(profiles)}

@@ -1,0 +1,60 @@
+"""Task 3: warn inactive users and mark them (02 §1.3), then delete those whose grace period is over (§1.4).
+
+Go reads "now" again for each user's `markedForDeletion`; we compute it per user too.
+"""
+
+from __future__ import annotations
+
+from usermgmt_pipeline.case.temp_tokens import PURPOSE_INACTIVE_USER_NOTIFICATION
+from usermgmt_pipeline.tasks import selection
+from usermgmt_pipeline.tasks.context import TaskContext
+from usermgmt_pipeline.tasks.deletion_task import run_deletion_task
+from usermgmt_pipeline.tasks.iteration import dry_run, run_per_user
+from usermgmt_pipeline.tasks.notify_flow import NoticeSpec, send_notice
+from usermgmt_pipeline.tasks.preflight import require_template
+from usermgmt_pipeline.tasks.results import TaskResult
+
+NOTIFY_TASK = "notify_inactive_users"
+DELETE_TASK = "delete_marked_users"
+NOTIFY_MESSAGE_TYPE = "account-inactivity"
+DELETE_MESSAGE_TYPE = "account-deleted-after-inactivity"
+
+
+def notify_inactive_users(ctx: TaskContext) -> TaskResult:
+    umc = ctx.config.user_management_config
+    result = TaskResult(NOTIFY_TASK, ctx.instance_id)
+    if int(umc.notify_after_inactive_for) == 0:
+        result.extra["disabled"] = True
+        return result
+    chosen = selection.inactive_to_notify(ctx.before(int(umc.notify_after_inactive_for)))
+    if ctx.options.dry_run:
+        return dry_run(ctx, NOTIFY_TASK, chosen, result)
+    template = require_template(ctx, NOTIFY_MESSAGE_TYPE, result)
+    grace = int(umc.mark_for_deletion_after_inactivity_notification)
+
+    def handle(user):  # type: ignore[no-untyped-def]
+        spec = NoticeSpec(
+            task=NOTIFY_TASK,
+            message_type=NOTIFY_MESSAGE_TYPE,
+            token_purpose=PURPOSE_INACTIVE_USER_NOTIFICATION,
+            token_ttl_ns=grace,
+            timestamp_field="markedForDeletion",
+            timestamp_value=ctx.after(grace),
+            selection=chosen,
+        )
+        return send_notice(ctx, spec, user, template)
+
+    try:
+        run_per_user(ctx, NOTIFY_TASK, chosen, result, handle)
+    finally:
+        ctx.flush_audit()
+    return result
+
+
+def delete_marked_users(ctx: TaskContext) -> TaskResult:
+    chosen = selection.marked_to_delete(ctx.now_s())
+    return run_deletion_task(ctx, DELETE_TASK, chosen, DELETE_MESSAGE_TYPE)
+
+
+def handle_inactive_users(ctx: TaskContext) -> list[TaskResult]:
+    return [notify_inactive_users(ctx), delete_marked_users(ctx)]

@@ -1,0 +1,85 @@
+"""Walking the selected users of one instance: decode, skip the undecodable, fail loudly on cursor errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from pymongo.errors import PyMongoError
+
+from usermgmt_pipeline.case.users import User, UserDecodeError, decode_user
+from usermgmt_pipeline.tasks.context import ProgressLogger, TaskContext
+from usermgmt_pipeline.tasks.results import TaskFailedError, TaskResult
+
+
+def selected_users(
+    ctx: TaskContext, task: str, selection: Mapping[str, Any], result: TaskResult
+) -> Iterator[User]:
+    """Yield decodable users; an undecodable one is skipped and reported with its id and reason.
+
+    A cursor error (server gone, cursor killed) raises TaskFailedError carrying the counts so far: Go
+    silently reported such partial runs as finished.
+    """
+    progress = ProgressLogger(ctx, task)
+    iterator = iter(ctx.users.iterate(selection))
+    while True:
+        try:
+            raw = next(iterator)
+        except StopIteration:
+            return
+        except PyMongoError as exc:
+            raise TaskFailedError(
+                f"{task}[{ctx.instance_id}]: reading users failed after {result.selected} users: "
+                f"{type(exc).__name__}: {exc}",
+                result,
+            ) from exc
+        result.selected += 1
+        progress.tick()
+        try:
+            user = decode_user(raw)
+        except UserDecodeError as exc:
+            ctx.logger.warning(
+                "%s[%s]: skipping undecodable user %s: %s", task, ctx.instance_id, exc.user_id, exc.reason
+            )
+            result.skip(exc.user_id, f"undecodable: {exc.reason}")
+            ctx.audit(task, exc.user_id, "decode", "skipped")
+            continue
+        yield user
+
+
+def run_per_user(
+    ctx: TaskContext,
+    task: str,
+    selection: Mapping[str, Any],
+    result: TaskResult,
+    handle: Callable[[User], str | None],
+) -> None:
+    """Call `handle` per selected user. It returns None when done, or a skip reason.
+
+    An exception fails that user only (reported), and the walk goes on, as in Go (`returnOnError=false`).
+    """
+    for user in selected_users(ctx, task, selection, result):
+        try:
+            skip_reason = handle(user)
+        except TaskFailedError:
+            raise
+        except Exception as exc:  # one user's failure must not stop the instance
+            reason = f"{type(exc).__name__}: {exc}"
+            ctx.logger.error("%s[%s]: user %s failed: %s", task, ctx.instance_id, user.id, reason)
+            result.fail(user.id, reason)
+            ctx.audit(task, user.id, task, "failed")
+            continue
+        if skip_reason is None:
+            result.done += 1
+        else:
+            result.skip(user.id, skip_reason)
+
+
+def dry_run(ctx: TaskContext, task: str, selection: Mapping[str, Any], result: TaskResult) -> TaskResult:
+    """Count the selection and sample ids; read-only."""
+    sample_size = int(getattr(getattr(ctx.config, "orchestration", None), "dry_run_sample_size", 20) or 20)
+    result.dry_run = True
+    for user in selected_users(ctx, task, selection, result):
+        if len(result.sample_user_ids) < sample_size:
+            result.sample_user_ids.append(user.id)
+    return result

@@ -1,0 +1,33 @@
+"""The tasks in the original's execution order, keyed by their `run_tasks` flag."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverified_users
+from usermgmt_pipeline.tasks.context import TaskContext
+from usermgmt_pipeline.tasks.generate_profile_id_lookup import generate_profile_id_lookup
+from usermgmt_pipeline.tasks.handle_inactive_users import handle_inactive_users
+from usermgmt_pipeline.tasks.migrate_account_info import migrate_account_info
+from usermgmt_pipeline.tasks.results import TaskResult
+from usermgmt_pipeline.tasks.send_reminder_to_confirm_accounts import send_reminder_to_confirm_accounts
+
+
+def _as_list(
+    fn: Callable[[TaskContext], TaskResult | list[TaskResult]],
+) -> Callable[[TaskContext], list[TaskResult]]:
+    def run(ctx: TaskContext) -> list[TaskResult]:
+        out = fn(ctx)
+        return out if isinstance(out, list) else [out]
+
+    run.__name__ = fn.__name__
+    return run
+
+
+TASKS: dict[str, Callable[[TaskContext], list[TaskResult]]] = {
+    "clean_up_unverified_users": _as_list(clean_up_unverified_users),
+    "send_reminder_to_confirm_accounts": _as_list(send_reminder_to_confirm_accounts),
+    "handle_inactive_users": _as_list(handle_inactive_users),
+    "generate_profile_id_lookup": _as_list(generate_profile_id_lookup),
+    "migrate_account_info": _as_list(migrate_account_info),
+}

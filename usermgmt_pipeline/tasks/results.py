@@ -1,0 +1,51 @@
+"""What a task reports for one instance: counts, and the reason for every skip and failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class TaskResult:
+    task: str
+    instance_id: str
+    dry_run: bool = False
+    selected: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    skip_reasons: list[tuple[str, str]] = field(default_factory=list)
+    failure_reasons: list[tuple[str, str]] = field(default_factory=list)
+    sample_user_ids: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def skip(self, user_id: str, reason: str) -> None:
+        self.skipped += 1
+        self.skip_reasons.append((user_id, reason))
+
+    def fail(self, user_id: str, reason: str) -> None:
+        self.failed += 1
+        self.failure_reasons.append((user_id, reason))
+
+    def summary(self) -> str:
+        mode = " (dry run)" if self.dry_run else ""
+        return (
+            f"{self.task}[{self.instance_id}]{mode}: selected={self.selected} done={self.done} "
+            f"skipped={self.skipped} failed={self.failed}"
+        )
+
+
+class TaskFailedError(RuntimeError):
+    """The instance's task could not finish (cursor died, preflight failed, guard tripped).
+
+    Carries the partial result so the operator sees how far it got; a rerun completes the rest.
+    """
+
+    def __init__(self, message: str, result: TaskResult) -> None:
+        super().__init__(f"{message} ({result.summary()})")
+        self.result = result
+
+
+class MassDeletionGuardError(TaskFailedError):
+    """More than the allowed share of an instance's users would be deleted; nothing was deleted."""

@@ -1,0 +1,37 @@
+"""Task 2: remind users who have not confirmed their account, once (02 §1.2)."""
+
+from __future__ import annotations
+
+from usermgmt_pipeline.case.temp_tokens import PURPOSE_CONTACT_VERIFICATION
+from usermgmt_pipeline.tasks import selection
+from usermgmt_pipeline.tasks.context import TaskContext
+from usermgmt_pipeline.tasks.iteration import dry_run, run_per_user
+from usermgmt_pipeline.tasks.notify_flow import NoticeSpec, send_notice
+from usermgmt_pipeline.tasks.preflight import require_template
+from usermgmt_pipeline.tasks.results import TaskResult
+
+TASK = "send_reminder_to_confirm_accounts"
+MESSAGE_TYPE = "registration"
+
+
+def send_reminder_to_confirm_accounts(ctx: TaskContext) -> TaskResult:
+    umc = ctx.config.user_management_config
+    chosen = selection.unverified_to_remind(ctx.before(int(umc.send_reminder_to_confirm_account_after)))
+    result = TaskResult(TASK, ctx.instance_id)
+    if ctx.options.dry_run:
+        return dry_run(ctx, TASK, chosen, result)
+    template = require_template(ctx, MESSAGE_TYPE, result)
+    spec = NoticeSpec(
+        task=TASK,
+        message_type=MESSAGE_TYPE,
+        token_purpose=PURPOSE_CONTACT_VERIFICATION,
+        token_ttl_ns=int(umc.email_contact_verification_token_ttl),
+        timestamp_field="reminderToConfirmSentAt",
+        timestamp_value=ctx.now_s(),
+        selection=chosen,
+    )
+    try:
+        run_per_user(ctx, TASK, chosen, result, lambda user: send_notice(ctx, spec, user, template))
+    finally:
+        ctx.flush_audit()
+    return result
