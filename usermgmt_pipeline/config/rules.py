@@ -1,0 +1,407 @@
+"""Semantic rules of the configuration, each returning `(location, message)` pairs.
+
+The rules read either the typed dictionaries the YAML decoder builds or the finished pydantic models,
+so the loader can report every problem of a document at once and a model built in code is held to the
+same rules. A location is a tuple of field names and list indices; a value that failed to decode is
+absent (or `FAILED` in a list) and its rules are skipped, because its error is already reported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zoneinfo
+from collections.abc import Iterator
+from typing import Any, Final
+
+from pydantic import SecretStr
+
+from usermgmt_pipeline.config.cron import cron_problem
+
+Loc = tuple[str | int, ...]
+RuleError = tuple[Loc, str]
+
+
+class _Sentinel:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+MISSING: Final = _Sentinel("MISSING")
+FAILED: Final = _Sentinel("FAILED")
+
+DURATION_HINT = 'use a Go duration string such as "168h", "90m" or "1h30m"'
+DB_KEYS = ("participant_user_db", "global_infos_db", "messaging_db", "study_db")
+INSTANCE_DB_SUFFIXES = {"participant_user_db": "_users", "messaging_db": "_messageDB", "study_db": "_studyDB"}
+GLOBAL_INFOS_DB_NAME = "global-infos"
+MAX_DB_NAME_BYTES = 63
+TASK_ORDER = (
+    "clean_up_unverified_users",
+    "send_reminder_to_confirm_accounts",
+    "handle_inactive_users",
+    "generate_profile_id_lookup",
+    "migrate_account_info",
+)
+TASKS_NEEDING_GLOBAL_SECRET = (
+    "clean_up_unverified_users",
+    "handle_inactive_users",
+    "generate_profile_id_lookup",
+    "migrate_account_info",
+)
+# Which enabled task needs which duration to be non-zero, and what zero would do.
+THRESHOLDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "clean_up_unverified_users": (
+        ("delete_unverified_users_after", "zero would delete every unconfirmed account at once"),
+    ),
+    "send_reminder_to_confirm_accounts": (
+        ("send_reminder_to_confirm_account_after", "zero would remind users the moment they sign up"),
+        ("email_contact_verification_token_ttl", "zero would send verification links that already expired"),
+    ),
+    "handle_inactive_users": (
+        ("notify_after_inactive_for", "zero would treat every user as inactive"),
+        (
+            "mark_for_deletion_after_inactivity_notification",
+            "zero would delete users right after warning them",
+        ),
+    ),
+}
+
+_MONGO_FORBIDDEN_DB_CHARS = frozenset('/\\. "$*<>:|?\0')
+_MONGO_FORBIDDEN_TEXT = '/\\. "$*<>:|? and NUL'
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9_-]+")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def get(obj: Any, name: str) -> Any:
+    """A field of a decoded dictionary or of a model; `MISSING` when it failed to decode."""
+    if isinstance(obj, dict):
+        return obj.get(name, MISSING)
+    return getattr(obj, name, MISSING)
+
+
+def is_set(value: Any) -> bool:
+    return value is not MISSING and value is not FAILED
+
+
+def secret_text(value: Any) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
+def quoted(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def format_loc(loc: Loc) -> str:
+    """`a.b[2].c` from a location, for messages of models built in code."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _int_rule(obj: Any, name: str, minimum: int, why: str) -> Iterator[RuleError]:
+    value = get(obj, name)
+    if is_set(value) and value is not None and value < minimum:
+        bound = "greater than 0" if minimum == 1 else f"{minimum} or more"
+        yield (name,), f"must be {bound} ({why})"
+
+
+def logging_errors(cfg: Any) -> list[RuleError]:
+    return [
+        *_int_rule(cfg, "max_size", 0, "megabytes before the log file is rotated; 0 means 100"),
+        *_int_rule(cfg, "max_age", 0, "days to keep rotated files; 0 keeps them regardless of age"),
+        *_int_rule(cfg, "max_backups", 0, "number of rotated files to keep; 0 keeps all"),
+    ]
+
+
+def _credential_env_var(db_key: str | None, field: str) -> str:
+    return f" (env override: {db_key.upper()}_{field.upper()})" if db_key else ""
+
+
+def db_config_errors(cfg: Any, db_key: str | None = None) -> list[RuleError]:
+    errors: list[RuleError] = []
+    connection_str = get(cfg, "connection_str")
+    if is_set(connection_str) and not connection_str:
+        errors.append(
+            (
+                ("connection_str",),
+                'must not be empty: it is the host part of the MongoDB URI, e.g. "localhost:27017"',
+            )
+        )
+    errors += _int_rule(
+        cfg,
+        "timeout",
+        1,
+        "seconds; the Go job uses it as the deadline of every database operation, so 0 makes every "
+        "operation fail",
+    )
+    errors += _int_rule(cfg, "idle_conn_timeout", 0, "seconds; 0 means pooled connections never expire")
+    errors += _int_rule(cfg, "max_pool_size", 0, "0 means no limit")
+    prefix = get(cfg, "db_name_prefix")
+    if is_set(prefix) and _MONGO_FORBIDDEN_DB_CHARS.intersection(prefix):
+        errors.append(
+            (
+                ("db_name_prefix",),
+                f"contains characters MongoDB forbids in database names ({_MONGO_FORBIDDEN_TEXT})",
+            )
+        )
+    username, password = get(cfg, "username"), get(cfg, "password")
+    if is_set(username) and is_set(password):
+        has_user, has_password = bool(secret_text(username)), bool(secret_text(password))
+        if has_user != has_password:
+            empty, other = ("password", "username") if has_user else ("username", "password")
+            errors.append(
+                (
+                    (empty,),
+                    f"must not be empty when {other} is set: give both for authentication or leave "
+                    f"both empty for none{_credential_env_var(db_key, empty)}",
+                )
+            )
+    return errors
+
+
+def smtp_bridge_errors(cfg: Any) -> list[RuleError]:
+    errors = list(_int_rule(cfg, "timeout", 0, "seconds"))
+    timeout, request_timeout = get(cfg, "timeout"), get(cfg, "request_timeout")
+    if is_set(request_timeout) and request_timeout is not None and request_timeout < 0:
+        errors.append((("request_timeout",), f"negative durations are not allowed; {DURATION_HINT}"))
+    if is_set(timeout) and is_set(request_timeout) and timeout is not None and request_timeout is not None:
+        errors.append(
+            (
+                (),
+                'both "timeout" and "request_timeout" are given; they are two spellings of the same '
+                "setting, keep only one",
+            )
+        )
+    return errors
+
+
+def mtls_errors(cfg: Any) -> list[RuleError]:
+    errors: list[RuleError] = []
+    for name in ("cert_file", "key_file"):
+        value = get(cfg, name)
+        if is_set(value) and not value:
+            errors.append(((name,), "must not be empty: mTLS needs a client certificate and its key"))
+    return errors
+
+
+def external_service_errors(cfg: Any) -> list[RuleError]:
+    errors: list[RuleError] = []
+    url = get(cfg, "url")
+    if is_set(url) and not url:
+        errors.append((("url",), "must not be empty: study rules send their external events to this URL"))
+    errors += _int_rule(cfg, "timeout", 0, "seconds; 0 means no timeout")
+    mtls = get(cfg, "mtls_config")
+    if is_set(mtls) and mtls is not None:
+        errors += [(("mtls_config", *loc), message) for loc, message in mtls_errors(mtls)]
+    return errors
+
+
+def _time_zone_problem(name: Any) -> str | None:
+    if not is_set(name):
+        return None
+    try:
+        zoneinfo.ZoneInfo(name)
+    except Exception:  # ZoneInfo raises several types (not found, bad path, bad key); all mean "unknown"
+        return f'unknown IANA time zone {quoted(name)}; use a name such as "UTC" or "Europe/Berlin"'
+    return None
+
+
+def study_errors(cfg: Any) -> list[RuleError]:
+    errors: list[RuleError] = []
+    problem = _time_zone_problem(get(cfg, "time_zone"))
+    if problem:
+        errors.append((("time_zone",), problem))
+    services = get(cfg, "external_services")
+    if is_set(services):
+        for index, service in enumerate(services):
+            if is_set(service):
+                errors += [
+                    (("external_services", index, *loc), message)
+                    for loc, message in external_service_errors(service)
+                ]
+    return errors
+
+
+def orchestration_errors(cfg: Any) -> list[RuleError]:
+    errors: list[RuleError] = []
+    emails = get(cfg, "operator_emails")
+    if is_set(emails):
+        for index, email in enumerate(emails):
+            if is_set(email) and not _EMAIL.fullmatch(email):
+                errors.append((("operator_emails", index), "is not an email address"))
+    share = get(cfg, "max_deletion_share")
+    if is_set(share) and not 0 < share <= 1:
+        errors.append(
+            (
+                ("max_deletion_share",),
+                "must be greater than 0 and at most 1 (the share of an instance's users one run may "
+                "delete, e.g. 0.1 for 10%)",
+            )
+        )
+    cron = get(cfg, "schedule_cron")
+    if is_set(cron):
+        problem = cron_problem(cron)
+        if problem:
+            errors.append((("schedule_cron",), f'invalid cron expression: {problem}; e.g. "0 3 * * *"'))
+    problem = _time_zone_problem(get(cfg, "schedule_timezone"))
+    if problem:
+        errors.append((("schedule_timezone",), problem))
+    errors += _int_rule(cfg, "progress_log_every", 1, "a progress line is logged every this many users")
+    errors += _int_rule(cfg, "dry_run_sample_size", 1, "how many example users a dry run lists")
+    return errors
+
+
+def enabled_tasks(run_tasks: Any) -> list[str]:
+    if not is_set(run_tasks):
+        return []
+    return [task for task in TASK_ORDER if get(run_tasks, task) is True]
+
+
+def _instance_id_errors(cfg: Any) -> list[RuleError]:
+    instance_ids = get(cfg, "instance_ids")
+    if not is_set(instance_ids):
+        return []
+    db_configs = get(cfg, "db_configs")
+    prefixes: dict[str, str] = {}
+    if is_set(db_configs):
+        for db_key in INSTANCE_DB_SUFFIXES:
+            db = get(db_configs, db_key)
+            prefix = get(db, "db_name_prefix") if is_set(db) else MISSING
+            prefixes[db_key] = prefix if is_set(prefix) else ""
+    errors: list[RuleError] = []
+    first_index: dict[str, int] = {}
+    for index, iid in enumerate(instance_ids):
+        if not is_set(iid):
+            continue
+        loc: Loc = ("instance_ids", index)
+        if not iid:
+            errors.append((loc, "must not be empty: instance IDs become part of database names"))
+            continue
+        if not _INSTANCE_ID.fullmatch(iid):
+            errors.append(
+                (
+                    loc,
+                    f"{quoted(iid)} cannot be used in database names: only letters A-Z and a-z, digits, "
+                    f'"_" and "-" are allowed (MongoDB forbids {_MONGO_FORBIDDEN_TEXT} in database names; '
+                    "we also keep partition keys simple)",
+                )
+            )
+            continue
+        if iid in first_index:
+            errors.append(
+                (loc, f"duplicate instance ID {quoted(iid)}, already at instance_ids[{first_index[iid]}]")
+            )
+            continue
+        first_index[iid] = index
+        names = [prefixes.get(db_key, "") + iid + suffix for db_key, suffix in INSTANCE_DB_SUFFIXES.items()]
+        longest = max(names, key=lambda name: len(name.encode("utf-8")))
+        size = len(longest.encode("utf-8"))
+        if size > MAX_DB_NAME_BYTES:
+            errors.append(
+                (
+                    loc,
+                    f"makes the database name {quoted(longest)} {size} bytes long; MongoDB database names "
+                    f"must be shorter than 64 bytes, so shorten the instance ID or db_name_prefix",
+                )
+            )
+    return errors
+
+
+def _global_infos_name_errors(cfg: Any) -> list[RuleError]:
+    db_configs = get(cfg, "db_configs")
+    db = get(db_configs, "global_infos_db") if is_set(db_configs) else MISSING
+    prefix = get(db, "db_name_prefix") if is_set(db) else MISSING
+    if not is_set(prefix):
+        return []
+    name = prefix + GLOBAL_INFOS_DB_NAME
+    size = len(name.encode("utf-8"))
+    if size <= MAX_DB_NAME_BYTES:
+        return []
+    return [
+        (
+            ("db_configs", "global_infos_db", "db_name_prefix"),
+            f"makes the database name {quoted(name)} {size} bytes long; MongoDB database names must be "
+            "shorter than 64 bytes",
+        )
+    ]
+
+
+def _threshold_errors(cfg: Any) -> list[RuleError]:
+    durations = get(cfg, "user_management_config")
+    if not is_set(durations):
+        return []
+    errors: list[RuleError] = []
+    for task in enabled_tasks(get(cfg, "run_tasks")):
+        for key, why in THRESHOLDS.get(task, ()):
+            value = get(durations, key)
+            if is_set(value) and value == 0:
+                errors.append(
+                    (
+                        ("user_management_config", key),
+                        f"must be greater than zero because run_tasks.{task} is enabled ({why}); "
+                        f"{DURATION_HINT}",
+                    )
+                )
+    return errors
+
+
+def _global_secret_errors(cfg: Any) -> list[RuleError]:
+    study = get(cfg, "study_configs")
+    secret = get(study, "global_secret") if is_set(study) else MISSING
+    if not is_set(secret) or secret_text(secret):
+        return []
+    needing = [t for t in enabled_tasks(get(cfg, "run_tasks")) if t in TASKS_NEEDING_GLOBAL_SECRET]
+    if not needing:
+        return []
+    tasks = ", ".join(f"run_tasks.{task}" for task in needing)
+    verb = "is" if len(needing) == 1 else "are"
+    return [
+        (
+            ("study_configs", "global_secret"),
+            f"must not be empty because {tasks} {verb} enabled: participant IDs are derived from it "
+            "(deleting users runs the study engine); set it here or with STUDY_GLOBAL_SECRET",
+        )
+    ]
+
+
+def cross_section_errors(cfg: Any) -> list[RuleError]:
+    """Rules that combine sections: instance IDs vs. database names, tasks vs. thresholds and secret."""
+    return [
+        *_instance_id_errors(cfg),
+        *_global_infos_name_errors(cfg),
+        *_threshold_errors(cfg),
+        *_global_secret_errors(cfg),
+    ]
+
+
+def _nested(prefix: Loc, errors: list[RuleError]) -> list[RuleError]:
+    return [((*prefix, *loc), message) for loc, message in errors]
+
+
+def app_errors(cfg: Any) -> list[RuleError]:
+    """Every rule of a whole configuration, section rules first, in document order."""
+    errors: list[RuleError] = []
+    section = get(cfg, "logging")
+    if is_set(section):
+        errors += _nested(("logging",), logging_errors(section))
+    db_configs = get(cfg, "db_configs")
+    if is_set(db_configs):
+        for db_key in DB_KEYS:
+            db = get(db_configs, db_key)
+            if is_set(db):
+                errors += _nested(("db_configs", db_key), db_config_errors(db, db_key))
+    messaging = get(cfg, "messaging_configs")
+    smtp = get(messaging, "smtp_bridge_config") if is_set(messaging) else MISSING
+    if is_set(smtp):
+        errors += _nested(("messaging_configs", "smtp_bridge_config"), smtp_bridge_errors(smtp))
+    section = get(cfg, "study_configs")
+    if is_set(section):
+        errors += _nested(("study_configs",), study_errors(section))
+    section = get(cfg, "orchestration")
+    if is_set(section):
+        errors += _nested(("orchestration",), orchestration_errors(section))
+    return errors + cross_section_errors(cfg)
