@@ -1,0 +1,44 @@
+# Two commands on a fresh machine (Python 3.11 and Go): `make demo` and `make test`.
+SHELL := /bin/bash
+export DAGSTER_DISABLE_TELEMETRY := 1
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup ferretdb test demo ui lint bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) ferretdb
+
+ferretdb:
+	bash tools/build_ferretdb.sh
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -q -p no:cacheprovider
+
+demo: setup
+	$(PY) -m usermgmt_pipeline.demo run
+
+ui: setup
+	mkdir -p demo_home && printf 'telemetry:\n  enabled: false\n' > demo_home/dagster.yaml
+	( $(PY) -m usermgmt_pipeline.demo serve-db & echo $$! > .cache/demo-db.pid ); sleep 5; \
+	DAGSTER_HOME=$$PWD/demo_home CONFIG_FILE_PATH=$$PWD/usermgmt_pipeline/demo/demo_config.yaml \
+	  $(VENV)/bin/dagster dev -m usermgmt_pipeline.definitions -h 127.0.0.1 -p 3000; \
+	kill $$(cat .cache/demo-db.pid) 2>/dev/null || true
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: setup
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .cache demo_home

@@ -1,0 +1,59 @@
+"""`python -m usermgmt_pipeline.demo [run|serve-db]`: the one-command demo on a local FerretDB.
+
+`run` starts FerretDB on 127.0.0.1:27018 (data under .cache/demo), seeds three instances and runs the
+user-management CLI over them with the bundled demo config. `serve-db` only starts and seeds the server
+and keeps it running (for `make ui`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from pymongo import MongoClient
+
+from usermgmt_pipeline.devtools.local_mongo import REPO_ROOT, start_ferretdb
+
+DEMO_CONFIG = Path(__file__).with_name("demo_config.yaml")
+DEMO_PORT = 27018
+DEMO_PREFIX = "demo_"
+DEMO_INSTANCES = ("default", "research_instance", "pilot_study")
+
+
+def start_and_seed() -> object:
+    from usermgmt_pipeline.demo.seed import seed_instance
+
+    data_dir = REPO_ROOT / ".cache" / "demo"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = start_ferretdb(data_dir, port=DEMO_PORT)
+    client: MongoClient = MongoClient(server.uri)
+    client.drop_database(f"{DEMO_PREFIX}global-infos")
+    client.drop_database(f"{DEMO_PREFIX}usermgmt-pipeline")
+    for instance_id in DEMO_INSTANCES:
+        summary = seed_instance(client, instance_id, db_prefix=DEMO_PREFIX, global_secret="demo-global-secret")
+        states = ", ".join(f"{n} {s}" for s, n in summary.users_by_state.items())
+        print(f"seeded {instance_id}: {states}")
+    client.close()
+    return server
+
+
+def main(argv: list[str]) -> int:
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("CONFIG_FILE_PATH", str(DEMO_CONFIG))
+    mode = argv[0] if argv else "run"
+    server = start_and_seed()
+    try:
+        if mode == "serve-db":
+            print(f"FerretDB with the demo data is listening on 127.0.0.1:{DEMO_PORT}; Ctrl-C stops it.")
+            server.process.wait()  # type: ignore[attr-defined]
+            return 0
+        from usermgmt_pipeline.cli import main as cli_main
+
+        return cli_main(argv[1:])
+    finally:
+        server.stop()  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
