@@ -180,7 +180,11 @@ def start_mongod(data_dir: Path, *, port: int | None = None) -> LocalMongoServer
         start_new_session=True,
     )
     server = LocalMongoServer(
-        uri=f"mongodb://127.0.0.1:{port}", kind="mongod", process=process, log_path=log_path, _data_dir=data_dir
+        uri=f"mongodb://127.0.0.1:{port}",
+        kind="mongod",
+        process=process,
+        log_path=log_path,
+        _data_dir=data_dir,
     )
     _wait_until_ready(server)
     return server

@@ -2,9 +2,13 @@ from bson import Int64
 from pymongo import MongoClient
 
 
-def test_documents_round_trip_through_the_real_server_with_bson_types(mongo_client: MongoClient, db_prefix: str):
+def test_documents_round_trip_through_the_real_server_with_bson_types(
+    mongo_client: MongoClient, db_prefix: str
+):
     users = mongo_client[f"{db_prefix}default_users"]["users"]
-    inserted = users.insert_one({"account": {"accountConfirmedAt": Int64(0)}, "timestamps": {"createdAt": Int64(5)}})
+    inserted = users.insert_one(
+        {"account": {"accountConfirmedAt": Int64(0)}, "timestamps": {"createdAt": Int64(5)}}
+    )
 
     stored = mongo_client[f"{db_prefix}default_users"].command(
         "find", "users", filter={"_id": inserted.inserted_id}
