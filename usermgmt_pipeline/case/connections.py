@@ -128,8 +128,6 @@ def client_kwargs(cfg: DBConfigLike, key: str) -> dict[str, Any]:
 def make_client(cfg: DBConfigLike, key: str, *, ping: bool = True) -> MongoClient:
     """Create one database's client; with `ping`, fail fast (bounded by `timeout`) like the Go start-up."""
     kwargs = client_kwargs(cfg, key)
-    if "username" not in kwargs:
-        log.warning("db_configs.%s has no username and password: connecting without authentication", key)
     client: MongoClient = MongoClient(build_uri(cfg, key), connect=False, **kwargs)
     if ping:
         try:
@@ -155,6 +153,9 @@ class CaseDatabases:
     def connect(cls, db_configs: Any, *, ping: bool = True) -> CaseDatabases:
         configs = {key: getattr(db_configs, key) for key in DB_KEYS}
         clients: dict[str, MongoClient] = {}
+        unauthenticated = [key for key in DB_KEYS if "username" not in client_kwargs(configs[key], key)]
+        if unauthenticated:
+            log.warning("no username and password for %s: connecting without authentication", ", ".join(unauthenticated))
         try:
             for key in DB_KEYS:
                 clients[key] = make_client(configs[key], key, ping=ping)

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from bson import Int32, Int64, ObjectId
+from bson import Int64, ObjectId
 
 
 def user_document(
@@ -63,7 +63,7 @@ def user_document(
             "subscribedToNewsletter": True,
             "sendNewsletterTo": None,
             "subscribedToWeekly": False,
-            "receiveWeeklyMessageDayOfWeek": Int32(2),
+            "receiveWeeklyMessageDayOfWeek": 2,  # int32, as Go writes it
         },
         "contactInfos": [
             {
