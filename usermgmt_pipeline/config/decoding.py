@@ -249,7 +249,8 @@ def decode_model(
 ) -> dict[str, Any]:
     """A dict of field name -> decoded value; absent optional keys get their defaults."""
     if node is not None and not is_null(node) and not isinstance(node, yaml.MappingNode):
-        ctx.error(path or "(root)", f"expected a mapping, got {node_label(node)}")
+        what = "a mapping" if path else "a mapping of configuration keys at the top level"
+        ctx.error(path or "(root)", f"expected {what}, got {node_label(node)}")
         raise _Failed
     allowed = _allowed_keys(model)
     values: dict[str, Any] = {}

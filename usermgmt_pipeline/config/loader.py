@@ -17,7 +17,7 @@ from usermgmt_pipeline.config.env_overrides import apply_env_overrides
 from usermgmt_pipeline.config.errors import ROOT_PATH, ConfigError
 from usermgmt_pipeline.config.models import AppConfig
 from usermgmt_pipeline.config.rules import Loc, app_errors
-from usermgmt_pipeline.config.yaml_nodes import YamlSyntaxError, compose_document
+from usermgmt_pipeline.config.yaml_nodes import YamlSyntaxError, compose_document, is_null
 
 CONFIG_FILE_PATH_VAR = "CONFIG_FILE_PATH"
 
@@ -36,7 +36,7 @@ def parse_config_text(text: str | bytes, env: Mapping[str, str] | None = None) -
         root = compose_document(text)
     except YamlSyntaxError as exc:
         raise ConfigError([(ROOT_PATH, str(exc))]) from None
-    if root is None:
+    if root is None or is_null(root):
         raise ConfigError(
             [(ROOT_PATH, "the configuration is empty; expected a mapping of configuration keys")]
         )
