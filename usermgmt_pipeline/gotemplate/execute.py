@@ -1,0 +1,516 @@
+"""Execution of escaped parse trees (port of Go's ``text/template/exec.go`` and ``funcs.go``)
+for a ``map[string]string`` as dot.
+
+Go values are modelled as: ``str``, ``bool``, ``int``, ``float``, the data ``Mapping`` and ``None``
+for Go's invalid/nil value (e.g. a missing map key reached via ``.field``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from .errors import GoTemplateError
+from .escapers import ESCAPERS
+from .gofmt import Value, sprint, sprint_one, sprintf, sprintln, type_name
+from .nodes import (
+    ActionNode,
+    BoolNode,
+    BreakNode,
+    ChainNode,
+    CommandNode,
+    CommentNode,
+    ContinueNode,
+    DotNode,
+    FieldNode,
+    IdentifierNode,
+    IfNode,
+    ListNode,
+    NilNode,
+    Node,
+    NumberNode,
+    PipeNode,
+    RangeNode,
+    StringNode,
+    TemplateNode,
+    TextNode,
+    VariableNode,
+    WithNode,
+)
+
+MAX_TEMPLATE_DEPTH = 150
+
+
+class _Missing:
+    __slots__ = ()
+
+
+MISSING = _Missing()
+
+
+class ExecError(GoTemplateError):
+    def __init__(self, detail: str) -> None:
+        super().__init__("execution error", detail)
+
+
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
+def is_true(v: Value) -> bool:
+    if v is None:
+        return False
+    if isinstance(v, str):
+        return len(v) > 0
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float)):
+        return v != 0
+    if isinstance(v, Mapping):
+        return len(v) > 0
+    raise GoTemplateError("unsupported value", repr(type(v)))
+
+
+# ---------------------------------------------------------------------------------------------
+# builtins (funcs.go)
+# ---------------------------------------------------------------------------------------------
+def _basic_kind(v: Value) -> str | None:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):
+        return "string"
+    return None
+
+
+def _eq(arg1: Value, *arg2: Value) -> bool:
+    if not arg2:
+        raise ExecError("missing argument for comparison")
+    k1 = _basic_kind(arg1)
+    for arg in arg2:
+        k2 = _basic_kind(arg)
+        if k1 != k2:
+            if arg1 is not None and arg is not None:
+                raise ExecError("incompatible types for comparison")
+            truth = False
+        elif k1 is not None:
+            truth = arg1 == arg
+        else:
+            if arg1 is None or arg is None:
+                truth = (arg1 is None) == (arg is None)
+            else:
+                raise ExecError("non-comparable type map[string]string")
+        if truth:
+            return True
+    return False
+
+
+def _ne(a: Value, b: Value) -> bool:
+    return not _eq(a, b)
+
+
+def _lt(a: Value, b: Value) -> bool:
+    k1 = _basic_kind(a)
+    k2 = _basic_kind(b)
+    if k1 is None or k2 is None:
+        raise ExecError("invalid type for comparison")
+    if k1 != k2:
+        raise ExecError("incompatible types for comparison")
+    if k1 == "bool":
+        raise ExecError("invalid type for comparison")
+    return a < b  # type: ignore[operator]
+
+
+def _le(a: Value, b: Value) -> bool:
+    return _lt(a, b) or _eq(a, b)
+
+
+def _gt(a: Value, b: Value) -> bool:
+    return not _le(a, b)
+
+
+def _ge(a: Value, b: Value) -> bool:
+    return not _lt(a, b)
+
+
+def _not(a: Value) -> bool:
+    return not is_true(a)
+
+
+def _len(item: Value) -> int:
+    if isinstance(item, str):
+        return len(item.encode("utf-8"))
+    if isinstance(item, Mapping):
+        return len(item)
+    raise ExecError("len of non-string, non-map value")
+
+
+def _index_arg(index: Value, cap: int) -> int:
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise ExecError("cannot index slice/array with non-integer")
+    if index < 0 or index > cap:
+        raise ExecError(f"index out of range: {index}")
+    return index
+
+
+def _index(item: Value, *indexes: Value) -> Value:
+    if item is None:
+        raise ExecError("index of untyped nil")
+    for index in indexes:
+        if isinstance(item, Mapping):
+            if not isinstance(index, str):
+                raise ExecError("map index has wrong type")
+            item = item.get(index, "")
+        elif isinstance(item, str):
+            raise GoTemplateError("unsupported construct", "indexing a string (yields a byte)")
+        else:
+            raise ExecError(f"can't index item of type {type_name(item)}")
+    return item
+
+
+def _slice(item: Value, *indexes: Value) -> Value:
+    if item is None:
+        raise ExecError("slice of untyped nil")
+    if len(indexes) > 3:
+        raise ExecError("too many slice indexes")
+    if not isinstance(item, str):
+        raise ExecError(f"can't slice item of type {type_name(item)}")
+    if len(indexes) == 3:
+        raise ExecError("cannot 3-index slice a string")
+    b = item.encode("utf-8")
+    idx = [0, len(b)]
+    for i, index in enumerate(indexes):
+        idx[i] = _index_arg(index, len(b))
+    if idx[0] > idx[1]:
+        raise ExecError("invalid slice index")
+    try:
+        return b[idx[0] : idx[1]].decode("utf-8")
+    except UnicodeDecodeError:
+        raise GoTemplateError("unsupported construct", "slice splits a UTF-8 sequence") from None
+
+
+def _call(*args: Value) -> Value:
+    raise ExecError("call of a non-function")
+
+
+# Signature: (fixed parameter kinds, variadic parameter kind or None). Kinds: "value" (reflect.Value
+# or interface{}; anything goes, nil allowed) and "string".
+_Sig = tuple[tuple[str, ...], str | None]
+_BUILTINS: dict[str, tuple[_Sig, Callable[..., Value]]] = {
+    "and": ((("value",), "value"), lambda *a: None),
+    "or": ((("value",), "value"), lambda *a: None),
+    "not": ((("value",), None), _not),
+    "eq": ((("value",), "value"), _eq),
+    "ne": ((("value", "value"), None), _ne),
+    "lt": ((("value", "value"), None), _lt),
+    "le": ((("value", "value"), None), _le),
+    "gt": ((("value", "value"), None), _gt),
+    "ge": ((("value", "value"), None), _ge),
+    "len": ((("value",), None), _len),
+    "index": ((("value",), "value"), _index),
+    "slice": ((("value",), "value"), _slice),
+    "call": ((("value",), "value"), _call),
+    "print": (((), "value"), lambda *a: sprint(list(a))),
+    "println": (((), "value"), lambda *a: sprintln(list(a))),
+    "printf": ((("string",), "value"), lambda f, *a: sprintf(f, list(a))),
+}
+for _name, _fn in ESCAPERS.items():
+    _BUILTINS[_name] = (((), "value"), (lambda fn: lambda *a: fn(list(a)))(_fn))
+
+
+def _check_type(v: Value, kind: str) -> Value:
+    """validateType for our two parameter kinds."""
+    if kind == "string":
+        if v is None:
+            raise ExecError("invalid value; expected string")
+        if not isinstance(v, str):
+            raise ExecError(f"wrong type for value; expected string; got {type_name(v)}")
+    return v
+
+
+# ---------------------------------------------------------------------------------------------
+# state
+# ---------------------------------------------------------------------------------------------
+class Executor:
+    def __init__(self, templates: dict[str, ListNode]) -> None:
+        self.templates = templates
+        self.out: list[bytes] = []
+        self.vars: list[list] = []
+        self.depth = 0
+
+    def execute(self, name: str, data: Mapping[str, str]) -> str:
+        self.vars = [["$", data]]
+        root = self.templates.get(name)
+        if root is None:
+            raise ExecError(f"{name!r} is an incomplete or empty template")
+        self.walk(data, root)
+        return b"".join(self.out).decode("utf-8")
+
+    # variables ---------------------------------------------------------------------------------
+    def set_var(self, name: str, value: Value) -> None:
+        for v in reversed(self.vars):
+            if v[0] == name:
+                v[1] = value
+                return
+        raise ExecError(f"undefined variable: {name}")
+
+    def var_value(self, name: str) -> Value:
+        for v in reversed(self.vars):
+            if v[0] == name:
+                return v[1]
+        raise ExecError(f"undefined variable: {name}")
+
+    # walking -----------------------------------------------------------------------------------
+    def walk(self, dot: Value, node: Node) -> None:
+        if isinstance(node, TextNode):
+            self.out.append(node.text)
+        elif isinstance(node, ActionNode):
+            val = self.eval_pipeline(dot, node.pipe)
+            if not node.pipe.decl:
+                self.out.append(("<no value>" if val is None else sprint_one(val)).encode("utf-8"))
+        elif isinstance(node, ListNode):
+            for n in node.nodes:
+                self.walk(dot, n)
+        elif isinstance(node, IfNode):
+            self.walk_if_or_with(False, dot, node)
+        elif isinstance(node, WithNode):
+            self.walk_if_or_with(True, dot, node)
+        elif isinstance(node, RangeNode):
+            self.walk_range(dot, node)
+        elif isinstance(node, TemplateNode):
+            self.walk_template(dot, node)
+        elif isinstance(node, BreakNode):
+            raise _Break
+        elif isinstance(node, ContinueNode):
+            raise _Continue
+        elif isinstance(node, CommentNode):
+            pass
+        else:
+            raise ExecError(f"unknown node {type(node).__name__}")
+
+    def walk_if_or_with(self, is_with: bool, dot: Value, node: IfNode | WithNode) -> None:
+        mark = len(self.vars)
+        try:
+            val = self.eval_pipeline(dot, node.pipe)
+            if is_true(val):
+                self.walk(val if is_with else dot, node.list)
+            elif node.else_list is not None:
+                self.walk(dot, node.else_list)
+        finally:
+            del self.vars[mark:]
+
+    def walk_range(self, dot: Value, r: RangeNode) -> None:
+        mark0 = len(self.vars)
+        try:
+            val = self.eval_pipeline(dot, r.pipe)
+            mark = len(self.vars)
+
+            def one_iteration(index: Value, elem: Value) -> None:
+                decl = r.pipe.decl
+                if decl:
+                    if r.pipe.is_assign:
+                        self.set_var(decl[0].ident[0], index if len(decl) > 1 else elem)
+                    else:
+                        self.vars[-1][1] = elem
+                if len(decl) > 1:
+                    if r.pipe.is_assign:
+                        self.set_var(decl[1].ident[0], elem)
+                    else:
+                        self.vars[-2][1] = index
+                try:
+                    self.walk(elem, r.list)
+                except _Continue:
+                    pass
+                finally:
+                    del self.vars[mark:]
+
+            ran = False
+            if isinstance(val, bool) or isinstance(val, (str, float)):
+                raise ExecError(f"range can't iterate over {sprint_one(val)}")
+            if isinstance(val, int):
+                if len(r.pipe.decl) > 1:
+                    raise ExecError(f"can't use {val} to iterate over more than one variable")
+                for i in range(val):
+                    ran = True
+                    one_iteration(None, i)
+            elif isinstance(val, Mapping):
+                for k in sorted(val):
+                    ran = True
+                    one_iteration(k, val[k])
+            elif val is not None:
+                raise ExecError("range can't iterate over value")
+            if not ran and r.else_list is not None:
+                self.walk(dot, r.else_list)
+        except _Break:
+            pass
+        finally:
+            del self.vars[mark0:]
+
+    def walk_template(self, dot: Value, t: TemplateNode) -> None:
+        root = self.templates.get(t.name)
+        if root is None:
+            raise ExecError(f"template {t.name!r} not defined")
+        if self.depth >= MAX_TEMPLATE_DEPTH:
+            raise GoTemplateError("unsupported construct", "template recursion deeper than this port allows")
+        dot = self.eval_pipeline(dot, t.pipe)
+        saved = self.vars
+        self.vars = [["$", dot]]
+        self.depth += 1
+        try:
+            self.walk(dot, root)
+        finally:
+            self.depth -= 1
+            self.vars = saved
+
+    # evaluation --------------------------------------------------------------------------------
+    def eval_pipeline(self, dot: Value, pipe: PipeNode | None) -> Value:
+        if pipe is None:
+            return None
+        value: Value = MISSING
+        for cmd in pipe.cmds:
+            value = self.eval_command(dot, cmd, value)
+        for var in pipe.decl:
+            if pipe.is_assign:
+                self.set_var(var.ident[0], value)
+            else:
+                self.vars.append([var.ident[0], value])
+        return value
+
+    @staticmethod
+    def not_a_function(args: list[Node], final: Value) -> None:
+        if len(args) > 1 or final is not MISSING:
+            raise ExecError("can't give argument to non-function")
+
+    def eval_command(self, dot: Value, cmd: CommandNode, final: Value) -> Value:
+        first = cmd.args[0]
+        if isinstance(first, FieldNode):
+            return self.eval_field_chain(dot, dot, first.ident, cmd.args, final)
+        if isinstance(first, ChainNode):
+            return self.eval_chain_node(dot, first, cmd.args, final)
+        if isinstance(first, IdentifierNode):
+            return self.eval_function(dot, first.ident, cmd.args, final)
+        if isinstance(first, PipeNode):
+            self.not_a_function(cmd.args, final)
+            return self.eval_pipeline(dot, first)
+        if isinstance(first, VariableNode):
+            return self.eval_variable_node(dot, first, cmd.args, final)
+        self.not_a_function(cmd.args, final)
+        if isinstance(first, BoolNode):
+            return first.value
+        if isinstance(first, DotNode):
+            return dot
+        if isinstance(first, NilNode):
+            raise ExecError("nil is not a command")
+        if isinstance(first, NumberNode):
+            return self.ideal_constant(first)
+        if isinstance(first, StringNode):
+            return first.text
+        raise ExecError("can't evaluate command")
+
+    @staticmethod
+    def ideal_constant(n: NumberNode) -> Value:
+        text = n.text
+        is_hex_int = len(text) > 2 and text[0] == "0" and text[1] in "xX" and not any(c in text for c in "pP")
+        is_rune = text.startswith("'")
+        if n.is_float and not is_hex_int and not is_rune and any(c in text for c in ".eEpP"):
+            return n.float64
+        if n.is_int:
+            return n.int64
+        if n.is_uint:
+            raise ExecError(f"{text} overflows int")
+        return None
+
+    def eval_chain_node(self, dot: Value, chain: ChainNode, args: list[Node], final: Value) -> Value:
+        if isinstance(chain.node, NilNode):
+            raise ExecError("indirection through explicit nil")
+        pipe = self.eval_arg(dot, "value", chain.node)
+        return self.eval_field_chain(dot, pipe, chain.field, args, final)
+
+    def eval_variable_node(self, dot: Value, var: VariableNode, args: list[Node], final: Value) -> Value:
+        value = self.var_value(var.ident[0])
+        if len(var.ident) == 1:
+            self.not_a_function(args, final)
+            return value
+        return self.eval_field_chain(dot, value, var.ident[1:], args, final)
+
+    def eval_field_chain(
+        self, dot: Value, receiver: Value, ident: list[str], args: list[Node] | None, final: Value
+    ) -> Value:
+        for name in ident[:-1]:
+            receiver = self.eval_field(name, None, MISSING, receiver)
+        return self.eval_field(ident[-1], args, final, receiver)
+
+    @staticmethod
+    def eval_field(name: str, args: list[Node] | None, final: Value, receiver: Value) -> Value:
+        if receiver is None:
+            return None
+        if isinstance(receiver, Mapping):
+            if (args is not None and len(args) > 1) or final is not MISSING:
+                raise ExecError(f"{name} is not a method but has arguments")
+            return receiver.get(name)  # missing key -> invalid value (Go's default "missingkey")
+        raise ExecError(f"can't evaluate field {name} in type {type_name(receiver)}")
+
+    def eval_function(self, dot: Value, name: str, args: list[Node] | None, final: Value) -> Value:
+        entry = _BUILTINS.get(name)
+        if entry is None:
+            raise ExecError(f"{name!r} is not a defined function")
+        (fixed, variadic), fn = entry
+        arg_nodes = args[1:] if args is not None else []
+        num_in = len(arg_nodes) + (0 if final is MISSING else 1)
+        if variadic is not None:
+            if num_in < len(fixed):
+                raise ExecError(f"wrong number of args for {name}")
+        elif num_in != len(fixed):
+            raise ExecError(f"wrong number of args for {name}")
+
+        def param_kind(i: int) -> str:
+            return fixed[i] if i < len(fixed) else variadic  # type: ignore[return-value]
+
+        if name in ("and", "or"):
+            v: Value = None
+            for a in arg_nodes:
+                v = self.eval_arg(dot, "value", a)
+                if is_true(v) == (name == "or"):
+                    return v
+            if final is not MISSING:
+                v = final
+            return v
+        argv = [self.eval_arg(dot, param_kind(i), a) for i, a in enumerate(arg_nodes)]
+        if final is not MISSING:
+            argv.append(_check_type(final, param_kind(num_in - 1)))
+        return fn(*argv)
+
+    def eval_arg(self, dot: Value, kind: str, n: Node) -> Value:
+        if isinstance(n, DotNode):
+            return _check_type(dot, kind)
+        if isinstance(n, NilNode):
+            if kind == "string":
+                raise ExecError("cannot assign nil to string")
+            return None
+        if isinstance(n, FieldNode):
+            return _check_type(self.eval_field_chain(dot, dot, n.ident, [n], MISSING), kind)
+        if isinstance(n, VariableNode):
+            return _check_type(self.eval_variable_node(dot, n, [], MISSING), kind)
+        if isinstance(n, PipeNode):
+            return _check_type(self.eval_pipeline(dot, n), kind)
+        if isinstance(n, IdentifierNode):
+            return _check_type(self.eval_function(dot, n.ident, None, MISSING), kind)
+        if isinstance(n, ChainNode):
+            return _check_type(self.eval_chain_node(dot, n, [], MISSING), kind)
+        if kind == "string":
+            if isinstance(n, StringNode):
+                return n.text
+            raise ExecError("expected string")
+        if isinstance(n, BoolNode):
+            return n.value
+        if isinstance(n, NumberNode):
+            return self.ideal_constant(n)
+        if isinstance(n, StringNode):
+            return n.text
+        raise ExecError("can't handle argument")
