@@ -126,7 +126,10 @@ def _decode_secret(node: yaml.Node, path: str, ctx: DecodeContext) -> SecretStr:
 
 
 def _decode_duration(node: yaml.Node, path: str, ctx: DecodeContext) -> GoDuration:
-    scalar = _scalar(node, path, ctx, "a Go duration string")
+    if not isinstance(node, yaml.ScalarNode):
+        ctx.error(path, f"expected a Go duration string, got {node_label(node)}; {DURATION_HINT}")
+        raise _Failed
+    scalar = resolve_scalar(node)
     if scalar.kind == "null":
         return GoDuration(0)
     if scalar.kind in ("int", "float"):
