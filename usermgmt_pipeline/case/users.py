@@ -158,9 +158,8 @@ class UsersCollections:
     def delete_if_selected(self, user_id: ObjectId, selection: Mapping[str, Any]) -> bool:
         """Atomically delete the user document only while it still matches the selection."""
         with op_deadline(self.timeout):
-            deleted = self.users.find_one_and_delete(
-                {"$and": [{"_id": user_id}, selection]}, projection={"_id": 1}
-            )
+            # No projection: FerretDB v1 does not implement findAndModify's `fields`.
+            deleted = self.users.find_one_and_delete({"$and": [{"_id": user_id}, selection]})
         return deleted is not None
 
     def exists(self, user_id: ObjectId) -> bool:
