@@ -203,7 +203,7 @@ def test_send_message_now_inside_ifthen_is_swallowed_but_at_top_level_aborts() -
     rules = [E("IFTHEN", E("checkEventType", "LEAVE"), E("SEND_MESSAGE_NOW", "bye"), USS("left"))]
     result = _engine().run_rules(rules, LEAVE, Participant(study_status="active"))
     assert result.participant.study_status == "left"
-    with pytest.raises(StudyEngineError, match="rule #0 \\(SEND_MESSAGE_NOW\\).*not supported"):
+    with pytest.raises(StudyEngineError, match=r"rule #0 \(SEND_MESSAGE_NOW\).*not supported"):
         _engine().run_rules([E("SEND_MESSAGE_NOW", "bye")], LEAVE, Participant())
 
 
