@@ -26,8 +26,10 @@ CHECKPOINTS = (
 )
 
 _spec = os.environ.get("USERMGMT_TEST_CRASH_AT", "")
-_target, _, _nth = _spec.partition(":")
-_remaining = int(_nth or "1")
+# Checkpoint names contain ':' themselves, so only a trailing all-digit part is the visit count.
+_head, _, _tail = _spec.rpartition(":")
+_target, _nth = (_head, _tail) if _tail.isdigit() else (_spec, "1")
+_remaining = int(_nth)
 
 
 def checkpoint(name: str) -> None:
