@@ -281,8 +281,12 @@ def decode_model(
         used_key[name] = entry.key
         field_loc = (*loc, name)
         ctx.display[field_loc] = key_path
+        info = model.model_fields[name]
+        if is_null(entry.value) and not info.is_required():
+            values[name] = info.get_default(call_default_factory=True)  # null means "not given"
+            continue
         try:
-            values[name] = _decode(model.model_fields[name].annotation, entry.value, field_loc, key_path, ctx)
+            values[name] = _decode(info.annotation, entry.value, field_loc, key_path, ctx)
         except _Failed:
             failed.add(name)
 
