@@ -715,11 +715,7 @@ def t_block_cmt(c: Context, s: bytes) -> tuple[Context, int]:
     i = s.find(b"*/")
     if i == -1:
         return c, len(s)
-    if c.state == State.JS_BLOCK_CMT:
-        c = c.with_(state=State.JS)
-    else:
-        c = c.with_(state=State.CSS)
-    return c, i + 2
+    return c.with_(state=State.JS if c.state == State.JS_BLOCK_CMT else State.CSS), i + 2
 
 
 _JS_LINE_TERMINATORS = ("\n", "\r", "\u2028", "\u2029")
@@ -860,7 +856,9 @@ def html_unescape_bytes(s: bytes) -> bytes:
     """html.UnescapeString on UTF-8 bytes (Python's HTML5 unescape, which Go's matches closely)."""
     if b"&" not in s:
         return s
-    return _html.unescape(s.decode("utf-8", errors="surrogateescape")).encode("utf-8", errors="surrogateescape")
+    return _html.unescape(s.decode("utf-8", errors="surrogateescape")).encode(
+        "utf-8", errors="surrogateescape"
+    )
 
 
 def context_after_text(c: Context, s: bytes) -> tuple[Context, int]:

@@ -12,8 +12,8 @@ import re
 
 from .context import (
     ATTR_START_STATES,
-    Attr,
     DELIM_ENDS,
+    Attr,
     Context,
     Delim,
     JsCtx,
@@ -225,7 +225,14 @@ class Escaper:
         st = c.state
         if st == State.ERROR:
             return c
-        if st in (State.URL, State.CSS_DQ_STR, State.CSS_SQ_STR, State.CSS_DQ_URL, State.CSS_SQ_URL, State.CSS_URL):
+        if st in (
+            State.URL,
+            State.CSS_DQ_STR,
+            State.CSS_SQ_STR,
+            State.CSS_DQ_URL,
+            State.CSS_SQ_URL,
+            State.CSS_URL,
+        ):
             if c.url_part == UrlPart.NONE:
                 s.append("_html_template_urlfilter")
             if c.url_part in (UrlPart.NONE, UrlPart.PRE_QUERY):

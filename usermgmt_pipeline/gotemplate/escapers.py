@@ -46,7 +46,15 @@ def _eval_args_text(args: list[Value]) -> str:
 # ---------------------------------------------------------------------------------------------
 # html.go
 # ---------------------------------------------------------------------------------------------
-_HTML_TABLE = {0: "\ufffd", 0x22: "&#34;", 0x26: "&amp;", 0x27: "&#39;", 0x2B: "&#43;", 0x3C: "&lt;", 0x3E: "&gt;"}
+_HTML_TABLE = {
+    0: "\ufffd",
+    0x22: "&#34;",
+    0x26: "&amp;",
+    0x27: "&#39;",
+    0x2B: "&#43;",
+    0x3C: "&lt;",
+    0x3E: "&gt;",
+}
 _HTML_TRANS = str.maketrans(_HTML_TABLE)
 _NOSPACE_TABLE = {
     0: "&#xfffd;", 9: "&#9;", 10: "&#10;", 11: "&#11;", 12: "&#12;", 13: "&#13;", 0x20: "&#32;",
@@ -114,10 +122,13 @@ def _equal_fold(a: str, b: str) -> bool:
 
 def is_safe_url(s: str) -> bool:
     protocol, sep, _ = s.partition(":")
-    if sep and "/" not in protocol:
-        if not (_equal_fold(protocol, "http") or _equal_fold(protocol, "https") or _equal_fold(protocol, "mailto")):
-            return False
-    return True
+    return not (
+        sep
+        and "/" not in protocol
+        and not (
+            _equal_fold(protocol, "http") or _equal_fold(protocol, "https") or _equal_fold(protocol, "mailto")
+        )
+    )
 
 
 def url_filter(args: list[Value]) -> str:
@@ -171,7 +182,9 @@ def _filter_srcset_element(s: bytes, left: int, right: int, out: bytearray) -> N
             break
     url = s[start:end].decode("utf-8", errors="surrogateescape")
     if is_safe_url(url):
-        metadata_ok = all(s[i] in _HTML_SPACE or (s[i] < 0x80 and chr(s[i]).isalnum()) for i in range(end, right))
+        metadata_ok = all(
+            s[i] in _HTML_SPACE or (s[i] < 0x80 and chr(s[i]).isalnum()) for i in range(end, right)
+        )
         if metadata_ok:
             out += s[left:start]
             out += process_url(url, True).encode("utf-8", errors="surrogateescape")
@@ -299,14 +312,24 @@ def css_value_filter(args: list[Value]) -> str:
 # ---------------------------------------------------------------------------------------------
 # text/template builtins html, js, urlquery
 # ---------------------------------------------------------------------------------------------
-_TEXT_HTML_TRANS = str.maketrans({0: "\ufffd", 0x22: "&#34;", 0x27: "&#39;", 0x26: "&amp;", 0x3C: "&lt;", 0x3E: "&gt;"})
+_TEXT_HTML_TRANS = str.maketrans(
+    {0: "\ufffd", 0x22: "&#34;", 0x27: "&#39;", 0x26: "&amp;", 0x3C: "&lt;", 0x3E: "&gt;"}
+)
 
 
 def text_html_escaper(args: list[Value]) -> str:
     return _eval_args_text(args).translate(_TEXT_HTML_TRANS)
 
 
-_JS_SPECIAL_ASCII = {0x5C: "\\\\", 0x27: "\\'", 0x22: '\\"', 0x3C: "\\u003C", 0x3E: "\\u003E", 0x26: "\\u0026", 0x3D: "\\u003D"}
+_JS_SPECIAL_ASCII = {
+    0x5C: "\\\\",
+    0x27: "\\'",
+    0x22: '\\"',
+    0x3C: "\\u003C",
+    0x3E: "\\u003E",
+    0x26: "\\u0026",
+    0x3D: "\\u003D",
+}
 
 
 def text_js_escaper(args: list[Value]) -> str:
@@ -318,9 +341,7 @@ def text_js_escaper(args: list[Value]) -> str:
             out.append(_JS_SPECIAL_ASCII[c])
         elif c < 0x20:
             out.append(f"\\u00{c:02X}")
-        elif c < 0x80:
-            out.append(ch)
-        elif is_print(ch):
+        elif c < 0x80 or is_print(ch):
             out.append(ch)
         else:
             out.append(f"\\u{c:04X}")

@@ -331,7 +331,7 @@ class Executor:
                     del self.vars[mark:]
 
             ran = False
-            if isinstance(val, bool) or isinstance(val, (str, float)):
+            if isinstance(val, (bool, str, float)):
                 raise ExecError(f"range can't iterate over {sprint_one(val)}")
             if isinstance(val, int):
                 if len(r.pipe.decl) > 1:

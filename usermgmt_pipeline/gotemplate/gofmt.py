@@ -507,9 +507,7 @@ def _json_string(s: str) -> str:
         elif ch == "\\":
             out.append("\\\\")
         elif c < 0x20:
-            out.append(
-                {8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t"}.get(c, f"\\u00{c:02x}")
-            )
+            out.append({8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t"}.get(c, f"\\u00{c:02x}"))
         elif ch in "<>&":
             out.append(f"\\u00{c:02x}")
         elif c in (0x2028, 0x2029):

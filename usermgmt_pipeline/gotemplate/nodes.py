@@ -172,7 +172,9 @@ def is_empty_tree(n: Node | None) -> bool:
     if isinstance(n, ListNode):
         return all(is_empty_tree(m) for m in n.nodes)
     if isinstance(n, TextNode):
-        return len(n.text.strip(b" \t\n\v\f\r\x85\xa0")) == 0 if _ascii_only(n.text) else _unicode_blank(n.text)
+        return (
+            len(n.text.strip(b" \t\n\v\f\r\x85\xa0")) == 0 if _ascii_only(n.text) else _unicode_blank(n.text)
+        )
     return False
 
 
