@@ -7,6 +7,7 @@ undecodable (`UserDecodeError`), which the tasks skip and report instead of abor
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,9 +15,14 @@ from typing import Any
 from bson import Int64, ObjectId
 from pymongo import ReturnDocument
 from pymongo.database import Database
+from pymongo.errors import OperationFailure
 
 from usermgmt_pipeline.case.connections import op_deadline
 from usermgmt_pipeline.case.go_decode import GoDecodeError, go_bool, go_int, go_string
+
+log = logging.getLogger(__name__)
+
+_NOT_IMPLEMENTED = 238
 
 USER_BATCH_SIZE = 32
 """Go's batch size for the user cursor; kept so server load per getMore matches the original."""
@@ -127,14 +133,30 @@ class UsersCollections:
         `use_no_cursor_timeout` is honoured (Go ignores it). Cursor errors propagate to the caller, which fails
         the instance loudly instead of reporting a partial run as finished.
         """
-        cursor = self.users.find(
-            selection,
-            projection=USER_PROJECTION,
-            batch_size=USER_BATCH_SIZE,
-            no_cursor_timeout=self.no_cursor_timeout,
-        )
-        with cursor:
-            yield from cursor
+        no_cursor_timeout = self.no_cursor_timeout
+        while True:
+            cursor = self.users.find(
+                selection,
+                projection=USER_PROJECTION,
+                batch_size=USER_BATCH_SIZE,
+                no_cursor_timeout=no_cursor_timeout,
+            )
+            with cursor:
+                try:
+                    first = next(cursor, None)
+                except OperationFailure as exc:
+                    # FerretDB v1 rejects `noCursorTimeout: true` as NotImplemented (code 238); the option
+                    # only protects against idle-cursor reaping, so iterate without it rather than fail.
+                    if not (no_cursor_timeout and exc.code == _NOT_IMPLEMENTED):
+                        raise
+                    log.warning("the server does not support noCursorTimeout; iterating users without it")
+                    no_cursor_timeout = False
+                    continue
+                if first is None:
+                    return
+                yield first
+                yield from cursor
+                return
 
     def count(self, selection: Mapping[str, Any]) -> int:
         with op_deadline(self.timeout):
