@@ -150,7 +150,7 @@ def test_study_variable_type_mismatch_and_missing_are_errors(store, variables) -
             "dateVar",
             datetime.fromtimestamp(1710000000, UTC).replace(tzinfo=None),
             id="actions_test#V5",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_upstream_update_study_variable(store, study_db, variables, action, key, stored) -> None:
@@ -180,8 +180,10 @@ def test_counters_start_as_int32_and_format_into_flags(store, study_db) -> None:
 
 def test_study_codes_draw_check_and_remove(store, study_db) -> None:
     study_db["studyCodeLists"].insert_many(
-        [{"studyKey": "s1", "listKey": "L", "code": "c1", "addedAt": datetime.now(UTC)}]
-        + [{"studyKey": "s1", "listKey": "M", "code": "m1", "addedAt": datetime.now(UTC)}]
+        [
+            {"studyKey": "s1", "listKey": "L", "code": "c1", "addedAt": datetime.now(UTC)},
+            {"studyKey": "s1", "listKey": "M", "code": "m1", "addedAt": datetime.now(UTC)},
+        ]
     )
     engine = _engine(store)
     assert evaluate(E("isStudyCodePresent", "L", "c1"), Participant(), LEAVE, engine) is True
