@@ -1,0 +1,83 @@
+"""Assembles the Dagster `Definitions` for one loaded config. The executor is chosen here and nowhere else."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+
+from usermgmt_pipeline.config import AppConfig, load_config
+from usermgmt_pipeline.logging_setup import configure_logging
+from usermgmt_pipeline.orchestration.checks import LOOKUP_ASSET, build_lookup_checks
+from usermgmt_pipeline.orchestration.loggers import build_case_logger
+from usermgmt_pipeline.orchestration.partitions import instance_partitions
+from usermgmt_pipeline.orchestration.resources import build_resources
+from usermgmt_pipeline.orchestration.schedules import build_schedule
+from usermgmt_pipeline.orchestration.sensors import build_failure_alert_sensor, build_new_study_sensor
+from usermgmt_pipeline.orchestration.task_assets import build_task_assets
+
+CONFIG_FILE_PATH_VAR = "CONFIG_FILE_PATH"
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "demo" / "demo_config.yaml"
+USER_MANAGEMENT_JOB = "user_management_job"
+LOOKUP_JOB = "profile_id_lookup_job"
+
+# One run = one instance; its tasks run one after the other in a single process, sharing the four clients.
+# For scale-out, change this one line (e.g. to `multiprocess_executor`) and use a run launcher (README).
+EXECUTOR = in_process_executor
+
+
+def config_file_path(env: Mapping[str, str] | None = None) -> str:
+    """CONFIG_FILE_PATH as the Go job reads it; without it the bundled demo config (local FerretDB)."""
+    env = os.environ if env is None else env
+    return env.get(CONFIG_FILE_PATH_VAR) or str(DEMO_CONFIG)
+
+
+def build_definitions(cfg: AppConfig, config_path: str, env: Mapping[str, str] | None = None) -> Definitions:
+    env = dict(os.environ if env is None else env)
+    partitions = instance_partitions(cfg.instance_ids)
+    enabled = cfg.run_tasks.model_dump()
+    task_assets, selected = build_task_assets(enabled, partitions)
+    checks = build_lookup_checks(partitions)
+    user_management_job = define_asset_job(
+        USER_MANAGEMENT_JOB,
+        selection=AssetSelection.assets(*selected) if selected else AssetSelection.assets(*[]),
+        partitions_def=partitions,
+        description="Every enabled task (run_tasks) for one instance, in the original's order.",
+    )
+    lookup_job = define_asset_job(
+        LOOKUP_JOB,
+        selection=AssetSelection.assets(LOOKUP_ASSET),
+        partitions_def=partitions,
+        description="Only the profile-ID lookup (and its checks) for one instance.",
+    )
+    orchestration = cfg.orchestration
+    return Definitions(
+        assets=task_assets,
+        asset_checks=checks,
+        jobs=[user_management_job, lookup_job],
+        schedules=[
+            build_schedule(
+                user_management_job,
+                cfg.instance_ids,
+                orchestration.schedule_cron,
+                orchestration.schedule_timezone,
+            )
+        ],
+        sensors=[
+            build_new_study_sensor(lookup_job, cfg.instance_ids),
+            build_failure_alert_sensor([user_management_job, lookup_job], orchestration.operator_emails),
+        ],
+        resources=build_resources(cfg, config_path, env),
+        loggers={"console": build_case_logger(cfg.logging)},
+        executor=EXECUTOR,
+    )
+
+
+def load_definitions(env: Mapping[str, str] | None = None) -> Definitions:
+    """What `usermgmt_pipeline.definitions` exposes: the config from CONFIG_FILE_PATH (or the demo)."""
+    path = config_file_path(env)
+    cfg = load_config(path, env)
+    configure_logging(cfg.logging)
+    return build_definitions(cfg, path, env)

@@ -1,0 +1,66 @@
+"""Blocking checks on `profile_id_lookup`: every profile x active study has exactly one entry, no orphans.
+
+Blocking, so `migrate_account_info` (which relies on the map) does not run after a lookup that left gaps.
+A dry run writes nothing, so the checks then report what they find without failing the run.
+"""
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    AssetKey,
+    MetadataValue,
+    PartitionsDefinition,
+    asset_check,
+)
+
+from usermgmt_pipeline.orchestration.task_assets import RESOURCE_KEYS, task_context
+from usermgmt_pipeline.tasks.generate_profile_id_lookup import lookup_consistency
+
+LOOKUP_ASSET = AssetKey("profile_id_lookup")
+
+
+def _consistency(context: AssetCheckExecutionContext) -> tuple[dict[str, object], bool]:
+    ctx = task_context(context, context.partition_key)
+    return lookup_consistency(ctx), ctx.options.dry_run
+
+
+def _result(passed: bool, counts: dict[str, object], dry_run: bool, description: str) -> AssetCheckResult:
+    metadata = {key: MetadataValue.int(int(value)) for key, value in counts.items()}  # type: ignore[call-overload]
+    metadata["dry_run"] = MetadataValue.bool(dry_run)
+    return AssetCheckResult(
+        passed=passed or dry_run,
+        severity=AssetCheckSeverity.ERROR,
+        metadata=metadata,
+        description=description + (" (dry run: nothing was written, not enforced)" if dry_run else ""),
+    )
+
+
+def build_lookup_checks(partitions_def: PartitionsDefinition) -> list[AssetChecksDefinition]:
+    @asset_check(
+        asset=LOOKUP_ASSET,
+        name="every_profile_has_one_entry_per_active_study",
+        blocking=True,
+        partitions_def=partitions_def,
+        required_resource_keys=RESOURCE_KEYS,
+    )
+    def every_profile_has_one_entry(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        counts, dry_run = _consistency(context)
+        passed = counts["missing"] == 0 and counts["duplicated"] == 0
+        return _result(
+            passed, counts, dry_run, f"{counts['missing']} missing, {counts['duplicated']} duplicated entries"
+        )
+
+    @asset_check(
+        asset=LOOKUP_ASSET,
+        name="no_entry_points_to_a_missing_profile",
+        blocking=True,
+        partitions_def=partitions_def,
+        required_resource_keys=RESOURCE_KEYS,
+    )
+    def no_orphans(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        counts, dry_run = _consistency(context)
+        return _result(counts["orphans"] == 0, counts, dry_run, f"{counts['orphans']} orphan entries")
+
+    return [every_profile_has_one_entry, no_orphans]

@@ -1,0 +1,101 @@
+"""Sensors: a new or newly active study materializes its instance's lookup; a failed run alerts the operators."""
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from dagster import (
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    run_failure_sensor,
+    sensor,
+)
+
+from usermgmt_pipeline.orchestration.alerts import failure_email
+from usermgmt_pipeline.orchestration.resources import MongoDBResource, SmtpBridgeResource
+from usermgmt_pipeline.orchestration.task_assets import MASS_DELETION_GUARD_TAG
+
+PARTITION_TAG = "dagster/partition"
+
+
+def active_study_keys(study_db: MongoDBResource, instance_id: str) -> list[str]:
+    db = study_db.get_client()[f"{study_db.db_name_prefix}{instance_id}_studyDB"]
+    docs = db["study-infos"].find({"status": "active"}, projection={"_id": 0, "key": 1})
+    return sorted({str(doc.get("key")) for doc in docs if doc.get("key")})
+
+
+def build_new_study_sensor(lookup_job: Any, instance_ids: Sequence[str]) -> SensorDefinition:
+    @sensor(
+        name="new_active_study_sensor",
+        job=lookup_job,
+        minimum_interval_seconds=60,
+        default_status=DefaultSensorStatus.STOPPED,
+        description="Materializes an instance's profile_id_lookup when a study appears or becomes active.",
+    )
+    def new_active_study_sensor(
+        context: SensorEvaluationContext, study_db: MongoDBResource
+    ) -> Iterator[RunRequest | SkipReason]:
+        known: dict[str, list[str]] = json.loads(context.cursor) if context.cursor else {}
+        current: dict[str, list[str]] = {}
+        requested = False
+        try:
+            for instance_id in instance_ids:
+                current[instance_id] = active_study_keys(study_db, instance_id)
+                if instance_id not in known:
+                    continue  # first sight of this instance: its studies are the baseline, not news
+                new = sorted(set(current[instance_id]) - set(known[instance_id]))
+                if new:
+                    requested = True
+                    context.log.info("instance %s: new or newly active studies %s", instance_id, new)
+                    yield RunRequest(
+                        run_key=f"{instance_id}:{'+'.join(new)}:{int(time.time())}",
+                        partition_key=instance_id,
+                        tags={"usermgmt/new_studies": ",".join(new)},
+                    )
+        finally:
+            study_db.teardown_after_execution(None)  # type: ignore[arg-type]
+        context.update_cursor(json.dumps(current, sort_keys=True))
+        if not requested:
+            yield SkipReason("no new or newly active study")
+
+    return new_active_study_sensor
+
+
+def build_failure_alert_sensor(
+    monitored_jobs: Sequence[Any], operator_emails: Sequence[str]
+) -> SensorDefinition:
+    @run_failure_sensor(
+        name="operator_alert_sensor",
+        monitored_jobs=list(monitored_jobs),
+        default_status=DefaultSensorStatus.STOPPED,
+        description="Emails orchestration.operator_emails through the SMTP bridge when a run fails.",
+    )
+    def operator_alert_sensor(context: RunFailureSensorContext, smtp_bridge: SmtpBridgeResource) -> None:
+        if not operator_emails:
+            context.log.info("orchestration.operator_emails is empty: no alert sent")
+            return
+        run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
+        errors = [
+            event.event_specific_data.error.message.strip()
+            for event in context.get_step_failure_events()
+            if event.event_specific_data and event.event_specific_data.error
+        ]
+        if not errors and context.failure_event.message:
+            errors = [context.failure_event.message]
+        guard = MASS_DELETION_GUARD_TAG in run.tags or any("mass-deletion guard" in e for e in errors)
+        email = failure_email(
+            operator_emails,
+            job_name=run.job_name,
+            instance_id=run.tags.get(PARTITION_TAG, ""),
+            run_id=run.run_id,
+            errors=errors,
+            mass_deletion_guard=guard,
+        )
+        smtp_bridge.client().send(email)
+
+    return operator_alert_sensor

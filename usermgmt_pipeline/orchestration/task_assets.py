@@ -1,0 +1,147 @@
+"""The five tasks as partitioned assets (one partition per instance), chained in the original's order.
+
+Each asset is a thin call into `usermgmt_pipeline.tasks.registry.TASKS`; its materialization carries the
+task's counts as numeric metadata so the UI plots them across runs. A task that cannot finish
+(`TaskFailedError`, including the mass-deletion guard) fails the step with the partial counts; the later
+tasks of that instance then do not run, and a rerun of the partition resumes.
+"""
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    PartitionsDefinition,
+    asset,
+)
+
+from usermgmt_pipeline.case.connections import DB_KEYS
+from usermgmt_pipeline.orchestration.resources import case_databases
+from usermgmt_pipeline.tasks.context import TaskContext
+from usermgmt_pipeline.tasks.registry import TASKS
+from usermgmt_pipeline.tasks.results import MassDeletionGuardError, TaskFailedError, TaskResult
+
+GROUP = "user_management"
+MASS_DELETION_GUARD_TAG = "usermgmt/mass_deletion_guard"
+
+ASSET_NAMES: dict[str, str] = {
+    "clean_up_unverified_users": "clean_up_unverified_users",
+    "send_reminder_to_confirm_accounts": "send_reminder_to_confirm_accounts",
+    "handle_inactive_users": "handle_inactive_users",
+    "generate_profile_id_lookup": "profile_id_lookup",
+    "migrate_account_info": "migrate_account_info",
+}
+"""run_tasks flag -> asset name, in the original's execution order (02 §0.4)."""
+
+RESOURCE_KEYS = {"case_config", "run_options", "study_engine", *DB_KEYS}
+
+
+def task_context(context: Any, instance_id: str) -> TaskContext:
+    """A domain `TaskContext` for one partition, built from the step's resources (which own the clients)."""
+    res = context.resources
+    config = res.study_engine.apply_to(res.case_config.load())
+    dbs = case_databases({key: getattr(res, key) for key in DB_KEYS})
+    return TaskContext(
+        config=config,
+        dbs=dbs,
+        instance_id=instance_id,
+        options=res.run_options.options(context.run.run_id),
+        logger=context.log,
+    )
+
+
+def result_metadata(results: list[TaskResult]) -> dict[str, Any]:
+    """Numeric metadata per result (prefixed by task name when a task reports several), plus samples."""
+    meta: dict[str, Any] = {}
+    for result in results:
+        prefix = "" if len(results) == 1 else f"{result.task}."
+        for key in ("selected", "done", "skipped", "failed"):
+            meta[f"{prefix}{key}"] = MetadataValue.int(getattr(result, key))
+        for key, value in result.extra.items():
+            if isinstance(value, bool):
+                meta[f"{prefix}{key}"] = MetadataValue.bool(value)
+            elif isinstance(value, int):
+                meta[f"{prefix}{key}"] = MetadataValue.int(value)
+            elif isinstance(value, float):
+                meta[f"{prefix}{key}"] = MetadataValue.float(value)
+        for study, stats in (result.extra.get("studies") or {}).items():
+            for key in ("created", "already_present"):
+                meta[f"{prefix}studies.{study}.{key}"] = MetadataValue.int(int(stats.get(key, 0)))
+        if result.sample_user_ids:
+            meta[f"{prefix}sample_user_ids"] = MetadataValue.json(list(result.sample_user_ids))
+        reasons = [{"id": i, "reason": r} for i, r in result.failure_reasons[:50]]
+        reasons += [{"id": i, "reason": r, "skipped": True} for i, r in result.skip_reasons[:50]]
+        if reasons:
+            meta[f"{prefix}reasons"] = MetadataValue.json(reasons)
+        meta[f"{prefix}summary"] = MetadataValue.text(result.summary())
+    meta["dry_run"] = MetadataValue.bool(any(r.dry_run for r in results))
+    return meta
+
+
+def run_task(context: AssetExecutionContext, flag: str) -> MaterializeResult:
+    instance_id = context.partition_key
+    ctx = task_context(context, instance_id)
+    try:
+        results = TASKS[flag](ctx)
+    except MassDeletionGuardError as exc:
+        context.instance.add_run_tags(context.run_id, {MASS_DELETION_GUARD_TAG: instance_id})
+        raise Failure(
+            description=str(exc),
+            metadata={**result_metadata([exc.result]), "mass_deletion_guard": True},
+            allow_retries=False,
+        ) from None
+    except TaskFailedError as exc:
+        raise Failure(description=str(exc), metadata=result_metadata([exc.result])) from None
+    for result in results:
+        context.log.info(result.summary())
+        if result.failed:
+            context.log.warning(
+                "%s: %d users failed: %s", result.task, result.failed, json.dumps(result.failure_reasons[:10])
+            )
+    return MaterializeResult(metadata=result_metadata(results))
+
+
+def _make_asset(
+    flag: str, partitions_def: PartitionsDefinition, upstream: str | None
+) -> Callable[..., AssetsDefinition]:
+    name = ASSET_NAMES[flag]
+
+    @asset(
+        name=name,
+        group_name=GROUP,
+        partitions_def=partitions_def,
+        deps=[AssetKey(upstream)] if upstream else None,
+        required_resource_keys=RESOURCE_KEYS,
+        description=(TASKS[flag].__doc__ or f"CASE user-management task `{flag}` for one instance.").strip(),
+        kinds={"mongodb"},
+        tags={"usermgmt/task": flag},
+    )
+    def _task_asset(context: AssetExecutionContext) -> MaterializeResult:
+        return run_task(context, flag)
+
+    return _task_asset
+
+
+def build_task_assets(
+    enabled: Mapping[str, bool], partitions_def: PartitionsDefinition
+) -> tuple[list[AssetsDefinition], list[str]]:
+    """All five task assets; each enabled one depends on the previous enabled one, so a job runs them in order.
+
+    Returns the assets and the names of the enabled ones (the selection of `user_management_job`).
+    """
+    assets: list[AssetsDefinition] = []
+    selected: list[str] = []
+    previous: str | None = None
+    for flag in TASKS:
+        upstream = previous if enabled.get(flag) else None
+        assets.append(_make_asset(flag, partitions_def, upstream))
+        if enabled.get(flag):
+            selected.append(ASSET_NAMES[flag])
+            previous = ASSET_NAMES[flag]
+    return assets, selected
