@@ -10,7 +10,7 @@ from usermgmt_pipeline.tasks import selection
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.deletion_task import run_deletion_task
 from usermgmt_pipeline.tasks.iteration import dry_run, run_per_user
-from usermgmt_pipeline.tasks.notify_flow import NoticeSpec, send_notice
+from usermgmt_pipeline.tasks.notify_flow import NoticeSpec, finish_interrupted_notices, send_notice
 from usermgmt_pipeline.tasks.preflight import require_template
 from usermgmt_pipeline.tasks.results import TaskResult
 
@@ -32,8 +32,8 @@ def notify_inactive_users(ctx: TaskContext) -> TaskResult:
     template = require_template(ctx, NOTIFY_MESSAGE_TYPE, result)
     grace = int(umc.mark_for_deletion_after_inactivity_notification)
 
-    def handle(user):  # type: ignore[no-untyped-def]
-        spec = NoticeSpec(
+    def _spec_now() -> NoticeSpec:
+        return NoticeSpec(
             task=NOTIFY_TASK,
             message_type=NOTIFY_MESSAGE_TYPE,
             token_purpose=PURPOSE_INACTIVE_USER_NOTIFICATION,
@@ -42,9 +42,12 @@ def notify_inactive_users(ctx: TaskContext) -> TaskResult:
             timestamp_value=ctx.after(grace),
             selection=chosen,
         )
-        return send_notice(ctx, spec, user, template)
+
+    def handle(user):  # type: ignore[no-untyped-def]
+        return send_notice(ctx, _spec_now(), user, template)
 
     try:
+        result.extra["closed_interrupted"] = finish_interrupted_notices(ctx, _spec_now())
         run_per_user(ctx, NOTIFY_TASK, chosen, result, handle)
     finally:
         ctx.flush_audit()

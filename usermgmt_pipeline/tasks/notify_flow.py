@@ -25,6 +25,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from usermgmt_pipeline.case.go_decode import GoDecodeError, go_int
 from usermgmt_pipeline.case.messaging import outgoing_email_document
 from usermgmt_pipeline.case.temp_tokens import new_token, token_document
 from usermgmt_pipeline.case.users import User
@@ -110,3 +111,26 @@ def send_notice(ctx: TaskContext, spec: NoticeSpec, user: User, template: Mappin
     if not updated:
         return "selection changed after the email was queued (user confirmed or logged in meanwhile)"
     return None
+
+
+def finish_interrupted_notices(ctx: TaskContext, spec: NoticeSpec) -> int:
+    """Close journal entries of this task whose user the walk will not select again; returns how many.
+
+    A kill between step 3 (user update) and the journal's `done` leaves an `email_queued` entry whose user no
+    longer matches the selection, so no later run would ever close it. An entry whose user is still selected
+    is left for the walk, which resumes it under its fixed ids.
+    """
+    closed = 0
+    for entry in ctx.pipeline.unfinished(spec.task, ctx.instance_id, ("pending", "email_queued")):
+        user_oid = ObjectId(entry["userID"])
+        if ctx.users.find_selected(user_oid, spec.selection) is not None:
+            continue
+        raw = ctx.users.get_raw(user_oid)
+        try:
+            stamped = raw is not None and go_int(raw.get("timestamps") or {}, spec.timestamp_field, "") > 0
+        except (GoDecodeError, AttributeError):
+            stamped = False
+        done = stamped and entry.get("state") == "email_queued"
+        ctx.pipeline.update(entry["_id"], {"state": "done" if done else "selection-changed"})
+        closed += 1
+    return closed
