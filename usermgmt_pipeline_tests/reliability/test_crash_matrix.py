@@ -1,0 +1,141 @@
+"""SIGKILL a worker at every step boundary of every task, rerun, and compare with an uninterrupted run.
+
+Each case clones the seeded template instance twice (same ids), runs the task uninterrupted on one and
+crashes + reruns it on the other, then compares every collection of every database under each prefix
+(CASE data, temp tokens, queued emails, study data and our journal) after stripping ObjectIds,
+wall-clock times and token strings. Multiset equality rules out a duplicate email, a lost notice, a
+half-deleted user and a LEAVE report saved twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+
+from usermgmt_pipeline.tasks.checkpoints import CHECKPOINTS
+from usermgmt_pipeline_tests.reliability.conftest import NOW_NS
+from usermgmt_pipeline_tests.reliability.harness import (
+    INSTANCE,
+    assert_same_state,
+    clone_databases,
+    drop_prefix,
+    host_port_of,
+    new_prefix,
+    run_task,
+    run_worker,
+    snapshot,
+    write_config,
+)
+
+# (task, checkpoint[:n]) - every checkpoint each task reaches on the seeded data, some at a later visit.
+CRASH_POINTS: list[tuple[str, str]] = [
+    ("clean_up_unverified_users", "delete:journal-opened"),
+    ("clean_up_unverified_users", "delete:user-deleted"),
+    ("clean_up_unverified_users", "delete:study-rules-evaluated"),
+    ("clean_up_unverified_users", "delete:study-rules-evaluated:2"),
+    ("clean_up_unverified_users", "delete:study-rules-evaluated:7"),
+    ("clean_up_unverified_users", "delete:study-erased"),
+    ("clean_up_unverified_users", "delete:study-erased:6"),
+    ("clean_up_unverified_users", "delete:tokens-deleted"),
+    ("clean_up_unverified_users", "delete:email-queued"),
+    ("send_reminder_to_confirm_accounts", "notify:journal-opened"),
+    ("send_reminder_to_confirm_accounts", "notify:token-inserted"),
+    ("send_reminder_to_confirm_accounts", "notify:email-queued"),
+    ("send_reminder_to_confirm_accounts", "notify:user-updated"),
+    ("send_reminder_to_confirm_accounts", "notify:user-updated:2"),
+    ("handle_inactive_users", "notify:journal-opened"),
+    ("handle_inactive_users", "notify:token-inserted"),
+    ("handle_inactive_users", "notify:email-queued:2"),
+    ("handle_inactive_users", "notify:user-updated:3"),
+    ("handle_inactive_users", "delete:journal-opened"),
+    ("handle_inactive_users", "delete:user-deleted"),
+    ("handle_inactive_users", "delete:study-rules-evaluated"),
+    ("handle_inactive_users", "delete:study-erased:2"),
+    ("handle_inactive_users", "delete:tokens-deleted"),
+    ("handle_inactive_users", "delete:email-queued"),
+    ("generate_profile_id_lookup", "lookup:batch-inserted"),
+    ("generate_profile_id_lookup", "lookup:batch-inserted:3"),
+    ("migrate_account_info", "migrate:participant-saved"),
+    ("migrate_account_info", "migrate:participant-saved:4"),
+]
+
+
+def test_the_matrix_covers_every_checkpoint_and_at_least_20_task_step_pairs() -> None:
+    reached = {
+        (task, point.split(":n")[0].rsplit(":", 1)[0] if point.count(":") == 2 else point)
+        for task, point in CRASH_POINTS
+    }
+    assert {point for _, point in reached} == set(CHECKPOINTS)
+    assert len(reached) >= 20
+
+
+@pytest.fixture(scope="module")
+def baseline(
+    mongo_client: MongoClient, mongo_uri: str, template_prefix: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], dict[str, list[str]]]]:
+    """The state after an uninterrupted run of a task on a clone of the template, computed once per task."""
+    cache: dict[str, dict[str, list[str]]] = {}
+    directory = tmp_path_factory.mktemp("baseline")
+
+    def state_after(task: str) -> dict[str, list[str]]:
+        if task not in cache:
+            prefix = new_prefix()
+            clone_databases(mongo_client, template_prefix, mongo_client, prefix)
+            try:
+                config = write_config(directory, host_port_of(mongo_uri), prefix)
+                results = run_task(config, task, NOW_NS)
+                assert all(r.failed == 0 for r in results), [r.failure_reasons for r in results]
+                assert sum(r.done for r in results) > 0
+                cache[task] = snapshot(mongo_client, prefix)
+            finally:
+                drop_prefix(mongo_client, prefix)
+        return cache[task]
+
+    yield state_after
+
+
+def _invariants(client: MongoClient, prefix: str) -> None:
+    """The four promises, checked directly so a failure reads as what went wrong."""
+    db = client[f"{prefix}{INSTANCE}_messageDB"]
+    emails = Counter((e["userId"], e["messageType"]) for e in db["outgoing-emails"].find({}))
+    assert all(n == 1 for n in emails.values()), f"duplicate email: {emails}"
+    journal = client[f"{prefix}usermgmt-pipeline"]["journal"]
+    users = client[f"{prefix}{INSTANCE}_users"]["users"]
+    for entry in journal.find({"_id": {"$regex": "^delete:"}}):
+        assert entry["state"] in ("done", "abandoned"), f"half-deleted user: {entry['_id']} {entry['state']}"
+        if entry["state"] == "done":
+            assert users.find_one({"_id": __import__("bson").ObjectId(entry["userID"])}) is None
+            assert (entry["userID"], entry["messageType"]) in emails, f"lost deletion notice: {entry['_id']}"
+    study_db = client[f"{prefix}{INSTANCE}_studyDB"]
+    for name in study_db.list_collection_names():
+        if name.endswith("_reports"):
+            reports = Counter(
+                (r["participantID"], r["key"]) for r in study_db[name].find({"responseID": "LEAVE"})
+            )
+            assert all(n == 1 for n in reports.values()), f"LEAVE report created twice in {name}: {reports}"
+
+
+@pytest.mark.parametrize(("task", "crash_at"), CRASH_POINTS, ids=[f"{t}@{c}" for t, c in CRASH_POINTS])
+def test_a_kill_at_any_step_then_a_rerun_ends_in_the_uninterrupted_state(
+    task: str,
+    crash_at: str,
+    baseline: Callable[[str], dict[str, list[str]]],
+    cloned_instance: Callable[..., tuple[str, Path]],
+    mongo_client: MongoClient,
+) -> None:
+    expected = baseline(task)
+    prefix, config = cloned_instance()
+
+    crashed = run_worker(config, task, NOW_NS, crash_at=crash_at)
+    assert crashed.returncode == -9, (
+        f"the worker did not die at {crash_at}: {crashed.returncode} {crashed.stderr[-2000:]}"
+    )
+
+    results = run_task(config, task, NOW_NS)
+    assert all(r.failed == 0 for r in results), [r.failure_reasons for r in results]
+    _invariants(mongo_client, prefix)
+    assert_same_state(snapshot(mongo_client, prefix), expected)
