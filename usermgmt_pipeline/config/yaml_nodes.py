@@ -62,8 +62,9 @@ class _ComposeLoader(yaml.SafeLoader):
 
 def compose_document(text: str | bytes) -> yaml.Node | None:
     """The document's node graph, or None for an empty stream. Raises `YamlSyntaxError`."""
-    loader = _ComposeLoader(text)
+    loader: _ComposeLoader | None = None
     try:
+        loader = _ComposeLoader(text)  # already reads (and may reject) the first characters
         return loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -77,7 +78,8 @@ def compose_document(text: str | bytes) -> yaml.Node | None:
     except RecursionError:
         raise YamlSyntaxError("the YAML document is nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 @dataclass(frozen=True)
