@@ -40,34 +40,39 @@ def build_definitions(cfg: AppConfig, config_path: str, env: Mapping[str, str] |
     enabled = cfg.run_tasks.model_dump()
     task_assets, selected = build_task_assets(enabled, partitions)
     checks = build_lookup_checks(partitions)
-    user_management_job = define_asset_job(
-        USER_MANAGEMENT_JOB,
-        selection=AssetSelection.assets(*selected) if selected else AssetSelection.assets(*[]),
-        partitions_def=partitions,
-        description="Every enabled task (run_tasks) for one instance, in the original's order.",
-    )
+    jobs = []
+    schedules = []
+    if selected:  # with no task enabled there is nothing to run or schedule
+        user_management_job = define_asset_job(
+            USER_MANAGEMENT_JOB,
+            selection=AssetSelection.assets(*selected),
+            partitions_def=partitions,
+            description="Every enabled task (run_tasks) for one instance, in the original's order.",
+        )
+        jobs.append(user_management_job)
+        schedules.append(
+            build_schedule(
+                user_management_job,
+                cfg.instance_ids,
+                cfg.orchestration.schedule_cron,
+                cfg.orchestration.schedule_timezone,
+            )
+        )
     lookup_job = define_asset_job(
         LOOKUP_JOB,
         selection=AssetSelection.assets(LOOKUP_ASSET),
         partitions_def=partitions,
         description="Only the profile-ID lookup (and its checks) for one instance.",
     )
-    orchestration = cfg.orchestration
+    jobs.append(lookup_job)
     return Definitions(
         assets=task_assets,
         asset_checks=checks,
-        jobs=[user_management_job, lookup_job],
-        schedules=[
-            build_schedule(
-                user_management_job,
-                cfg.instance_ids,
-                orchestration.schedule_cron,
-                orchestration.schedule_timezone,
-            )
-        ],
+        jobs=jobs,
+        schedules=schedules,
         sensors=[
             build_new_study_sensor(lookup_job, cfg.instance_ids),
-            build_failure_alert_sensor([user_management_job, lookup_job], orchestration.operator_emails),
+            build_failure_alert_sensor(jobs, cfg.orchestration.operator_emails),
         ],
         resources=build_resources(cfg, config_path, env),
         loggers={"console": build_case_logger(cfg.logging)},

@@ -1,0 +1,190 @@
+"""`user-management`: the original binary's behaviour (CONFIG_FILE_PATH, every enabled task for every
+instance, in order) on top of the Dagster definitions, executed in-process, one run per instance partition.
+
+Unlike the Go job it exits non-zero when an instance failed and ends with a per-instance summary, so cron
+and CI wrappers notice. With DAGSTER_HOME set the runs are recorded in that Dagster instance (and show up
+in the UI); otherwise an ephemeral instance is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from usermgmt_pipeline.config import AppConfig, ConfigError, load_config_from_env
+from usermgmt_pipeline.logging_setup import BuildInfoError, configure_logging
+
+EXIT_OK = 0
+EXIT_INSTANCE_FAILED = 1
+EXIT_BAD_CONFIG = 2
+
+log = logging.getLogger("usermgmt_pipeline.cli")
+
+
+@dataclass
+class InstanceOutcome:
+    instance_id: str
+    run_id: str = ""
+    success: bool = False
+    summaries: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    mass_deletion_guard: bool = False
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="user-management",
+        description="Run every enabled CASE user-management task for every instance "
+        "(config file named by CONFIG_FILE_PATH).",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="report what each task would do; write nothing"
+    )
+    parser.add_argument(
+        "--instance",
+        action="append",
+        metavar="ID",
+        help="run only this instance (repeatable); default: every instance in instance_ids",
+    )
+    parser.add_argument(
+        "--allow-mass-deletion",
+        action="store_true",
+        help="let a run delete more than orchestration.max_deletion_share of an instance's users",
+    )
+    return parser.parse_args(argv)
+
+
+def _dagster_instance():  # type: ignore[no-untyped-def]
+    from dagster import DagsterInstance
+
+    return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+
+
+def run_instance(job, instance, instance_id: str, run_config: dict) -> InstanceOutcome:  # type: ignore[no-untyped-def]
+    """One in-process run for one instance partition, reduced to what the summary and alerts need."""
+    from usermgmt_pipeline.orchestration.task_assets import MASS_DELETION_GUARD_TAG
+
+    result = job.execute_in_process(
+        partition_key=instance_id,
+        run_config=run_config,
+        instance=instance,
+        raise_on_error=False,
+        tags={"usermgmt/launched_by": "cli"},
+    )
+    outcome = InstanceOutcome(instance_id, run_id=result.run_id, success=result.success)
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            summary = event.asset_materialization.metadata.get("summary")  # type: ignore[union-attr]
+            if summary is not None:
+                outcome.summaries.append(str(summary.value))
+        elif event.is_step_failure:
+            error = event.step_failure_data.error
+            outcome.errors.append(error.message.strip() if error else event.message or "step failed")
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.asset_check_evaluation_data
+            if not evaluation.passed:
+                outcome.errors.append(f"check {evaluation.check_name} failed: {evaluation.description}")
+    run = instance.get_run_by_id(result.run_id)
+    outcome.mass_deletion_guard = bool(run and MASS_DELETION_GUARD_TAG in run.tags)
+    if not outcome.success and not outcome.errors:
+        outcome.errors.append("the run failed (see the Dagster event log)")
+    return outcome
+
+
+def send_alerts(cfg: AppConfig, outcomes: Sequence[InstanceOutcome], job_name: str) -> None:
+    """Same alert as the daemon's run-failure sensor, for runs the CLI executed in-process."""
+    recipients = cfg.orchestration.operator_emails
+    failed = [o for o in outcomes if not o.success]
+    if not recipients or not failed:
+        return
+    from usermgmt_pipeline.orchestration.alerts import failure_email
+    from usermgmt_pipeline.smtp_bridge import SmtpBridgeClient, SmtpBridgeError
+
+    bridge = cfg.messaging_configs.smtp_bridge_config
+    client = SmtpBridgeClient(url=bridge.url, api_key=bridge.api_key, timeout_s=bridge.timeout_seconds)
+    for outcome in failed:
+        email = failure_email(
+            recipients,
+            job_name=job_name,
+            instance_id=outcome.instance_id,
+            run_id=outcome.run_id,
+            errors=outcome.errors,
+            mass_deletion_guard=outcome.mass_deletion_guard,
+        )
+        try:
+            client.send(email)
+        except SmtpBridgeError as exc:
+            log.error(
+                "could not alert the operators", extra={"instanceID": outcome.instance_id, "error": str(exc)}
+            )
+
+
+def print_summary(outcomes: Sequence[InstanceOutcome], dry_run: bool) -> None:
+    mode = " (dry run: nothing was written)" if dry_run else ""
+    print(f"user-management summary{mode}:")
+    for outcome in outcomes:
+        status = "ok" if outcome.success else "FAILED"
+        guard = " (mass-deletion guard tripped)" if outcome.mass_deletion_guard else ""
+        print(f"  instance {outcome.instance_id}: {status}{guard} [run {outcome.run_id}]")
+        for line in outcome.summaries:
+            print(f"    {line}")
+        for error in outcome.errors:
+            first_line = error.splitlines()[0] if error else ""
+            print(f"    error: {first_line}")
+    failed = sum(not o.success for o in outcomes)
+    print(f"{len(outcomes) - failed} instance(s) ok, {failed} failed")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = load_config_from_env()
+    except ConfigError as exc:
+        print(f"user-management: invalid configuration:\n{exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    try:
+        configure_logging(cfg.logging)
+    except BuildInfoError as exc:
+        print(f"user-management: logging.include_build_info: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    instance_ids = list(cfg.instance_ids)
+    if args.instance:
+        unknown = [i for i in args.instance if i not in instance_ids]
+        if unknown:
+            print(f"user-management: --instance {', '.join(unknown)} is not in instance_ids", file=sys.stderr)
+            return EXIT_BAD_CONFIG
+        instance_ids = [i for i in instance_ids if i in args.instance]
+
+    started = time.monotonic()
+    log.info("Starting user management job")
+    from usermgmt_pipeline.orchestration.build import USER_MANAGEMENT_JOB, build_definitions, config_file_path
+
+    if not any(cfg.run_tasks.model_dump().values()):
+        print("user-management: no task is enabled in run_tasks; nothing to do")
+        return EXIT_OK
+    defs = build_definitions(cfg, config_file_path())
+    job = defs.resolve_job_def(USER_MANAGEMENT_JOB)
+    run_config = {
+        "resources": {
+            "run_options": {
+                "config": {"dry_run": args.dry_run, "allow_mass_deletion": args.allow_mass_deletion}
+            }
+        }
+    }
+    outcomes: list[InstanceOutcome] = []
+    with _dagster_instance() as instance:
+        for instance_id in instance_ids:
+            outcomes.append(run_instance(job, instance, instance_id, run_config))
+    send_alerts(cfg, outcomes, USER_MANAGEMENT_JOB)
+    log.info("User management jobs completed", extra={"duration": f"{time.monotonic() - started:.3f}s"})
+    print_summary(outcomes, args.dry_run)
+    return EXIT_OK if all(o.success for o in outcomes) else EXIT_INSTANCE_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
