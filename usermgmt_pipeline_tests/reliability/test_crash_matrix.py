@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from bson import ObjectId
 from pymongo import MongoClient
 
 from usermgmt_pipeline.tasks.checkpoints import CHECKPOINTS
@@ -64,13 +65,15 @@ CRASH_POINTS: list[tuple[str, str]] = [
 ]
 
 
+def _checkpoint_of(crash_at: str) -> str:
+    head, _, tail = crash_at.rpartition(":")
+    return head if tail.isdigit() else crash_at
+
+
 def test_the_matrix_covers_every_checkpoint_and_at_least_20_task_step_pairs() -> None:
-    reached = {
-        (task, point.split(":n")[0].rsplit(":", 1)[0] if point.count(":") == 2 else point)
-        for task, point in CRASH_POINTS
-    }
-    assert {point for _, point in reached} == set(CHECKPOINTS)
-    assert len(reached) >= 20
+    pairs = {(task, _checkpoint_of(point)) for task, point in CRASH_POINTS}
+    assert {point for _, point in pairs} == set(CHECKPOINTS)
+    assert len(pairs) >= 20
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +111,7 @@ def _invariants(client: MongoClient, prefix: str) -> None:
     for entry in journal.find({"_id": {"$regex": "^delete:"}}):
         assert entry["state"] in ("done", "abandoned"), f"half-deleted user: {entry['_id']} {entry['state']}"
         if entry["state"] == "done":
-            assert users.find_one({"_id": __import__("bson").ObjectId(entry["userID"])}) is None
+            assert users.find_one({"_id": ObjectId(entry["userID"])}) is None
             assert (entry["userID"], entry["messageType"]) in emails, f"lost deletion notice: {entry['_id']}"
     study_db = client[f"{prefix}{INSTANCE}_studyDB"]
     for name in study_db.list_collection_names():
@@ -135,6 +138,32 @@ def test_a_kill_at_any_step_then_a_rerun_ends_in_the_uninterrupted_state(
         f"the worker did not die at {crash_at}: {crashed.returncode} {crashed.stderr[-2000:]}"
     )
 
+    results = run_task(config, task, NOW_NS)
+    assert all(r.failed == 0 for r in results), [r.failure_reasons for r in results]
+    _invariants(mongo_client, prefix)
+    assert_same_state(snapshot(mongo_client, prefix), expected)
+
+
+@pytest.mark.parametrize(
+    ("task", "first", "second"),
+    [
+        ("clean_up_unverified_users", "delete:study-rules-evaluated:3", "delete:study-erased:2"),
+        ("handle_inactive_users", "notify:token-inserted:2", "delete:study-rules-evaluated:2"),
+    ],
+)
+def test_two_kills_in_a_row_then_a_rerun_still_end_in_the_uninterrupted_state(
+    task: str,
+    first: str,
+    second: str,
+    baseline: Callable[[str], dict[str, list[str]]],
+    cloned_instance: Callable[..., tuple[str, Path]],
+    mongo_client: MongoClient,
+) -> None:
+    expected = baseline(task)
+    prefix, config = cloned_instance()
+    for crash_at in (first, second):
+        crashed = run_worker(config, task, NOW_NS, crash_at=crash_at)
+        assert crashed.returncode == -9, f"no kill at {crash_at}: {crashed.stderr[-2000:]}"
     results = run_task(config, task, NOW_NS)
     assert all(r.failed == 0 for r in results), [r.failure_reasons for r in results]
     _invariants(mongo_client, prefix)
