@@ -103,7 +103,7 @@ def test_build_info_always_is_on_every_record(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", ["once", "always"])
 def test_missing_build_info_aborts(tmp_path: Path, mode: str) -> None:
-    with pytest.raises(BuildInfoError, match="build-info.yaml"):
+    with pytest.raises(BuildInfoError, match=r"build-info\.yaml"):
         configure_logging(LoggingConfig(include_build_info=mode), stream=io.StringIO(), cwd=tmp_path)
 
 

@@ -69,30 +69,36 @@ def test_gives_up_after_the_configured_retries_on_5xx() -> None:
     replies = [Reply(500, b'{"error": "failed to send email"}')] * 3
     with (
         running_bridge(replies) as bridge,
-        pytest.raises(SmtpBridgeError, match="after 3 attempts.*failed to send"),
+        pytest.raises(SmtpBridgeError, match=r"after 3 attempts.*failed to send"),
     ):
         client(bridge.url, retries=2).send(EMAIL)
     assert len(bridge.requests) == 3
 
 
 def test_error_key_is_a_failure_and_is_not_retried() -> None:
-    with running_bridge([Reply(400, b'{"error": "A valid API key missing"}')]) as bridge:
-        with pytest.raises(SmtpBridgeError, match="A valid API key missing") as raised:
-            client(bridge.url).send(EMAIL)
+    with (
+        running_bridge([Reply(400, b'{"error": "A valid API key missing"}')]) as bridge,
+        pytest.raises(SmtpBridgeError, match="A valid API key missing") as raised,
+    ):
+        client(bridge.url).send(EMAIL)
     assert len(bridge.requests) == 1
     assert "bridge-key-123" not in str(raised.value)
 
 
 def test_error_key_in_a_200_answer_is_still_a_failure() -> None:
-    with running_bridge([Reply(200, b'{"error": "missing \'to\' field"}')]) as bridge:
-        with pytest.raises(SmtpBridgeError, match="missing 'to' field"):
-            client(bridge.url).send(EMAIL)
+    with (
+        running_bridge([Reply(200, b'{"error": "missing \'to\' field"}')]) as bridge,
+        pytest.raises(SmtpBridgeError, match="missing 'to' field"),
+    ):
+        client(bridge.url).send(EMAIL)
 
 
 def test_invalid_json_answer_is_a_failure() -> None:
-    with running_bridge([Reply(200, b"<html>ok</html>")]) as bridge:
-        with pytest.raises(SmtpBridgeError, match="non-JSON-object"):
-            client(bridge.url).send(EMAIL)
+    with (
+        running_bridge([Reply(200, b"<html>ok</html>")]) as bridge,
+        pytest.raises(SmtpBridgeError, match="non-JSON-object"),
+    ):
+        client(bridge.url).send(EMAIL)
     assert len(bridge.requests) == 1
 
 
@@ -102,9 +108,11 @@ def test_json_that_is_not_an_object_is_a_failure() -> None:
 
 
 def test_timeout_is_retried_and_reported() -> None:
-    with running_bridge([Reply(delay_s=1.0), Reply(delay_s=1.0)]) as bridge:
-        with pytest.raises(SmtpBridgeError, match="Timeout"):
-            client(bridge.url, timeout_s=0.2, retries=1).send(EMAIL)
+    with (
+        running_bridge([Reply(delay_s=1.0), Reply(delay_s=1.0)]) as bridge,
+        pytest.raises(SmtpBridgeError, match="Timeout"),
+    ):
+        client(bridge.url, timeout_s=0.2, retries=1).send(EMAIL)
     assert len(bridge.requests) == 2
 
 
@@ -125,7 +133,7 @@ def test_connection_refused_is_retried_then_raised() -> None:
 
 
 def test_empty_url_and_empty_recipients_are_refused_before_any_request() -> None:
-    with pytest.raises(SmtpBridgeError, match="smtp_bridge_config.url"):
+    with pytest.raises(SmtpBridgeError, match=r"smtp_bridge_config\.url"):
         client("").send(EMAIL)
     with pytest.raises(SmtpBridgeError, match="recipient"):
         client("http://127.0.0.1:9").send(BridgeEmail(to=[], subject="s", content="c"))

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,7 +38,7 @@ def running_bridge(replies: list[Reply] | None = None) -> Iterator[BridgeServer]
     state = BridgeServer(url="", replies=list(replies or []))
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server API
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:
                 body = json.loads(raw)
@@ -52,10 +52,8 @@ def running_bridge(replies: list[Reply] | None = None) -> Iterator[BridgeServer]
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
-            try:
+            with suppress(OSError):
                 self.wfile.write(reply.body)
-            except OSError:
-                pass
 
         def log_message(self, *args: Any) -> None:
             pass
