@@ -162,6 +162,34 @@ DEFINITIONS: list[tuple[str, str, dict[str, str]]] = [
     ("meta-refresh", '<meta http-equiv="refresh" content="5; url={{.u}}">', D),
     ("script-json-type", '<script type="application/json">{"a": {{.x}}}</script>', D),
     ("script-unknown-type", '<script type="text/template"><p>{{.x}}</p></script>', D),
+    # --- exotic corners (checked against Go) --------------------------------------------------
+    ("url-entity-encoded-scheme", '<a href="&#106;avascript:{{.x}}">x</a>', D),
+    (
+        "template-called-in-three-contexts",
+        '{{define "t"}}<b>{{.}}</b>{{end}}<p title="{{template "t" .x}}">{{template "t" .x}}</p><script>{{template "t" .x}}</script>',
+        D,
+    ),
+    ("js-template-literal-interpolation", "<script>var s = `a${x}b{{.x}}`;</script>", D),
+    (
+        "js-numbers-json",
+        "<script>var a = {{1e-7}}, b = {{1e21}}, c = {{-0.0}}, d = {{12345678.9}};</script>",
+        {},
+    ),
+    ("printf-float-precision", '{{printf "%.3g|%g|%G|%e|%10.4e" 1234.5678 1e-5 1e20 0.0 3.0}}', {}),
+    (
+        "printf-flags",
+        '{{printf "%6.2f|%-8.3f|%08.3f|%+.1e|% d|%x|%X|%#x|%#o" 3.14159 2.0 -1.5 12345.0 5 "hi" "hi" 255 8}}',
+        {},
+    ),
+    ("printf-map", '{{printf "%s|%d|%q" . . .}}', {"k": "v"}),
+    ("text-js-builtin", "{{js .s}}", {"s": "<a>='\"\u2028é\x01"}),
+    ("range-assign-outer-var", "{{$x := 0}}{{range .}}{{$x = .}}{{end}}{{$x}}", {"a": "1", "b": "2"}),
+    ("branch-joins-url-part", '<a href="{{if .a}}/x{{else}}/y{{end}}?q={{.a}}">', {"a": "A B"}),
+    ("script-html-comment", "<script><!-- \nvar a = {{.x}};\n--></script>", D),
+    ("textarea-case-insensitive-end", "<textarea>{{.x}}</TEXTAREA>{{.x}}", D),
+    ("number-overflow-errors", "{{9223372036854775808}}", {}),
+    ("multiple-definition-errors", '{{define "a"}}x{{end}}{{define "a"}}y{{end}}', {}),
+    ("recursion-errors", '{{define "r"}}{{template "r" .}}{{end}}{{template "r" .}}', {}),
     ("whitespace-only-errors", "  \n\t ", {}),
 ]
 
