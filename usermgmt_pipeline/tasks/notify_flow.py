@@ -5,6 +5,7 @@ user update). Per user and cycle we open a journal entry, keyed `<task>:<instanc
 `$setOnInsert` fixes the ObjectIds of the temp token and of the outgoing email once. Every step is then an
 idempotent write under those ids:
 
+0. re-read the user with the task's selection as filter; if it no longer matches, nothing is written;
 1. insert the temp token under its fixed `_id` (a rerun finds it and reuses its token string);
 2. queue the email under its fixed `_id` (a duplicate key means it is already queued; if the messaging job
    already sent and removed it, `sent-emails` shows it and we do not queue again); journal -> email_queued;
@@ -65,7 +66,18 @@ def send_notice(ctx: TaskContext, spec: NoticeSpec, user: User, template: Mappin
             "startedAt": ctx.now_s(),
         },
     )
+    if entry.get("state") == "selection-changed":
+        # Selected again in the same cycle: resume under the same ids (the token and email inserts are
+        # idempotent), otherwise the timestamp would be set without any email being queued.
+        ctx.pipeline.update(key, {"state": "pending"})
+        entry = {**entry, "state": "pending"}
     checkpoint("notify:journal-opened")
+    if entry.get("state") == "pending" and ctx.users.find_selected(user.object_id, spec.selection) is None:
+        # Re-check right before the first write: a user who confirmed or logged in since the cursor read it
+        # gets neither a token nor an email.
+        ctx.pipeline.update(key, {"state": "selection-changed"})
+        ctx.audit(spec.task, user.id, spec.message_type, "selection-changed")
+        return "no longer selected before the notice was sent (user confirmed or logged in meanwhile)"
     token = ctx.temp_tokens.insert_once(
         token_document(
             doc_id=entry["tokenDocId"],
