@@ -12,7 +12,6 @@ import re
 
 from .context import (
     ATTR_START_STATES,
-    DELIM_ENDS,
     Attr,
     Context,
     Delim,
@@ -480,6 +479,3 @@ def escape_template_set(ns: dict[str, ListNode], name: str) -> None:
     if c.state != State.TEXT:
         raise EscapeFailure(f"ends in a non-text context: {c.state.name}")
     e.commit()
-
-
-_ = DELIM_ENDS

@@ -8,17 +8,12 @@ produced from a string map), so only the plain-text branches are ported.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from .context import decode_css, is_css_nmchar, is_hex, is_js_ident_part
 from .gofmt import Value, is_print, json_marshal, sprint
 
 FILTER_FAILSAFE = "ZgotmplZ"
-
-
-def _indirect_to_stringer(v: Value) -> Value:
-    return v
 
 
 def stringify(args: list[Value]) -> str:
@@ -386,5 +381,3 @@ ESCAPERS: dict[str, Callable[[list[Value]], str]] = {
     "js": text_js_escaper,
     "urlquery": text_urlquery_escaper,
 }
-
-_ = (Mapping, re)
