@@ -852,13 +852,68 @@ DELIM_ENDS = {
 _UNQUOTED_BAD = re.compile(rb"[\"'<=`]")
 
 
+_WIN1252 = "\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178"
+_ENTITY_NAME = re.compile(r"[A-Za-z0-9]*;?")
+
+
+def _unescape_entity(s: str) -> tuple[str, int]:
+    """Go's html.unescapeEntity (non-attribute mode) at ``s[0] == "&"``: (replacement, consumed)."""
+    if len(s) > 1 and s[1] == "#":
+        if len(s) <= 3:
+            return "&", 1
+        i = 2
+        hexa = s[i] in "xX"
+        if hexa:
+            i += 1
+        x = 0
+        while i < len(s):
+            c = s[i]
+            i += 1
+            if hexa and c in "0123456789abcdefABCDEF":
+                x = (16 * x + int(c, 16)) & 0xFFFFFFFF
+                continue
+            if not hexa and "0" <= c <= "9":
+                x = (10 * x + int(c)) & 0xFFFFFFFF
+                continue
+            if c != ";":
+                i -= 1
+            break
+        if i <= 3:
+            return "&", 1
+        if x >= 0x80000000:
+            x -= 1 << 32
+        if 0x80 <= x <= 0x9F:
+            return _WIN1252[x - 0x80], i
+        if x <= 0 or 0xD800 <= x <= 0xDFFF or x > 0x10FFFF:
+            return "\ufffd", i
+        return chr(x), i
+    m = _ENTITY_NAME.match(s, 1)
+    name = m.group() if m else ""
+    if not name:
+        return "&", 1
+    text = _html.unescape("&" + name)
+    if text == "&" + name:
+        return "&", 1
+    return text, 1 + len(name)
+
+
 def html_unescape_bytes(s: bytes) -> bytes:
-    """html.UnescapeString on UTF-8 bytes (Python's HTML5 unescape, which Go's matches closely)."""
+    """Go's html.UnescapeString on UTF-8 bytes (named entities from the same HTML5 table)."""
     if b"&" not in s:
         return s
-    return _html.unescape(s.decode("utf-8", errors="surrogateescape")).encode(
-        "utf-8", errors="surrogateescape"
-    )
+    text = s.decode("utf-8", errors="surrogateescape")
+    out = []
+    i = 0
+    while True:
+        j = text.find("&", i)
+        if j == -1:
+            out.append(text[i:])
+            break
+        out.append(text[i:j])
+        repl, n = _unescape_entity(text[j:])
+        out.append(repl)
+        i = j + n
+    return "".join(out).encode("utf-8", errors="surrogateescape")
 
 
 def context_after_text(c: Context, s: bytes) -> tuple[Context, int]:
