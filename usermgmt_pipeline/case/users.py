@@ -33,8 +33,9 @@ USER_PROJECTION = {
     "account.accountConfirmedAt": 1,
     "account.preferredLanguage": 1,
     "timestamps": 1,
-    "profiles._id": 1,
-    "profiles.mainProfile": 1,
+    # The whole profiles array: projecting `profiles._id` would hide a non-document entry or a non-array
+    # `profiles` (Go fails to decode such a user; a projection would turn it into "no profiles").
+    "profiles": 1,
     "roles": 1,
 }
 
