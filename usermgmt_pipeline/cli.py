@@ -79,7 +79,7 @@ def run_instance(job, instance, instance_id: str, run_config: dict) -> InstanceO
     outcome = InstanceOutcome(instance_id, run_id=result.run_id, success=result.success)
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
-            summary = event.asset_materialization.metadata.get("summary")  # type: ignore[union-attr]
+            summary = event.step_materialization_data.materialization.metadata.get("summary")
             if summary is not None:
                 outcome.summaries.append(str(summary.value))
         elif event.is_step_failure:

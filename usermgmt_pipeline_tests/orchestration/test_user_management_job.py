@@ -1,0 +1,231 @@
+"""The partitioned job against the real server, executed in-process with Dagster's test utilities."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from bson import ObjectId
+from dagster import DagsterInstance, build_run_status_sensor_context
+from pymongo import MongoClient
+
+from usermgmt_pipeline.config import load_config
+from usermgmt_pipeline.orchestration.build import LOOKUP_JOB, USER_MANAGEMENT_JOB, build_definitions
+from usermgmt_pipeline.orchestration.resources import SmtpBridgeResource
+from usermgmt_pipeline.orchestration.task_assets import MASS_DELETION_GUARD_TAG
+from usermgmt_pipeline_tests.orchestration.bridge_server import running_bridge
+from usermgmt_pipeline_tests.orchestration.helpers import (
+    config_document,
+    id_map_count,
+    outgoing_count,
+    user_count,
+    write_config,
+)
+
+ORDER = [
+    "clean_up_unverified_users",
+    "send_reminder_to_confirm_accounts",
+    "handle_inactive_users",
+    "profile_id_lookup",
+    "migrate_account_info",
+]
+
+
+def run(config_path: Path, instance: DagsterInstance, partition: str, **options: bool):  # type: ignore[no-untyped-def]
+    defs = build_definitions(load_config(config_path), str(config_path))
+    job = defs.resolve_job_def(USER_MANAGEMENT_JOB)
+    run_config = {"resources": {"run_options": {"config": options}}} if options else None
+    return job.execute_in_process(
+        partition_key=partition, instance=instance, run_config=run_config, raise_on_error=False
+    )
+
+
+def materialized(result) -> list[str]:  # type: ignore[no-untyped-def]
+    return [
+        e.step_materialization_data.materialization.asset_key.to_user_string()
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION"
+    ]
+
+
+def snapshot(client: MongoClient, prefix: str, instance_id: str) -> tuple[int, int, int]:
+    return (
+        user_count(client, prefix, instance_id),
+        outgoing_count(client, prefix, instance_id),
+        id_map_count(client, prefix, instance_id),
+    )
+
+
+def test_job_runs_enabled_tasks_in_order_for_one_partition_only(
+    config_path: Path, dagster_instance: DagsterInstance, mongo_client: MongoClient, db_prefix: str
+) -> None:
+    beta_before = snapshot(mongo_client, db_prefix, "beta")
+    alpha_users_before = user_count(mongo_client, db_prefix, "alpha")
+    result = run(config_path, dagster_instance, "alpha")
+    assert result.success
+    assert materialized(result) == ORDER
+    assert user_count(mongo_client, db_prefix, "alpha") == alpha_users_before - 2  # unverified + grace over
+    assert outgoing_count(mongo_client, db_prefix, "alpha") > 0
+    assert snapshot(mongo_client, db_prefix, "beta") == beta_before
+    run_record = dagster_instance.get_run_by_id(result.run_id)
+    assert run_record is not None and run_record.tags["dagster/partition"] == "alpha"
+
+
+def test_lookup_reports_numeric_metadata_and_passes_its_blocking_checks(
+    config_path: Path, dagster_instance: DagsterInstance, mongo_client: MongoClient, db_prefix: str
+) -> None:
+    result = run(config_path, dagster_instance, "alpha")
+    [lookup] = result.asset_materializations_for_node("profile_id_lookup")
+    meta = {key: value.value for key, value in lookup.metadata.items()}
+    assert meta["created"] == id_map_count(mongo_client, db_prefix, "alpha") > 0
+    assert meta["already_present"] == 0
+    assert isinstance(meta["duration_s"], float)
+    per_study = {k: v for k, v in meta.items() if k.startswith("studies.") and k.endswith(".created")}
+    assert per_study and sum(per_study.values()) == meta["created"]
+    checks = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    assert sorted((c.check_name, c.passed) for c in checks) == [
+        ("every_profile_has_one_entry_per_active_study", True),
+        ("no_entry_points_to_a_missing_profile", True),
+    ]
+    again = run(config_path, dagster_instance, "alpha")
+    [second] = again.asset_materializations_for_node("profile_id_lookup")
+    assert second.metadata["created"].value == 0
+    assert second.metadata["already_present"].value == meta["created"]
+
+
+def test_dry_run_reports_counts_and_samples_and_writes_nothing(
+    config_path: Path, dagster_instance: DagsterInstance, mongo_client: MongoClient, db_prefix: str
+) -> None:
+    before = snapshot(mongo_client, db_prefix, "alpha")
+    audit = mongo_client[f"{db_prefix}usermgmt-pipeline"]["audit"]
+    audit_before = audit.count_documents({})
+    result = run(config_path, dagster_instance, "alpha", dry_run=True)
+    assert result.success
+    assert snapshot(mongo_client, db_prefix, "alpha") == before
+    assert audit.count_documents({}) == audit_before
+    [cleanup] = result.asset_materializations_for_node("clean_up_unverified_users")
+    assert cleanup.metadata["dry_run"].value is True
+    assert cleanup.metadata["selected"].value == 1
+    assert len(cleanup.metadata["sample_user_ids"].value) == 1
+
+
+def test_real_run_writes_an_audit_record_per_action_with_ids_only(
+    config_path: Path, dagster_instance: DagsterInstance, mongo_client: MongoClient, db_prefix: str
+) -> None:
+    result = run(config_path, dagster_instance, "alpha")
+    records = list(mongo_client[f"{db_prefix}usermgmt-pipeline"]["audit"].find({"runID": result.run_id}))
+    assert records and {r["instanceID"] for r in records} == {"alpha"}
+    assert {"clean_up_unverified_users"} <= {r["task"] for r in records}
+    assert not any("@" in json.dumps(r, default=str) for r in records)
+
+
+def test_mass_deletion_guard_stops_the_run_and_the_failure_sensor_alerts_operators(
+    tmp_path: Path, mongo_uri: str, db_prefix: str, seeded: int, mongo_client: MongoClient
+) -> None:
+    with running_bridge() as bridge, DagsterInstance.ephemeral() as instance:
+        document = config_document(
+            mongo_uri,
+            db_prefix,
+            ["alpha", "beta"],
+            orchestration={"max_deletion_share": 0.01, "operator_emails": ["ops@example.org"]},
+            smtp_url=bridge.url,
+        )
+        path = write_config(tmp_path / "guard.yaml", document)
+        users_before = user_count(mongo_client, db_prefix, "alpha")
+        result = run(path, instance, "alpha")
+        assert not result.success
+        assert user_count(mongo_client, db_prefix, "alpha") == users_before
+        dagster_run = instance.get_run_by_id(result.run_id)
+        assert dagster_run is not None and dagster_run.tags[MASS_DELETION_GUARD_TAG] == "alpha"
+
+        defs = build_definitions(load_config(path), str(path))
+        alert_sensor = defs.resolve_sensor_def("operator_alert_sensor")
+        failure_event = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
+        context = build_run_status_sensor_context(
+            sensor_name="operator_alert_sensor",
+            dagster_event=failure_event,
+            dagster_instance=instance,
+            dagster_run=dagster_run,
+            resources={"smtp_bridge": SmtpBridgeResource(url=bridge.url, backoff_seconds=0.01)},
+        ).for_run_failure()
+        alert_sensor(context)  # type: ignore[operator]
+        [request] = bridge.requests
+        assert request.path == "/send-email"
+        assert request.body["to"] == ["ops@example.org"]
+        assert "mass-deletion guard tripped" in request.body["subject"] and "alpha" in request.body["subject"]
+        assert "allow_mass_deletion" in request.body["content"]
+
+        override = run(path, instance, "alpha", allow_mass_deletion=True)
+        assert override.success
+        assert user_count(mongo_client, db_prefix, "alpha") == users_before - 2
+
+
+def test_blocking_check_failure_stops_the_tasks_after_the_lookup(
+    config_path: Path, dagster_instance: DagsterInstance, mongo_client: MongoClient, db_prefix: str
+) -> None:
+    id_map = mongo_client[f"{db_prefix}alpha_studyDB"]["confidential-id-map"]
+    id_map.insert_one({"confidentialID": "orphan", "profileID": str(ObjectId()), "studyKey": "influenzanet"})
+    result = run(config_path, dagster_instance, "alpha")
+    assert not result.success
+    failed = [
+        e.asset_check_evaluation_data.check_name
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
+    ]
+    assert failed == ["no_entry_points_to_a_missing_profile"]
+    assert "migrate_account_info" not in materialized(result)
+
+
+def test_lookup_job_materializes_only_the_lookup(
+    config_path: Path, dagster_instance: DagsterInstance, mongo_client: MongoClient, db_prefix: str
+) -> None:
+    users_before = user_count(mongo_client, db_prefix, "beta")
+    defs = build_definitions(load_config(config_path), str(config_path))
+    result = defs.resolve_job_def(LOOKUP_JOB).execute_in_process(
+        partition_key="beta", instance=dagster_instance
+    )
+    assert materialized(result) == ["profile_id_lookup"]
+    assert id_map_count(mongo_client, db_prefix, "beta") > 0
+    assert user_count(mongo_client, db_prefix, "beta") == users_before
+
+
+def test_disabled_tasks_are_not_in_the_job(
+    tmp_path: Path, mongo_uri: str, db_prefix: str, seeded: int, dagster_instance: DagsterInstance
+) -> None:
+    document = config_document(
+        mongo_uri, db_prefix, ["alpha"], tasks=["generate_profile_id_lookup", "migrate_account_info"]
+    )
+    path = write_config(tmp_path / "two.yaml", document)
+    result = run(path, dagster_instance, "alpha")
+    assert result.success
+    assert materialized(result) == ["profile_id_lookup", "migrate_account_info"]
+
+
+def test_secrets_stay_out_of_run_config_events_and_resource_config(
+    tmp_path: Path,
+    mongo_uri: str,
+    db_prefix: str,
+    seeded: int,
+    dagster_instance: DagsterInstance,
+    monkeypatch,
+) -> None:  # type: ignore[no-untyped-def]
+    document = config_document(mongo_uri, db_prefix, ["alpha"], global_secret="file-secret-do-not-leak")
+    document["messaging_configs"]["smtp_bridge_config"]["api_key"] = "file-bridge-key-do-not-leak"
+    path = write_config(tmp_path / "secret.yaml", document)
+    monkeypatch.setenv("STUDY_GLOBAL_SECRET", "env-secret-do-not-leak")
+    result = run(path, dagster_instance, "alpha")
+    assert result.success
+    logs = dagster_instance.all_logs(result.run_id)
+    text = "\n".join(str(entry) for entry in logs) + json.dumps(
+        dagster_instance.get_run_by_id(result.run_id).run_config,
+        default=str,  # type: ignore[union-attr]
+    )
+    defs = build_definitions(load_config(path), str(path))
+    text += yaml.safe_dump({k: repr(v) for k, v in (defs.resources or {}).items()})
+    for secret in ("do-not-leak",):
+        assert secret not in text
