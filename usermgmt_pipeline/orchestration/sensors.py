@@ -43,22 +43,19 @@ def build_new_study_sensor(lookup_job: Any, instance_ids: Sequence[str]) -> Sens
         known: dict[str, list[str]] = json.loads(context.cursor) if context.cursor else {}
         current: dict[str, list[str]] = {}
         requested = False
-        try:
-            for instance_id in instance_ids:
-                current[instance_id] = active_study_keys(study_db, instance_id)
-                if instance_id not in known:
-                    continue  # first sight of this instance: its studies are the baseline, not news
-                new = sorted(set(current[instance_id]) - set(known[instance_id]))
-                if new:
-                    requested = True
-                    context.log.info("instance %s: new or newly active studies %s", instance_id, new)
-                    yield RunRequest(
-                        run_key=f"{instance_id}:{'+'.join(new)}:{int(time.time())}",
-                        partition_key=instance_id,
-                        tags={"usermgmt/new_studies": ",".join(new)},
-                    )
-        finally:
-            study_db.teardown_after_execution(None)  # type: ignore[arg-type]
+        for instance_id in instance_ids:
+            current[instance_id] = active_study_keys(study_db, instance_id)
+            if instance_id not in known:
+                continue  # first sight of this instance: its studies are the baseline, not news
+            new = sorted(set(current[instance_id]) - set(known[instance_id]))
+            if new:
+                requested = True
+                context.log.info("instance %s: new or newly active studies %s", instance_id, new)
+                yield RunRequest(
+                    run_key=f"{instance_id}:{'+'.join(new)}:{int(time.time())}",
+                    partition_key=instance_id,
+                    tags={"usermgmt/new_studies": ",".join(new)},
+                )
         context.update_cursor(json.dumps(current, sort_keys=True))
         if not requested:
             yield SkipReason("no new or newly active study")
