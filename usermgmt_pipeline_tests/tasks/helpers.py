@@ -72,6 +72,7 @@ def config_document(
     user_management: Mapping[str, str] | None = None,
     max_deletion_share: float = 1.0,
     use_no_cursor_timeout: bool = False,
+    global_secret: str = GLOBAL_SECRET,
 ) -> dict[str, Any]:
     db = {
         "connection_str": host_of(mongo_uri),
@@ -98,7 +99,7 @@ def config_document(
         "instance_ids": [INSTANCE],
         "user_management_config": umc,
         "messaging_configs": {"global_email_template_constants": dict(CONSTANTS)},
-        "study_configs": {"global_secret": GLOBAL_SECRET},
+        "study_configs": {"global_secret": global_secret},
         "run_tasks": {task: task in set(run_tasks) for task in ALL_TASKS},
         "orchestration": {"max_deletion_share": max_deletion_share},
     }
@@ -214,10 +215,15 @@ class CaseEnv:
         status: str = "active",
         track_account: bool = False,
         rules: list[dict[str, Any]] | None = LEAVE_RULES,
+        secret: str | None = None,
     ) -> dict[str, Any]:
         """A study; by default with a rules document whose LEAVE handler sets a flag and creates a report."""
         doc = study_document(
-            key, f"{key}-secret", status=status, id_mapping_method=method, track_account=track_account
+            key,
+            secret or f"{key}-secret",
+            status=status,
+            id_mapping_method=method,
+            track_account=track_account,
         )
         self.study_db["study-infos"].insert_one(doc)
         if rules is not None:
@@ -228,7 +234,8 @@ class CaseEnv:
         identity = StudyIdentity(
             study["key"], study["secretKey"], study["configs"].get("idMappingMethod") or ""
         )
-        ids = compute_participant_ids(identity, str(profile_id), GLOBAL_SECRET)
+        global_secret = self.config.study_configs.global_secret.get_secret_value()
+        ids = compute_participant_ids(identity, str(profile_id), global_secret)
         return ids.participant_id, ids.confidential_id
 
     def add_participant(self, study: Mapping[str, Any], profile_id: ObjectId, **fields: Any) -> str:
