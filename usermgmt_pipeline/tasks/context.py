@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bson import ObjectId
+from pymongo.errors import PyMongoError
 
 from usermgmt_pipeline.case.connections import CaseDatabases
 from usermgmt_pipeline.case.messaging import MessagingCollections
@@ -103,7 +104,19 @@ class TaskContext:
             self._audit_buffer.clear()
             return
         records, self._audit_buffer = self._audit_buffer, []
-        self.pipeline.record_audit(records)
+        try:
+            self.pipeline.record_audit(records)
+        except PyMongoError as exc:
+            # Called from `finally` blocks: raising here would replace the task's own error (and its counts)
+            # with this one. Keep the records for a later flush and say loudly that they are not saved yet.
+            self._audit_buffer[:0] = records
+            self.logger.error(
+                "audit[%s]: %d audit records could not be saved: %s: %s",
+                self.instance_id,
+                len(records),
+                type(exc).__name__,
+                exc,
+            )
 
 
 class ProgressLogger:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from usermgmt_pipeline.case.users import User, UserDecodeError, decode_user
 from usermgmt_pipeline.tasks.context import ProgressLogger, TaskContext
@@ -57,17 +57,27 @@ def run_per_user(
     """Call `handle` per selected user. It returns None when done, or a skip reason.
 
     An exception fails that user only (reported), and the walk goes on, as in Go (`returnOnError=false`).
+    A lost or timed-out database connection is not one user's problem: it fails the instance at once with
+    the counts so far (grinding through every remaining user, one timeout each, would take hours and
+    report them all as failed); the journal lets the rerun finish the interrupted user.
     """
     for user in selected_users(ctx, task, selection, result):
         try:
             skip_reason = handle(user)
         except TaskFailedError:
             raise
+        except PyMongoError as exc:
+            if not _database_unavailable(exc):
+                _fail_user(ctx, task, user.id, exc, result)
+                continue
+            result.fail(user.id, f"{type(exc).__name__}: {exc}")
+            raise TaskFailedError(
+                f"{task}[{ctx.instance_id}]: database unavailable while processing user {user.id}: "
+                f"{type(exc).__name__}: {exc}",
+                result,
+            ) from exc
         except Exception as exc:  # one user's failure must not stop the instance
-            reason = f"{type(exc).__name__}: {exc}"
-            ctx.logger.error("%s[%s]: user %s failed: %s", task, ctx.instance_id, user.id, reason)
-            result.fail(user.id, reason)
-            ctx.audit(task, user.id, task, "failed")
+            _fail_user(ctx, task, user.id, exc, result)
             continue
         if skip_reason is None:
             result.done += 1
@@ -83,3 +93,15 @@ def dry_run(ctx: TaskContext, task: str, selection: Mapping[str, Any], result: T
         if len(result.sample_user_ids) < sample_size:
             result.sample_user_ids.append(user.id)
     return result
+
+
+def _fail_user(ctx: TaskContext, task: str, user_id: str, exc: Exception, result: TaskResult) -> None:
+    reason = f"{type(exc).__name__}: {exc}"
+    ctx.logger.error("%s[%s]: user %s failed: %s", task, ctx.instance_id, user_id, reason)
+    result.fail(user_id, reason)
+    ctx.audit(task, user_id, task, "failed")
+
+
+def _database_unavailable(exc: PyMongoError) -> bool:
+    """Connection lost, server unselectable, or the operation's deadline expired."""
+    return isinstance(exc, ConnectionFailure) or bool(getattr(exc, "timeout", False))
