@@ -1,0 +1,122 @@
+"""A cursor error mid-iteration fails the instance's task loudly with the counts so far (Go ended silently
+as "finished"), and a rerun finishes the work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from bson import ObjectId
+from pymongo import MongoClient
+
+from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverified_users
+from usermgmt_pipeline.tasks.generate_profile_id_lookup import generate_profile_id_lookup
+from usermgmt_pipeline.tasks.handle_inactive_users import delete_marked_users, notify_inactive_users
+from usermgmt_pipeline.tasks.migrate_account_info import migrate_account_info
+from usermgmt_pipeline.tasks.results import TaskFailedError
+from usermgmt_pipeline.tasks.send_reminder_to_confirm_accounts import send_reminder_to_confirm_accounts
+from usermgmt_pipeline_tests.tasks.getmore_cutting_proxy import GetMoreCuttingProxy
+from usermgmt_pipeline_tests.tasks.helpers import (
+    DELETE_UNVERIFIED_AFTER,
+    INACTIVE_AFTER,
+    REMIND_AFTER,
+    CaseEnv,
+    make_env,
+)
+
+USERS = 40  # more than one batch of 32
+FIRST_BATCH = 32
+
+
+@pytest.fixture
+def cut_env(
+    tmp_path: Path, mongo_uri: str, mongo_client: MongoClient, db_prefix: str
+) -> Iterator[tuple[CaseEnv, CaseEnv]]:
+    """(env through the proxy, env direct) over the same databases."""
+    host, port = mongo_uri.removeprefix("mongodb://").rstrip("/").rsplit(":", 1)
+    proxy = GetMoreCuttingProxy(host, int(port))
+    with proxy.running():
+        (tmp_path / "proxy").mkdir()
+        through_proxy = make_env(
+            tmp_path / "proxy", f"mongodb://127.0.0.1:{proxy.port}", mongo_client, db_prefix
+        )
+        direct = make_env(tmp_path, mongo_uri, mongo_client, db_prefix)
+        through_proxy.t0 = direct.t0
+        yield through_proxy, direct
+        through_proxy.close()
+        direct.close()
+
+
+def seed(env: CaseEnv, **user_fields: object) -> None:
+    env.add_templates()
+    study = env.add_study("tracked", track_account=True)
+    for _ in range(USERS):
+        profile = ObjectId()
+        env.add_user(profiles=[(profile, True)], **user_fields)
+        env.add_participant(study, profile)
+
+
+CASES: list[tuple[str, Callable, Callable[[int], dict], Callable[[CaseEnv], int]]] = [
+    (
+        "clean_up",
+        clean_up_unverified_users,
+        lambda t0: {"created_at": t0 - DELETE_UNVERIFIED_AFTER - 10},
+        lambda env: USERS - env.users.count_documents({}),
+    ),
+    (
+        "reminder",
+        send_reminder_to_confirm_accounts,
+        lambda t0: {"created_at": t0 - REMIND_AFTER - 10},
+        lambda env: env.outgoing.count_documents({}),
+    ),
+    (
+        "notify_inactive",
+        notify_inactive_users,
+        lambda t0: {"last_login": t0 - INACTIVE_AFTER - 10, "last_token_refresh": t0 - INACTIVE_AFTER - 10},
+        lambda env: env.outgoing.count_documents({}),
+    ),
+    (
+        "delete_marked",
+        delete_marked_users,
+        lambda t0: {"marked_for_deletion": t0 - 10},
+        lambda env: USERS - env.users.count_documents({}),
+    ),
+    (
+        "migrate",
+        migrate_account_info,
+        lambda t0: {},
+        lambda env: env.study_db["tracked_participants"].count_documents(
+            {"hashedAccountID": {"$exists": True}}
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "task", "fields", "progress"), CASES, ids=[c[0] for c in CASES])
+def test_cursor_error_fails_the_task_with_the_counts_and_a_rerun_finishes(
+    cut_env: tuple[CaseEnv, CaseEnv], name: str, task: Callable, fields: Callable, progress: Callable
+) -> None:
+    through_proxy, direct = cut_env
+    seed(direct, **fields(direct.t0))
+
+    with pytest.raises(TaskFailedError, match="reading users failed after 32 users") as caught:
+        task(through_proxy.context())
+
+    assert caught.value.result.selected == FIRST_BATCH
+    assert caught.value.result.done == FIRST_BATCH
+    assert progress(direct) == FIRST_BATCH
+
+    task(direct.context())
+
+    assert progress(direct) == USERS
+
+
+def test_cursor_error_fails_the_lookup_task(cut_env: tuple[CaseEnv, CaseEnv]) -> None:
+    through_proxy, direct = cut_env
+    seed(direct)
+
+    with pytest.raises(TaskFailedError, match="after 32 users"):
+        generate_profile_id_lookup(through_proxy.context())
+
+    assert generate_profile_id_lookup(direct.context()).extra["created"] == USERS
