@@ -41,6 +41,10 @@ mutation($params: ExecutionParams!) {
     ... on RunConfigValidationInvalid { errors { message } }
   }
 }"""
+REPOSITORY_QUERY = (
+    '{ repositoryOrError(repositorySelector: {repositoryLocationName: "%s", repositoryName: "%s"}) '
+    "{ ... on Repository { schedules { name cronSchedule executionTimezone } sensors { name } } } }"
+) % (LOCATION, REPOSITORY)
 RUNS = """
 query($filter: RunsFilter) {
   runsOrError(filter: $filter) { ... on Runs { results { runId status tags { key value } } } }
@@ -87,6 +91,14 @@ def test_backfill_over_all_partitions_then_rerun_one_partition(
         .replace("max_concurrent_runs: 4", "max_concurrent_runs: 4\n    dequeue_interval_seconds: 1")
     )
     with running_dagster(tmp_path / "home", {"CONFIG_FILE_PATH": str(config)}, dagster_yaml) as server:
+        repository = server.graphql(REPOSITORY_QUERY)["repositoryOrError"]
+        assert repository["schedules"] == [
+            {"name": "user_management_schedule", "cronSchedule": "0 3 * * *", "executionTimezone": "UTC"}
+        ]
+        assert sorted(s["name"] for s in repository["sensors"]) == [
+            "new_active_study_sensor",
+            "operator_alert_sensor",
+        ]
         launched = server.graphql(
             LAUNCH_BACKFILL,
             {
