@@ -7,6 +7,7 @@ from typing import Any
 
 from pymongo.errors import ConnectionFailure, PyMongoError
 
+from usermgmt_pipeline.case.connections import op_deadline
 from usermgmt_pipeline.case.users import User, UserDecodeError, decode_user
 from usermgmt_pipeline.tasks.context import ProgressLogger, TaskContext
 from usermgmt_pipeline.tasks.results import TaskFailedError, TaskResult
@@ -18,13 +19,17 @@ def selected_users(
     """Yield decodable users; an undecodable one is skipped and reported with its id and reason.
 
     A cursor error (server gone, cursor killed) raises TaskFailedError carrying the counts so far: Go
-    silently reported such partial runs as finished.
+    silently reported such partial runs as finished. The walk as a whole has no deadline (it may take
+    hours), but each fetch from the server (find, getMore) gets the database's `timeout`, like every
+    other operation: Go's unbounded cursor context let one stuck reply hang the job forever.
     """
     progress = ProgressLogger(ctx, task)
     iterator = iter(ctx.users.iterate(selection))
+    fetch_timeout = ctx.dbs.timeout_s("participant_user_db")
     while True:
         try:
-            raw = next(iterator)
+            with op_deadline(fetch_timeout):
+                raw = next(iterator)
         except StopIteration:
             return
         except PyMongoError as exc:
