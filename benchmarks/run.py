@@ -1,0 +1,432 @@
+"""`make bench`: each task of the job against a real server, our code side by side with the Go-style baseline.
+
+    .venv/bin/python benchmarks/run.py [--users N] [--tasks a,b,...] [--cap-seconds S]
+
+It starts its own FerretDB on a temp dir (or uses MONGODB_URI), writes the dataset of `dataset.py` twice
+(prefixes `bench_base_` and `bench_ours_`), so each side runs its task sequence on identical fresh data, and
+runs every measurement in its own subprocess, so the peak RSS (`ru_maxrss`) is that task's alone. The tasks
+run in the Go job's order on each side (deletions before the lookup), then the lookup once more with nothing
+new. The "raw insert_many" row is the server's bulk-insert rate for as many map entries as the first
+lookup creates: the physical limit of that task.
+
+A run that exceeds `--cap-seconds` is stopped there; its row then shows the users it finished in that time
+and the extrapolated total (`~`), computed from its rate. For the per-entry baseline lookup on a server
+without index use the rate falls as the map grows, so that extrapolation flatters the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+import dataset  # noqa: E402  (benchmarks/ is not a package)
+
+TASK_ORDER = (
+    "clean_up_unverified_users",
+    "send_reminder_to_confirm_accounts",
+    "notify_inactive_users",
+    "delete_marked_users",
+    "generate_profile_id_lookup",
+    "lookup_rerun",
+)
+STATE_OF_TASK = {
+    "clean_up_unverified_users": "unverified_old",
+    "send_reminder_to_confirm_accounts": "reminder_due",
+    "notify_inactive_users": "inactive",
+    "delete_marked_users": "marked_due",
+}
+SIDES = {"baseline": "bench_base_", "ours": "bench_ours_"}
+
+CONFIG_TEMPLATE = """\
+db_configs:
+  participant_user_db: &db
+    connection_str: "{host}"
+    username: ""
+    password: ""
+    connection_prefix: ""
+    timeout: 3600
+    idle_conn_timeout: 45
+    max_pool_size: 8
+    use_no_cursor_timeout: false
+    db_name_prefix: "{prefix}"
+  global_infos_db: *db
+  messaging_db: *db
+  study_db: *db
+instance_ids: {instances}
+user_management_config:
+  delete_unverified_users_after: "{delete_h}h"
+  send_reminder_to_confirm_account_after: "{remind_h}h"
+  email_contact_verification_token_ttl: "48h"
+  notify_after_inactive_for: "{inactive_h}h"
+  mark_for_deletion_after_inactivity_notification: "{grace_h}h"
+messaging_configs:
+  global_email_template_constants:
+    app_name: "Benchmark Platform"
+    website_url: "https://participate.example.org"
+study_configs:
+  global_secret: "{secret}"
+  external_services: []
+orchestration:
+  max_deletion_share: 1.0
+  progress_log_every: 1
+"""
+
+
+def write_config(directory: Path, host: str, prefix: str) -> Path:
+    path = directory / f"{prefix}config.yaml"
+    path.write_text(
+        CONFIG_TEMPLATE.format(
+            host=host,
+            prefix=prefix,
+            instances=json.dumps(list(dataset.INSTANCES)),
+            delete_h=dataset.DELETE_UNVERIFIED_AFTER_H,
+            remind_h=dataset.REMIND_AFTER_H,
+            inactive_h=dataset.INACTIVE_AFTER_H,
+            grace_h=dataset.GRACE_H,
+            secret=dataset.GLOBAL_SECRET,
+        )
+    )
+    return path
+
+
+# ---------------------------------------------------------------- worker side (one measurement per process)
+
+
+class _ProgressHandler(logging.Handler):
+    """Reads our tasks' own progress lines ("<task>[<instance>]: N users processed") to know how far a run got."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.by_instance: dict[str, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "users processed" in str(record.msg) and isinstance(record.args, tuple) and len(record.args) >= 3:
+            self.by_instance[str(record.args[1])] = int(record.args[2])
+
+
+def _our_task(name: str) -> Any:
+    if name in ("generate_profile_id_lookup", "lookup_rerun"):
+        from usermgmt_pipeline.tasks.generate_profile_id_lookup import generate_profile_id_lookup
+
+        return generate_profile_id_lookup
+    if name == "clean_up_unverified_users":
+        from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverified_users
+
+        return clean_up_unverified_users
+    if name == "send_reminder_to_confirm_accounts":
+        from usermgmt_pipeline.tasks.send_reminder_to_confirm_accounts import (
+            send_reminder_to_confirm_accounts,
+        )
+
+        return send_reminder_to_confirm_accounts
+    from usermgmt_pipeline.tasks import handle_inactive_users
+
+    return getattr(handle_inactive_users, name)
+
+
+def _raw_insert_many(spec: dict[str, Any], state: dict[str, Any]) -> None:
+    """The physical limit: unordered insert_many of `entries` map-shaped documents, 1000 per batch."""
+    from pymongo import ASCENDING, MongoClient
+
+    with MongoClient(spec["uri"]) as client:
+        client.drop_database(f"{spec['prefix']}raw")
+        collection = client[f"{spec['prefix']}raw"]["confidential-id-map"]
+        collection.create_index([("confidentialID", ASCENDING), ("studyKey", ASCENDING)], unique=True)
+        batch: list[dict[str, str]] = []
+        state["started"] = time.monotonic()
+        for i in range(spec["entries"]):
+            batch.append({"confidentialID": f"{i:064x}", "profileID": f"{i:024x}", "studyKey": "s"})
+            if len(batch) == 1000:
+                collection.insert_many(batch, ordered=False)
+                state["users"] += len(batch)
+                batch = []
+        if batch:
+            collection.insert_many(batch, ordered=False)
+            state["users"] += len(batch)
+        client.drop_database(f"{spec['prefix']}raw")
+
+
+def _run_side(spec: dict[str, Any], state: dict[str, Any], handler: _ProgressHandler) -> None:
+    from usermgmt_pipeline.case.connections import CaseDatabases
+    from usermgmt_pipeline.config import load_config
+    from usermgmt_pipeline.tasks.context import RunOptions, TaskContext
+
+    config = load_config(spec["config"])
+    dbs = CaseDatabases.connect(config.db_configs)
+    try:
+        if spec["side"] == "baseline":
+            import baseline
+
+            fn = baseline.TASKS[
+                "generate_profile_id_lookup" if spec["task"] == "lookup_rerun" else spec["task"]
+            ]
+            progress = baseline.Progress()
+            state["progress"] = progress
+            state["started"] = time.monotonic()
+            for instance_id in config.instance_ids:
+                fn(baseline.BaselineInstance(TaskContext(config, dbs, instance_id)), progress)
+            state["users"] = progress.users
+            return
+        task = _our_task(spec["task"])
+        options = RunOptions(allow_mass_deletion=True)
+        state["started"] = time.monotonic()
+        for instance_id in config.instance_ids:
+            result = task(TaskContext(config, dbs, instance_id, options=options))
+            state["finished_users"] += result.selected
+            state["failed"] += result.failed
+            handler.by_instance.pop(instance_id, None)
+        state["users"] = state["finished_users"]
+    finally:
+        dbs.close()
+
+
+def worker(spec: dict[str, Any]) -> None:
+    """Run one measurement in a thread; stop reporting at the cap; print one JSON line and exit hard."""
+    handler = _ProgressHandler()
+    tasks_logger = logging.getLogger("usermgmt_pipeline.tasks")
+    tasks_logger.setLevel(logging.INFO)
+    tasks_logger.addHandler(handler)
+    tasks_logger.propagate = False
+    state: dict[str, Any] = {"users": 0, "finished_users": 0, "failed": 0, "error": ""}
+
+    def target() -> None:
+        try:
+            if spec["side"] == "raw":
+                _raw_insert_many(spec, state)
+            else:
+                _run_side(spec, state, handler)
+        except BaseException as exc:  # reported, not raised: the parent prints it in the table
+            state["error"] = f"{type(exc).__name__}: {exc}"[:300]
+
+    thread = threading.Thread(target=target, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(spec["cap"] or None)
+    ended = time.monotonic()
+    capped = thread.is_alive()
+    users = state["users"]
+    if capped:
+        if "progress" in state:
+            users = state["progress"].users
+        elif spec["side"] == "ours":
+            users = state["finished_users"] + sum(handler.by_instance.values())
+    print(
+        json.dumps(
+            {
+                "seconds": ended - state.get("started", started),
+                "users": users,
+                "capped": capped,
+                "failed": state["failed"],
+                "error": state["error"],
+                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        ),
+        flush=True,
+    )
+    os._exit(0)
+
+
+# ---------------------------------------------------------------- parent side
+
+
+@dataclass
+class Measurement:
+    seconds: float
+    users: int
+    capped: bool
+    rss_mb: float
+    error: str
+    failed: int
+    expected: int
+
+    @property
+    def total_seconds(self) -> float:
+        """Measured time, or for a capped run the time all expected users would take at the measured rate."""
+        if not self.capped:
+            return self.seconds
+        return self.seconds * self.expected / max(self.users, 1)
+
+    def shown_time(self) -> str:
+        if self.error:
+            return "error"
+        return f"~{self.total_seconds:,.1f}" if self.capped else f"{self.seconds:,.1f}"
+
+
+def measure(spec: dict[str, Any], expected: int) -> Measurement:
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        return Measurement(0, 0, False, 0, f"worker died: {out.stderr[-500:]}", 0, expected)
+    data = json.loads(lines[-1])
+    return Measurement(
+        data["seconds"],
+        data["users"],
+        data["capped"],
+        data["rss_mb"],
+        data["error"],
+        data["failed"],
+        expected,
+    )
+
+
+def _server(tmp: Path) -> tuple[str, Any]:
+    uri = os.environ.get("MONGODB_URI", "").strip()
+    if uri:
+        return uri, None
+    from usermgmt_pipeline.devtools.local_mongo import start_ferretdb
+
+    server = start_ferretdb(tmp / "ferretdb")
+    return server.uri, server
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark of issue 8: our tasks vs the Go-style baseline.")
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument(
+        "--tasks", default=",".join(TASK_ORDER), help="comma-separated subset of " + ", ".join(TASK_ORDER)
+    )
+    parser.add_argument(
+        "--cap-seconds", type=float, default=0, help="stop a measurement after this long (0: never)"
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(json.loads(args.worker))
+        return 0
+    tasks = [t for t in args.tasks.split(",") if t]
+    unknown = set(tasks) - set(TASK_ORDER)
+    if unknown:
+        parser.error(f"unknown tasks: {', '.join(sorted(unknown))}")
+    tasks = [t for t in TASK_ORDER if t in tasks]
+
+    from pymongo import MongoClient
+
+    with tempfile.TemporaryDirectory(prefix="usermgmt-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        uri, server = _server(tmp)
+        try:
+            host = uri.removeprefix("mongodb://").split("/", 1)[0]
+            now = int(time.time())
+            summaries = {}
+            with MongoClient(uri) as client:
+                for side, prefix in SIDES.items():
+                    summary = dataset.generate(client, prefix, args.users, now=now)
+                    summaries[side] = summary
+                    print(
+                        f"dataset {prefix}: {summary.users:,} users, {summary.profiles:,} profiles, "
+                        f"{summary.docs:,} documents in {summary.seconds:.1f}s ({summary.docs_per_s:,.0f} docs/s)",
+                        flush=True,
+                    )
+            configs = {side: str(write_config(tmp, host, prefix)) for side, prefix in SIDES.items()}
+            summary = summaries["ours"]
+            deleted = sum(
+                summary.by_state[STATE_OF_TASK[t]]
+                for t in tasks
+                if t in ("clean_up_unverified_users", "delete_marked_users")
+            )
+            rows: list[tuple[str, int, Measurement, Measurement]] = []
+            for task in tasks:
+                expected = (
+                    summary.by_state[STATE_OF_TASK[task]]
+                    if task in STATE_OF_TASK
+                    else summary.users - deleted
+                )
+                results = {}
+                for side in SIDES:
+                    spec = {"side": side, "task": task, "config": configs[side], "cap": args.cap_seconds}
+                    results[side] = measure(spec, expected)
+                    m = results[side]
+                    print(
+                        f"  {task:<34} {side:<8} {m.shown_time():>10}s users={m.users:,} rss={m.rss_mb:.0f}MB"
+                        + (" capped" if m.capped else "")
+                        + (f" failed={m.failed}" if m.failed else "")
+                        + (f" ERROR {m.error}" if m.error else ""),
+                        flush=True,
+                    )
+                rows.append((task, expected, results["baseline"], results["ours"]))
+            raw = None
+            if "generate_profile_id_lookup" in tasks:
+                entries = summary.lookup_entries
+                raw = measure(
+                    {
+                        "side": "raw",
+                        "uri": uri,
+                        "prefix": "bench_",
+                        "entries": entries,
+                        "cap": args.cap_seconds,
+                    },
+                    entries,
+                )
+            print()
+            print(render_table(args.users, rows, raw))
+        finally:
+            if server is not None:
+                server.stop()
+    return 0
+
+
+def render_table(
+    users: int, rows: list[tuple[str, int, Measurement, Measurement]], raw: Measurement | None
+) -> str:
+    header = (
+        f"{'task':<34} {'users':>8} {'baseline s':>11} {'ours s':>9} {'ratio':>7} {'users/s':>9} "
+        f"{'RSS base':>9} {'RSS ours':>9}"
+    )
+    lines = [
+        f"{users:,} users, 2 instances; times in seconds, RSS = peak MB of the task's process",
+        header,
+        "-" * len(header),
+    ]
+    for task, expected, base, ours in rows:
+        ratio = (
+            base.total_seconds / ours.total_seconds
+            if ours.total_seconds and not (base.error or ours.error)
+            else 0
+        )
+        rate = expected / ours.total_seconds if ours.total_seconds else 0
+        lines.append(
+            f"{task:<34} {expected:>8,} {base.shown_time():>11} {ours.shown_time():>9} "
+            f"{(f'{ratio:.1f}x' if ratio else 'n/a'):>7} {rate:>9,.0f} {base.rss_mb:>9.0f} {ours.rss_mb:>9.0f}"
+        )
+    if raw is not None:
+        lines.append(
+            f"{'raw insert_many (same entries)':<34} {raw.expected:>8,} {'':>11} {raw.shown_time():>9} "
+            f"{'':>7} {raw.expected / max(raw.total_seconds, 1e-9):>9,.0f} {'':>9} {raw.rss_mb:>9.0f}"
+        )
+        lines.append("  (raw row: 'users' and users/s are lookup entries and entries/s)")
+    if any(m.capped for _t, _e, b, o in rows for m in (b, o)):
+        lines.append("  ~ = stopped at --cap-seconds; total extrapolated from the measured rate")
+    errors = [
+        f"  {t} {side}: {m.error}"
+        for t, _e, b, o in rows
+        for side, m in (("baseline", b), ("ours", o))
+        if m.error
+    ]
+    return "\n".join(lines + errors)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
