@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from usermgmt_pipeline.emails.templates import EmailTemplateError, render_email
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.results import MassDeletionGuardError, TaskFailedError, TaskResult
 
@@ -18,7 +19,35 @@ def require_template(ctx: TaskContext, message_type: str, result: TaskResult) ->
             f"in database {ctx.dbs.messaging_db(ctx.instance_id).name}; no user was touched",
             result,
         )
+    _require_renderable(ctx, template, result)
     return template
+
+
+def _require_renderable(ctx: TaskContext, template: Mapping[str, Any], result: TaskResult) -> None:
+    """Render every translation once with a stand-in token before anyone is touched.
+
+    A template that cannot render (bad base64, a construct the renderer rejects) would otherwise fail
+    each user *after* the token was issued or the account deleted, leaving the notice pending forever.
+    """
+    translations = template.get("translations")
+    languages = {
+        str(t.get("languageCode") or "")
+        for t in (translations if isinstance(translations, list) else [])
+        if isinstance(t, Mapping)
+    }
+    for language in sorted(languages):
+        try:
+            render_email(
+                template,
+                instance_id=ctx.instance_id,
+                language=language,
+                payload={"token": "preflight-token"},
+                constants=ctx.config.messaging_configs.global_email_template_constants,
+            )
+        except EmailTemplateError as exc:
+            raise TaskFailedError(
+                f"{result.task}[{ctx.instance_id}]: {exc}; no user was touched", result
+            ) from None
 
 
 def require_global_secret(ctx: TaskContext, result: TaskResult) -> None:
