@@ -53,6 +53,8 @@ def config_yaml(
     delete_unverified_after: str = "168h",
     log_file: str = "",
     max_deletion_share: float = 0.10,
+    smtp_url: str = "http://127.0.0.1:9",
+    operator_emails: str = "[]",
 ) -> str:
     """A complete, valid config document for one local server and prefix (every task enabled)."""
     logging_block = (
@@ -91,7 +93,7 @@ def config_yaml(
               mark_for_deletion_after_inactivity_notification: "336h"
             messaging_configs:
               smtp_bridge_config:
-                url: "http://127.0.0.1:9"
+                url: "{smtp_url}"
                 api_key: "{smtp_api_key}"
                 timeout: 5
               global_email_template_constants:
@@ -108,6 +110,7 @@ def config_yaml(
               migrate_account_info: true
             orchestration:
               max_deletion_share: {max_deletion_share}
+              operator_emails: {operator_emails}
             """
         )
     )
