@@ -41,10 +41,13 @@ mutation($params: ExecutionParams!) {
     ... on RunConfigValidationInvalid { errors { message } }
   }
 }"""
-REPOSITORY_QUERY = (
-    '{ repositoryOrError(repositorySelector: {repositoryLocationName: "%s", repositoryName: "%s"}) '
-    "{ ... on Repository { schedules { name cronSchedule executionTimezone } sensors { name } } } }"
-) % (LOCATION, REPOSITORY)
+REPOSITORY_QUERY = """
+query($selector: RepositorySelector!) {
+  repositoryOrError(repositorySelector: $selector) {
+    ... on Repository { schedules { name cronSchedule executionTimezone } sensors { name } }
+  }
+}"""
+REPOSITORY_SELECTOR = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
 RUNS = """
 query($filter: RunsFilter) {
   runsOrError(filter: $filter) { ... on Runs { results { runId status tags { key value } } } }
@@ -91,7 +94,7 @@ def test_backfill_over_all_partitions_then_rerun_one_partition(
         .replace("max_concurrent_runs: 4", "max_concurrent_runs: 4\n    dequeue_interval_seconds: 1")
     )
     with running_dagster(tmp_path / "home", {"CONFIG_FILE_PATH": str(config)}, dagster_yaml) as server:
-        repository = server.graphql(REPOSITORY_QUERY)["repositoryOrError"]
+        repository = server.graphql(REPOSITORY_QUERY, {"selector": REPOSITORY_SELECTOR})["repositoryOrError"]
         assert repository["schedules"] == [
             {"name": "user_management_schedule", "cronSchedule": "0 3 * * *", "executionTimezone": "UTC"}
         ]
