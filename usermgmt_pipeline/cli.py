@@ -79,9 +79,10 @@ def run_instance(job, instance, instance_id: str, run_config: dict) -> InstanceO
     outcome = InstanceOutcome(instance_id, run_id=result.run_id, success=result.success)
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
-            summary = event.step_materialization_data.materialization.metadata.get("summary")
-            if summary is not None:
-                outcome.summaries.append(str(summary.value))
+            metadata = event.step_materialization_data.materialization.metadata
+            for key, value in metadata.items():
+                if key == "summary" or key.endswith(".summary"):
+                    outcome.summaries.append(str(value.value))
         elif event.is_step_failure:
             error = event.step_failure_data.error
             outcome.errors.append(error.message.strip() if error else event.message or "step failed")
@@ -162,24 +163,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.monotonic()
     log.info("Starting user management job")
-    from usermgmt_pipeline.orchestration.build import USER_MANAGEMENT_JOB, build_definitions, config_file_path
+    from usermgmt_pipeline.orchestration.build import (
+        USER_MANAGEMENT_JOB,
+        build_definitions,
+        config_file_path,
+        run_config,
+    )
 
     if not any(cfg.run_tasks.model_dump().values()):
         print("user-management: no task is enabled in run_tasks; nothing to do")
         return EXIT_OK
     defs = build_definitions(cfg, config_file_path())
     job = defs.resolve_job_def(USER_MANAGEMENT_JOB)
-    run_config = {
-        "resources": {
-            "run_options": {
-                "config": {"dry_run": args.dry_run, "allow_mass_deletion": args.allow_mass_deletion}
-            }
-        }
-    }
+    options = run_config(dry_run=args.dry_run, allow_mass_deletion=args.allow_mass_deletion)
     outcomes: list[InstanceOutcome] = []
     with _dagster_instance() as instance:
         for instance_id in instance_ids:
-            outcomes.append(run_instance(job, instance, instance_id, run_config))
+            outcomes.append(run_instance(job, instance, instance_id, options))
     send_alerts(cfg, outcomes, USER_MANAGEMENT_JOB)
     log.info("User management jobs completed", extra={"duration": f"{time.monotonic() - started:.3f}s"})
     print_summary(outcomes, args.dry_run)

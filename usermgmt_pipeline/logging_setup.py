@@ -68,10 +68,14 @@ class GoJsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = dt.datetime.fromtimestamp(record.created).astimezone()
+        dagster_meta = getattr(record, "dagster_meta", None)
+        message = record.getMessage()
+        if isinstance(dagster_meta, Mapping) and dagster_meta.get("orig_message"):
+            message = str(dagster_meta["orig_message"])  # without Dagster's "job - run - step -" prefix
         out: dict[str, Any] = {
             "time": stamp.isoformat(timespec="microseconds"),
             "level": _LEVEL_NAMES.get(record.levelno, record.levelname),
-            "msg": record.getMessage(),
+            "msg": message,
         }
         if self.include_src:
             out["source"] = {
@@ -80,6 +84,13 @@ class GoJsonFormatter(logging.Formatter):
                 "line": record.lineno,
             }
         out.update(self.static_attrs)
+        if isinstance(dagster_meta, Mapping):
+            event = dagster_meta.get("dagster_event")
+            for key, name in (("job_name", "job"), ("run_id", "runID"), ("step_key", "step")):
+                if dagster_meta.get(key):
+                    out[name] = dagster_meta[key]
+            if event is not None:
+                out["event"] = getattr(event, "event_type_value", str(event))
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and key not in _DAGSTER_ATTRS and not key.startswith("_"):
                 out[key] = value

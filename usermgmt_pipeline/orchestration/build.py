@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
@@ -27,6 +28,15 @@ LOOKUP_JOB = "profile_id_lookup_job"
 # For scale-out, change this one line (e.g. to `multiprocess_executor`) and use a run launcher (README).
 EXECUTOR = in_process_executor
 
+# Dagster only uses a job's loggers when the run config names them; this is every job's default run config.
+DEFAULT_RUN_CONFIG: dict[str, Any] = {"loggers": {"console": {}}}
+
+
+def run_config(*, dry_run: bool = False, allow_mass_deletion: bool = False) -> dict[str, Any]:
+    """Run config for a launch with the per-run switches (secrets never go here)."""
+    options = {"dry_run": dry_run, "allow_mass_deletion": allow_mass_deletion}
+    return {**DEFAULT_RUN_CONFIG, "resources": {"run_options": {"config": options}}}
+
 
 def config_file_path(env: Mapping[str, str] | None = None) -> str:
     """CONFIG_FILE_PATH as the Go job reads it; without it the bundled demo config (local FerretDB)."""
@@ -47,6 +57,7 @@ def build_definitions(cfg: AppConfig, config_path: str, env: Mapping[str, str] |
             USER_MANAGEMENT_JOB,
             selection=AssetSelection.assets(*selected),
             partitions_def=partitions,
+            config=DEFAULT_RUN_CONFIG,
             description="Every enabled task (run_tasks) for one instance, in the original's order.",
         )
         jobs.append(user_management_job)
@@ -62,6 +73,7 @@ def build_definitions(cfg: AppConfig, config_path: str, env: Mapping[str, str] |
         LOOKUP_JOB,
         selection=AssetSelection.assets(LOOKUP_ASSET),
         partitions_def=partitions,
+        config=DEFAULT_RUN_CONFIG,
         description="Only the profile-ID lookup (and its checks) for one instance.",
     )
     jobs.append(lookup_job)

@@ -11,7 +11,12 @@ from dagster import DagsterInstance, build_run_status_sensor_context
 from pymongo import MongoClient
 
 from usermgmt_pipeline.config import load_config
-from usermgmt_pipeline.orchestration.build import LOOKUP_JOB, USER_MANAGEMENT_JOB, build_definitions
+from usermgmt_pipeline.orchestration.build import (
+    LOOKUP_JOB,
+    USER_MANAGEMENT_JOB,
+    build_definitions,
+    run_config,
+)
 from usermgmt_pipeline.orchestration.resources import SmtpBridgeResource
 from usermgmt_pipeline.orchestration.task_assets import MASS_DELETION_GUARD_TAG
 from usermgmt_pipeline_tests.orchestration.bridge_server import running_bridge
@@ -35,9 +40,9 @@ ORDER = [
 def run(config_path: Path, instance: DagsterInstance, partition: str, **options: bool):  # type: ignore[no-untyped-def]
     defs = build_definitions(load_config(config_path), str(config_path))
     job = defs.resolve_job_def(USER_MANAGEMENT_JOB)
-    run_config = {"resources": {"run_options": {"config": options}}} if options else None
+    config = run_config(**options) if options else None
     return job.execute_in_process(
-        partition_key=partition, instance=instance, run_config=run_config, raise_on_error=False
+        partition_key=partition, instance=instance, run_config=config, raise_on_error=False
     )
 
 
@@ -229,3 +234,29 @@ def test_secrets_stay_out_of_run_config_events_and_resource_config(
     text += yaml.safe_dump({k: repr(v) for k, v in (defs.resources or {}).items()})
     for secret in ("do-not-leak",):
         assert secret not in text
+
+
+def test_dagster_run_log_follows_the_logging_config(
+    tmp_path: Path, mongo_uri: str, db_prefix: str, seeded: int, dagster_instance: DagsterInstance
+) -> None:
+    log_file = tmp_path / "logs" / "um.log"
+    document = config_document(
+        mongo_uri,
+        db_prefix,
+        ["alpha"],
+        tasks=["generate_profile_id_lookup"],
+        logging_section={
+            "log_level": "info",
+            "include_src": True,
+            "log_to_file": True,
+            "filename": str(log_file),
+        },
+    )
+    path = write_config(tmp_path / "logging.yaml", document)
+    result = run(path, dagster_instance, "alpha", dry_run=True)
+    assert result.success
+    records = [json.loads(line) for line in log_file.read_text().splitlines()]
+    from_run = [r for r in records if r.get("runID") == result.run_id]
+    assert any(r["msg"].startswith("generate_profile_id_lookup[alpha] (dry run)") for r in from_run)
+    assert all(r["level"] in ("INFO", "WARN", "ERROR") and "source" in r for r in from_run)
+    assert {r["job"] for r in from_run} == {USER_MANAGEMENT_JOB}
