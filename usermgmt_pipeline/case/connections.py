@@ -78,6 +78,37 @@ def _secret(value: Any) -> str:
     return str(getter() if getter else value)
 
 
+def credential_problems(username: str, password: str) -> list[tuple[str, str]]:
+    """(field, message) for user info the Go driver would reject; messages never contain the secret."""
+    problems: list[tuple[str, str]] = []
+    for name, value in (("username", username), ("password", password)):
+        bad = sorted({c for c in value if c in ":@/"})
+        if bad:
+            problems.append(
+                (
+                    name,
+                    f"contains {' '.join(repr(c) for c in bad)} unescaped; percent-encode it "
+                    "(e.g. '@' as %40, ':' as %3A, '/' as %2F) as the Go job requires",
+                )
+            )
+            continue
+        try:
+            go_path_unescape(value, name)
+        except CredentialError:
+            problems.append((name, "contains an invalid percent-escape (Go: invalid URL escape)"))
+    return problems
+
+
+def connection_str_problem(conn: str) -> str | None:
+    """Why the Go driver would reject `connection_str` (the URI after the user info), or None."""
+    if "@" in conn.split("/", 1)[0]:
+        return "must not contain user info ('@'): give username and password in their own keys"
+    query_at = conn.find("?")
+    if query_at >= 0 and "/" not in conn[:query_at]:
+        return 'must have a / before the query ? (e.g. "host:27017/?replicaSet=rs0")'
+    return None
+
+
 def decode_credentials(username: str, password: str, key: str) -> tuple[str, str] | None:
     """Return (user, password) decoded as the Go driver decodes the spliced user info, or None for no auth."""
     if not username and not password:
@@ -85,13 +116,10 @@ def decode_credentials(username: str, password: str, key: str) -> tuple[str, str
     if not username or not password:
         empty = "username" if not username else "password"
         raise CredentialError(f"db_configs.{key}.{empty} is empty while the other credential is set")
-    for name, value, forbidden in (("username", username, ":@/"), ("password", password, ":@/")):
-        bad = sorted({c for c in value if c in forbidden})
-        if bad:
-            raise CredentialError(
-                f"db_configs.{key}.{name} contains {' '.join(repr(c) for c in bad)} unescaped; "
-                "percent-encode it (e.g. '@' as %40, ':' as %3A, '/' as %2F) as the Go job requires"
-            )
+    problems = credential_problems(username, password)
+    if problems:
+        field, message = problems[0]
+        raise CredentialError(f"db_configs.{key}.{field} {message}")
     return (
         go_path_unescape(username, f"db_configs.{key}.username"),
         go_path_unescape(password, f"db_configs.{key}.password"),
@@ -103,11 +131,9 @@ def build_uri(cfg: DBConfigLike, key: str) -> str:
     conn = cfg.connection_str
     if not conn:
         raise CredentialError(f"db_configs.{key}.connection_str is empty")
-    if "@" in conn.split("/", 1)[0]:
-        raise CredentialError(f"db_configs.{key}.connection_str must not contain user info ('@')")
-    query_at = conn.find("?")
-    if query_at >= 0 and "/" not in conn[:query_at]:
-        raise CredentialError(f"db_configs.{key}.connection_str must have a / before the query ?")
+    problem = connection_str_problem(conn)
+    if problem:
+        raise CredentialError(f"db_configs.{key}.connection_str {problem}")
     return f"mongodb{cfg.connection_prefix}://{conn}"
 
 
@@ -155,7 +181,10 @@ class CaseDatabases:
         clients: dict[str, MongoClient] = {}
         unauthenticated = [key for key in DB_KEYS if "username" not in client_kwargs(configs[key], key)]
         if unauthenticated:
-            log.warning("no username and password for %s: connecting without authentication", ", ".join(unauthenticated))
+            log.warning(
+                "no username and password for %s: connecting without authentication",
+                ", ".join(unauthenticated),
+            )
         try:
             for key in DB_KEYS:
                 clients[key] = make_client(configs[key], key, ping=ping)

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from pydantic import SecretStr
 
+from usermgmt_pipeline.case.connections import connection_str_problem, credential_problems
 from usermgmt_pipeline.config.cron import cron_problem
 
 Loc = tuple[str | int, ...]
@@ -148,8 +149,14 @@ def db_config_errors(cfg: Any, db_key: str | None = None) -> list[RuleError]:
                 f"contains characters MongoDB forbids in database names ({_MONGO_FORBIDDEN_TEXT})",
             )
         )
+    if is_set(connection_str) and connection_str:
+        problem = connection_str_problem(connection_str)
+        if problem:
+            errors.append((("connection_str",), problem))
     username, password = get(cfg, "username"), get(cfg, "password")
     if is_set(username) and is_set(password):
+        for field, message in credential_problems(secret_text(username), secret_text(password)):
+            errors.append(((field,), f"{message}{_credential_env_var(db_key, field)}"))
         has_user, has_password = bool(secret_text(username)), bool(secret_text(password))
         if has_user != has_password:
             empty, other = ("password", "username") if has_user else ("username", "password")

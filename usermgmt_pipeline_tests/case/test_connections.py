@@ -106,8 +106,36 @@ def test_uri_carries_no_user_info_and_keeps_the_prefix_and_options() -> None:
     ],
 )
 def test_connection_string_errors_of_the_go_driver(connection_str: str, message: str) -> None:
+    # The config model refuses these too (see the config tests); model_construct bypasses it so that the
+    # connection layer's own check is exercised.
+    cfg = DBConfig.model_construct(
+        connection_str=connection_str,
+        username=SecretStr(""),
+        password=SecretStr(""),
+        connection_prefix="",
+        timeout=5,
+        idle_conn_timeout=0,
+        max_pool_size=0,
+        use_no_cursor_timeout=False,
+        db_name_prefix="",
+    )
     with pytest.raises(CredentialError, match=message) as caught:
-        build_uri(db_config(connection_str), "study_db")
+        build_uri(cfg, "study_db")
+    assert "pw" not in str(caught.value).replace("study_db", "")
+
+
+@pytest.mark.parametrize(
+    ("connection_str", "message"),
+    [
+        ("user:pw@host:27017", "must not contain user info"),
+        ("host:27017?tls=true", "must have a / before the query"),
+    ],
+)
+def test_the_config_model_refuses_connection_strings_the_go_driver_rejects(
+    connection_str: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message) as caught:
+        db_config(connection_str)
     assert "pw" not in str(caught.value).replace("study_db", "")
 
 

@@ -311,6 +311,43 @@ CASES = [
         ],
     ),
     (
+        setting("db_configs", "study_db", "password", value="s3cr@t"),
+        [
+            (
+                "db_configs.study_db.password",
+                "contains '@' unescaped; percent-encode it (e.g. '@' as %40, ':' as %3A, '/' as %2F) as the "
+                "Go job requires (env override: STUDY_DB_PASSWORD)",
+            )
+        ],
+    ),
+    (
+        setting("db_configs", "global_infos_db", "username", value="case%zzadmin"),
+        [
+            (
+                "db_configs.global_infos_db.username",
+                "contains an invalid percent-escape (Go: invalid URL escape) (env override: GLOBAL_INFOS_DB_USERNAME)",
+            )
+        ],
+    ),
+    (
+        setting("db_configs", "study_db", "connection_str", value="admin:pw@mongo:27017"),
+        [
+            (
+                "db_configs.study_db.connection_str",
+                "must not contain user info ('@'): give username and password in their own keys",
+            )
+        ],
+    ),
+    (
+        setting("db_configs", "study_db", "connection_str", value="mongo:27017?replicaSet=rs0"),
+        [
+            (
+                "db_configs.study_db.connection_str",
+                'must have a / before the query ? (e.g. "host:27017/?replicaSet=rs0")',
+            )
+        ],
+    ),
+    (
         setting("db_configs", "messaging_db", "connection_str", value=""),
         [
             (

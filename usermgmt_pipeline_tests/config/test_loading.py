@@ -34,7 +34,7 @@ db_configs:
   participant_user_db: &db
     connection_str: "mongo-0:27017,mongo-1:27017/admin?replicaSet=rs0"
     username: user
-    password: "p+ss/word"
+    password: "p+ss%2Fword"
     timeout: 30
     idle_conn_timeout: 45
     max_pool_size: 4
@@ -116,7 +116,7 @@ def test_go_spelling_config_with_anchors_merges_and_yaml11_booleans_loads() -> N
     dbs = cfg.db_configs
     assert dbs.global_infos_db == dbs.participant_user_db
     assert dbs.messaging_db.db_name_prefix == "msg_"
-    assert dbs.messaging_db.password.get_secret_value() == "p+ss/word"
+    assert dbs.messaging_db.password.get_secret_value() == "p+ss%2Fword"
     assert dbs.study_db.connection_prefix == "+srv"
     assert dbs.study_db.db_name_prefix == "prod_"
     assert dbs.study_db.use_no_cursor_timeout is True
