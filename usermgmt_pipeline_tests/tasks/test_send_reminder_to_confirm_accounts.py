@@ -140,7 +140,8 @@ def test_missing_template_fails_before_any_token_is_created(env: CaseEnv) -> Non
     assert env.users.count_documents({"timestamps.reminderToConfirmSentAt": {"$gt": 0}}) == 0
 
 
-def test_unrenderable_template_fails_the_user_without_an_orphan_email(env: CaseEnv) -> None:
+def test_unrenderable_template_fails_the_instance_before_any_token_or_email(env: CaseEnv) -> None:
+    """Pre-flight renders every translation, so a broken template never leaves an orphan login token."""
     env.add_templates(["registration"])
     env.messaging_db["email-templates"].update_one(
         {},
@@ -148,12 +149,12 @@ def test_unrenderable_template_fails_the_user_without_an_orphan_email(env: CaseE
     )
     user = env.add_user(created_at=threshold(env) - 1)
 
-    result = send_reminder_to_confirm_accounts(env.context())
+    with pytest.raises(TaskFailedError, match="base64") as caught:
+        send_reminder_to_confirm_accounts(env.context())
 
-    assert (result.done, result.failed) == (0, 1)
-    assert result.failure_reasons[0][0] == str(user["_id"])
-    assert "base64" in result.failure_reasons[0][1]
+    assert "no user was touched" in str(caught.value)
     assert env.outgoing.count_documents({}) == 0
+    assert env.temp_tokens.count_documents({"userID": str(user["_id"])}) == 0
     assert env.users.find_one({"_id": user["_id"]})["timestamps"]["reminderToConfirmSentAt"] == 0
 
 
