@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 import dataset  # noqa: E402  (benchmarks/ is not a package)
+from pymongo import monitoring  # noqa: E402
 
 TASK_ORDER = (
     "clean_up_unverified_users",
@@ -122,6 +123,52 @@ class _ProgressHandler(logging.Handler):
             self.by_instance[str(record.args[1])] = int(record.args[2])
 
 
+class _CommandTimes(monitoring.CommandListener):
+    """pymongo command monitoring: total server round-trip time per (command, collection), for `--profile`."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, list[float]] = {}
+        self._pending: dict[int, str] = {}
+
+    def started(self, event: Any) -> None:
+        target = event.command.get(event.command_name)
+        name = f"{event.command_name} {target if isinstance(target, str) else ''}".strip()
+        self._pending[event.request_id] = name
+
+    def _done(self, event: Any) -> None:
+        name = self._pending.pop(event.request_id, event.command_name)
+        entry = self.totals.setdefault(name, [0, 0.0])
+        entry[0] += 1
+        entry[1] += event.duration_micros / 1e6
+
+    succeeded = _done
+    failed = _done
+
+    def top(self, n: int = 8) -> list[tuple[str, int, float]]:
+        rows = sorted(self.totals.items(), key=lambda kv: -kv[1][1])[:n]
+        return [(name, int(count), round(total, 3)) for name, (count, total) in rows]
+
+
+def expected_users(task: str, ctx: Any) -> int:
+    """How many users the task will select on this instance now (for extrapolating capped runs)."""
+    from usermgmt_pipeline.tasks import selection
+
+    umc = ctx.config.user_management_config
+    chosen = {
+        "clean_up_unverified_users": lambda: selection.unverified_to_delete(
+            ctx.before(int(umc.delete_unverified_users_after))
+        ),
+        "send_reminder_to_confirm_accounts": lambda: selection.unverified_to_remind(
+            ctx.before(int(umc.send_reminder_to_confirm_account_after))
+        ),
+        "notify_inactive_users": lambda: selection.inactive_to_notify(
+            ctx.before(int(umc.notify_after_inactive_for))
+        ),
+        "delete_marked_users": lambda: selection.marked_to_delete(ctx.now_s()),
+    }.get(task, lambda: selection.ALL_USERS)()
+    return int(ctx.dbs.users_db(ctx.instance_id)["users"].count_documents(chosen))
+
+
 def _our_task(name: str) -> Any:
     if name in ("generate_profile_id_lookup", "lookup_rerun"):
         from usermgmt_pipeline.tasks.generate_profile_id_lookup import generate_profile_id_lookup
@@ -172,6 +219,8 @@ def _run_side(spec: dict[str, Any], state: dict[str, Any], handler: _ProgressHan
     config = load_config(spec["config"])
     dbs = CaseDatabases.connect(config.db_configs)
     try:
+        for instance_id in config.instance_ids:
+            state["expected"] += expected_users(spec["task"], TaskContext(config, dbs, instance_id))
         if spec["side"] == "baseline":
             import baseline
 
@@ -205,7 +254,10 @@ def worker(spec: dict[str, Any]) -> None:
     tasks_logger.setLevel(logging.INFO)
     tasks_logger.addHandler(handler)
     tasks_logger.propagate = False
-    state: dict[str, Any] = {"users": 0, "finished_users": 0, "failed": 0, "error": ""}
+    state: dict[str, Any] = {"users": 0, "expected": 0, "finished_users": 0, "failed": 0, "error": ""}
+    times = _CommandTimes()
+    if spec.get("profile"):
+        monitoring.register(times)
 
     def target() -> None:
         try:
@@ -219,6 +271,8 @@ def worker(spec: dict[str, Any]) -> None:
     thread = threading.Thread(target=target, daemon=True)
     started = time.monotonic()
     thread.start()
+    while "started" not in state and thread.is_alive():  # counting the selection is not part of the run
+        time.sleep(0.01)
     thread.join(spec["cap"] or None)
     ended = time.monotonic()
     capped = thread.is_alive()
@@ -233,7 +287,9 @@ def worker(spec: dict[str, Any]) -> None:
             {
                 "seconds": ended - state.get("started", started),
                 "users": users,
+                "expected": state["expected"] or spec.get("entries", 0),
                 "capped": capped,
+                "commands": times.top(),
                 "failed": state["failed"],
                 "error": state["error"],
                 "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -256,6 +312,7 @@ class Measurement:
     error: str
     failed: int
     expected: int
+    commands: list[Any]
 
     @property
     def total_seconds(self) -> float:
@@ -270,7 +327,7 @@ class Measurement:
         return f"~{self.total_seconds:,.1f}" if self.capped else f"{self.seconds:,.1f}"
 
 
-def measure(spec: dict[str, Any], expected: int) -> Measurement:
+def measure(spec: dict[str, Any]) -> Measurement:
     out = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)],
         capture_output=True,
@@ -279,7 +336,7 @@ def measure(spec: dict[str, Any], expected: int) -> Measurement:
     )
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     if not lines:
-        return Measurement(0, 0, False, 0, f"worker died: {out.stderr[-500:]}", 0, expected)
+        return Measurement(0, 0, False, 0, f"worker died: {out.stderr[-500:]}", 0, 0, [])
     data = json.loads(lines[-1])
     return Measurement(
         data["seconds"],
@@ -288,7 +345,8 @@ def measure(spec: dict[str, Any], expected: int) -> Measurement:
         data["rss_mb"],
         data["error"],
         data["failed"],
-        expected,
+        data["expected"],
+        data["commands"],
     )
 
 
@@ -311,6 +369,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--cap-seconds", type=float, default=0, help="stop a measurement after this long (0: never)"
     )
+    parser.add_argument("--profile", action="store_true", help="print the slowest server commands per run")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -342,22 +401,18 @@ def main(argv: list[str]) -> int:
                     )
             configs = {side: str(write_config(tmp, host, prefix)) for side, prefix in SIDES.items()}
             summary = summaries["ours"]
-            deleted = sum(
-                summary.by_state[STATE_OF_TASK[t]]
-                for t in tasks
-                if t in ("clean_up_unverified_users", "delete_marked_users")
-            )
-            rows: list[tuple[str, int, Measurement, Measurement]] = []
+            rows: list[tuple[str, Measurement, Measurement]] = []
             for task in tasks:
-                expected = (
-                    summary.by_state[STATE_OF_TASK[task]]
-                    if task in STATE_OF_TASK
-                    else summary.users - deleted
-                )
                 results = {}
                 for side in SIDES:
-                    spec = {"side": side, "task": task, "config": configs[side], "cap": args.cap_seconds}
-                    results[side] = measure(spec, expected)
+                    spec = {
+                        "side": side,
+                        "task": task,
+                        "config": configs[side],
+                        "cap": args.cap_seconds,
+                        "profile": args.profile,
+                    }
+                    results[side] = measure(spec)
                     m = results[side]
                     print(
                         f"  {task:<34} {side:<8} {m.shown_time():>10}s users={m.users:,} rss={m.rss_mb:.0f}MB"
@@ -366,7 +421,9 @@ def main(argv: list[str]) -> int:
                         + (f" ERROR {m.error}" if m.error else ""),
                         flush=True,
                     )
-                rows.append((task, expected, results["baseline"], results["ours"]))
+                    for name, count, total in m.commands:
+                        print(f"      {total:9.3f}s {count:8,}x {name}", flush=True)
+                rows.append((task, results["baseline"], results["ours"]))
             raw = None
             if "generate_profile_id_lookup" in tasks:
                 entries = summary.lookup_entries
@@ -377,8 +434,7 @@ def main(argv: list[str]) -> int:
                         "prefix": "bench_",
                         "entries": entries,
                         "cap": args.cap_seconds,
-                    },
-                    entries,
+                    }
                 )
             print()
             print(render_table(args.users, rows, raw))
@@ -400,7 +456,8 @@ def render_table(
         header,
         "-" * len(header),
     ]
-    for task, expected, base, ours in rows:
+    for task, base, ours in rows:
+        expected = ours.expected
         ratio = (
             base.total_seconds / ours.total_seconds
             if ours.total_seconds and not (base.error or ours.error)
@@ -417,11 +474,11 @@ def render_table(
             f"{'':>7} {raw.expected / max(raw.total_seconds, 1e-9):>9,.0f} {'':>9} {raw.rss_mb:>9.0f}"
         )
         lines.append("  (raw row: 'users' and users/s are lookup entries and entries/s)")
-    if any(m.capped for _t, _e, b, o in rows for m in (b, o)):
+    if any(m.capped for _t, b, o in rows for m in (b, o)):
         lines.append("  ~ = stopped at --cap-seconds; total extrapolated from the measured rate")
     errors = [
         f"  {t} {side}: {m.error}"
-        for t, _e, b, o in rows
+        for t, b, o in rows
         for side, m in (("baseline", b), ("ours", o))
         if m.error
     ]
