@@ -8,6 +8,7 @@ from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverifie
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.generate_profile_id_lookup import generate_profile_id_lookup
 from usermgmt_pipeline.tasks.handle_inactive_users import handle_inactive_users
+from usermgmt_pipeline.tasks.instance_lock import instance_lock
 from usermgmt_pipeline.tasks.migrate_account_info import migrate_account_info
 from usermgmt_pipeline.tasks.results import TaskResult
 from usermgmt_pipeline.tasks.send_reminder_to_confirm_accounts import send_reminder_to_confirm_accounts
@@ -17,7 +18,11 @@ def _as_list(
     fn: Callable[[TaskContext], TaskResult | list[TaskResult]],
 ) -> Callable[[TaskContext], list[TaskResult]]:
     def run(ctx: TaskContext) -> list[TaskResult]:
-        out = fn(ctx)
+        if ctx.options.dry_run:  # read-only: needs no lock and writes none
+            out = fn(ctx)
+        else:
+            with instance_lock(ctx, fn.__name__):
+                out = fn(ctx)
         return out if isinstance(out, list) else [out]
 
     run.__name__ = fn.__name__
