@@ -58,6 +58,17 @@ def read_build_info(directory: str | os.PathLike[str] | None = None) -> dict[str
     return {f"build.{key}": "" if value is None else str(value) for key, value in data.items()}
 
 
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: plain containers and scalars as they are, anything else (Dagster records) as str."""
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    if type(value) in (list, tuple):
+        return [_plain(item) for item in value]
+    if type(value) is dict:
+        return {str(key): _plain(item) for key, item in value.items()}
+    return str(value)
+
+
 class GoJsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, msg, [source], [build.*], then the record's extra attributes."""
 
@@ -96,7 +107,7 @@ class GoJsonFormatter(logging.Formatter):
                 out[key] = value
         if record.exc_info:
             out["error"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str, ensure_ascii=False)
+        return json.dumps({key: _plain(value) for key, value in out.items()}, ensure_ascii=False)
 
 
 class LumberjackFileHandler(logging.handlers.RotatingFileHandler):

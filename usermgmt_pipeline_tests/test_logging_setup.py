@@ -148,3 +148,19 @@ def test_max_age_removes_old_backups(tmp_path: Path) -> None:
     handler.close()
     assert not old.exists()
     assert len([p for p in tmp_path.iterdir() if p.name != "um.log"]) == 1
+
+
+def test_attribute_values_that_json_cannot_encode_are_written_as_text() -> None:
+    class Opaque(tuple):  # like Dagster's records: a tuple that refuses iteration
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            raise TypeError("no iteration")
+
+        def __str__(self) -> str:
+            return "Opaque()"
+
+    out = io.StringIO()
+    configure_logging(LoggingConfig(), stream=out).error(
+        "x", extra={"value": Opaque(), "items": [1, {"a": 2}]}
+    )
+    [record] = lines(out)
+    assert record["value"] == "Opaque()" and record["items"] == [1, {"a": 2}]
