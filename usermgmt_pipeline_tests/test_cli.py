@@ -150,3 +150,22 @@ def test_console_script_runs_the_cli(tmp_path: Path) -> None:
     assert (
         "--dry-run" in done.stdout and "--instance" in done.stdout and "--allow-mass-deletion" in done.stdout
     )
+
+
+def test_runs_are_recorded_in_the_dagster_home_instance_when_set(
+    tmp_path: Path, mongo_uri: str, db_prefix: str, seeded: None
+) -> None:
+    from dagster import DagsterInstance
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    document = config_document(mongo_uri, db_prefix, INSTANCES, tasks=["generate_profile_id_lookup"])
+    config = write_config(tmp_path / "config.yaml", document)
+    done = run_cli(["--dry-run"], config, tmp_path, DAGSTER_HOME=str(home))
+    assert done.returncode == 0, done.stderr
+    with DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+        assert sorted(run.tags["dagster/partition"] for run in runs) == INSTANCES
+        assert all(run.tags["usermgmt/launched_by"] == "cli" for run in runs)
+        assert all(run.run_config["resources"]["run_options"]["config"]["dry_run"] for run in runs)
