@@ -81,6 +81,8 @@ class ActionEvaluator:
     def __init__(self, expressions: ExpressionEvaluator) -> None:
         self.expressions = expressions
         self.runtime = expressions.runtime
+        # Errors IFTHEN swallows (Go only logs them); surfaced in ActionResult so the job can report them.
+        self.swallowed_errors: list[str] = []
 
     def run(self, action: Expression, state: ActionData, event: StudyEvent) -> ActionData:
         """Go ``ActionEval``; raises :class:`ActionFailure` (or :class:`StudyEnginePanic`)."""
@@ -196,6 +198,7 @@ def _if_then(ev: ActionEvaluator, action: Expression, state: ActionData, event: 
                 state = ev.run_child(arg, state, event)
             except ActionFailure as failure:
                 state = failure.state  # Go logs the child's error and carries on with its state
+                ev.swallowed_errors.append(f"IFTHEN: {failure.error}")
     return state
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
 from usermgmt_pipeline.studyengine.actions import ActionData, ActionEvaluator, ActionFailure
@@ -27,6 +27,8 @@ class ActionResult:
 
     participant: Participant
     reports: list[Report]
+    swallowed_errors: list[str] = field(default_factory=list)
+    """Errors of actions inside IFTHEN, which Go logs and skips; the rule run still succeeded."""
 
 
 class StudyEngine:
@@ -57,6 +59,7 @@ class StudyEngine:
         A rule set in which nothing matches the event returns the participant unchanged and no reports.
         """
         state = ActionData(participant=participant, reports=[])
+        self.actions.swallowed_errors = []
         for index, rule in enumerate(rules):
             try:
                 state = self.actions.run(rule, state, event)
@@ -68,4 +71,12 @@ class StudyEngine:
                 raise StudyEnginePanic(
                     f"study {event.study_key!r}: rule #{index} ({rule.name or '<no name>'}): {exc}"
                 ) from exc
-        return ActionResult(participant=state.participant, reports=state.reports)
+        for error in self.actions.swallowed_errors:
+            logger.error(
+                "study %r: action inside IFTHEN failed (skipped, as in Go): %s", event.study_key, error
+            )
+        return ActionResult(
+            participant=state.participant,
+            reports=state.reports,
+            swallowed_errors=list(self.actions.swallowed_errors),
+        )

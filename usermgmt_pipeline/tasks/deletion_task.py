@@ -24,7 +24,7 @@ def run_deletion_task(
     template = require_template(ctx, message_type, result)
     require_global_secret(ctx, result)
     studies = all_studies(ctx)
-    ensure_leave_rules(ctx)
+    ensure_leave_rules(ctx).rule_failures.clear()
     try:
         resumed = 0
         for entry in ctx.pipeline.unfinished(task, ctx.instance_id, UNFINISHED):
@@ -46,4 +46,9 @@ def run_deletion_task(
         )
     finally:
         ctx.flush_audit()
+        failures = ctx.leave_rules.rule_failures if ctx.leave_rules is not None else []
+        result.extra["leave_rule_failures"] = len(failures)
+        result.extra["leave_rule_failure_details"] = [
+            f"user {user_id}, study {study_key}: {error}" for user_id, study_key, error in failures[:50]
+        ]
     return result

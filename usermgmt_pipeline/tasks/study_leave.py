@@ -73,6 +73,7 @@ class LeaveRulesRunner:
         self, engine: StudyEngine, studies: StudyCollections, instance_id: str, global_secret: str
     ) -> None:
         self.engine = engine
+        self.rule_failures: list[tuple[str, str, str]] = []  # (profile id, study key, error), for the result
         self.studies = studies
         self.instance_id = instance_id
         self.global_secret = global_secret
@@ -99,6 +100,8 @@ class LeaveRulesRunner:
                 participant,
             )
             participant = result.participant
+            if result.swallowed_errors:  # Go logs these and goes on; we apply the result and report them
+                outcome.rule_error = "; ".join(result.swallowed_errors)
             for report in result.reports:
                 encoded = report.to_bson()
                 encoded["responseID"] = "LEAVE"

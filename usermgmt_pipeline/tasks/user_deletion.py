@@ -169,6 +169,8 @@ def _process_studies(ctx: TaskContext, key: str, entry: Mapping[str, Any], studi
                     outcome.rule_error,
                 )
                 ctx.pipeline.add_to_set(key, "ruleFailures", f"{study.key}: {outcome.rule_error}")
+                runner.rule_failures.append((entry["userID"], study.key, outcome.rule_error))
+                ctx.audit(entry["task"], entry["userID"], f"leave-rules:{study.key}", "failed")
             if step_errors:
                 errors.extend(f"study {study.key}: {e}" for e in step_errors)
                 continue
