@@ -26,17 +26,22 @@ from usermgmt_pipeline.tasks.results import TaskFailedError, TaskResult
 
 LEASE_SECONDS = 60
 HEARTBEAT_SECONDS = 15
+_HELD_HERE: set[tuple[str, str]] = set()
+"""(database, instance) leases this process holds right now; a lease naming this pid but not in here is
+a leftover of an earlier run in this process whose release failed (e.g. the database was down)."""
 
 
 class InstanceBusyError(TaskFailedError):
     """Another run holds this instance; nothing was done."""
 
 
-def _holder_is_gone(lock: dict) -> bool:
+def _holder_is_gone(lock: dict, held_key: tuple[str, str]) -> bool:
     if time.time() - float(lock.get("heartbeatAt", 0)) > LEASE_SECONDS:
         return True
     if lock.get("host") == socket.gethostname():
         pid = int(lock.get("pid", 0))
+        if pid == os.getpid():
+            return held_key not in _HELD_HERE
         return pid <= 0 or not psutil.pid_exists(pid)
     return False
 
@@ -44,6 +49,7 @@ def _holder_is_gone(lock: dict) -> bool:
 @contextmanager
 def instance_lock(ctx: TaskContext, task: str) -> Iterator[None]:
     locks = ctx.dbs.pipeline_db()["locks"]
+    held_key = (locks.database.name, ctx.instance_id)
     timeout = ctx.dbs.timeout_s("global_infos_db")
     me = {
         "runID": ctx.options.run_id,
@@ -58,7 +64,7 @@ def instance_lock(ctx: TaskContext, task: str) -> Iterator[None]:
             locks.insert_one({"_id": ctx.instance_id, **me})
         except DuplicateKeyError:
             current = locks.find_one({"_id": ctx.instance_id}) or {}
-            taken = _holder_is_gone(current) and (
+            taken = _holder_is_gone(current, held_key) and (
                 locks.find_one_and_replace(
                     {
                         "_id": ctx.instance_id,
@@ -76,6 +82,7 @@ def instance_lock(ctx: TaskContext, task: str) -> Iterator[None]:
                     "Wait for it to finish, or rerun later",
                     TaskResult(task, ctx.instance_id),
                 ) from None
+    _HELD_HERE.add(held_key)
     stop = threading.Event()
 
     def heartbeat() -> None:
@@ -94,6 +101,7 @@ def instance_lock(ctx: TaskContext, task: str) -> Iterator[None]:
     try:
         yield
     finally:
+        _HELD_HERE.discard(held_key)
         stop.set()
         beat.join(timeout=1)
         try:

@@ -105,3 +105,24 @@ def test_two_cli_processes_started_at_once_never_act_twice(env: CaseEnv) -> None
     succeeded = [p for p in procs if p.returncode == 0]
     assert len(succeeded) >= 1
     assert len(refused) + len(succeeded) == 2, outputs
+
+
+def test_a_lease_this_process_failed_to_release_does_not_block_its_next_run(env: CaseEnv) -> None:
+    """E.g. the database went down before the release: the rerun in the same process proceeds."""
+    env.add_templates()
+    locks(env).insert_one(
+        {
+            "_id": INSTANCE,
+            "runID": "earlier-run",
+            "task": "x",
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "since": time.time(),
+            "heartbeatAt": time.time(),
+        }
+    )
+
+    [result] = TASKS["generate_profile_id_lookup"](env.context())
+
+    assert result.failed == 0
+    assert locks(env).count_documents({}) == 0
