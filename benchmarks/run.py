@@ -205,6 +205,8 @@ def _insert_first_lookup(spec: dict[str, Any], state: dict[str, Any]) -> None:
     config = load_config(spec["config"])
     dbs = CaseDatabases.connect(config.db_configs)
     secret = config.study_configs.global_secret.get_secret_value()
+    for instance_id in config.instance_ids:  # for extrapolating a capped run
+        state["expected"] += dbs.users_db(instance_id)["users"].count_documents({})
     state["started"] = time.monotonic()
     created = present = 0
 
