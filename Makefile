@@ -27,7 +27,7 @@ demo: setup
 	$(PY) -m usermgmt_pipeline.demo run
 
 ui: setup
-	mkdir -p demo_home && printf 'telemetry:\n  enabled: false\n' > demo_home/dagster.yaml
+	mkdir -p demo_home && cp dagster.yaml demo_home/dagster.yaml
 	( $(PY) -m usermgmt_pipeline.demo serve-db & echo $$! > .cache/demo-db.pid ); sleep 5; \
 	DAGSTER_HOME=$$PWD/demo_home CONFIG_FILE_PATH=$$PWD/usermgmt_pipeline/demo/demo_config.yaml \
 	  $(VENV)/bin/dagster dev -m usermgmt_pipeline.definitions -h 127.0.0.1 -p 3000; \

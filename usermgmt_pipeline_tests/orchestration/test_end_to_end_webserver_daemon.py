@@ -132,34 +132,44 @@ def test_backfill_over_all_partitions_then_rerun_one_partition(
             assert messages.count_documents({}) > 0
             assert after_backfill[instance_id] != before[instance_id]
 
-        rerun = server.graphql(
-            LAUNCH_RUN,
-            {
-                "params": {
-                    "selector": {
-                        "repositoryLocationName": LOCATION,
-                        "repositoryName": REPOSITORY,
-                        "jobName": JOB,
-                    },
-                    "runConfigData": {},
-                    "executionMetadata": {
-                        "tags": [
-                            {"key": "dagster/partition", "value": "alpha"},
-                            {"key": "e2e", "value": "rerun"},
-                        ]
-                    },
-                }
-            },
-        )["launchRun"]
-        assert rerun["__typename"] == "LaunchRunSuccess", rerun
-        [rerun_run] = wait_for_runs(server, ("e2e", "rerun"), 1)
-        assert rerun_run["status"] == "SUCCESS"
+        # Two reruns of the same partition submitted at once: the queue's dagster/partition limit must run
+        # them one after the other, and together they must change nothing.
+        for _ in range(2):
+            rerun = server.graphql(
+                LAUNCH_RUN,
+                {
+                    "params": {
+                        "selector": {
+                            "repositoryLocationName": LOCATION,
+                            "repositoryName": REPOSITORY,
+                            "jobName": JOB,
+                        },
+                        "runConfigData": {},
+                        "executionMetadata": {
+                            "tags": [
+                                {"key": "dagster/partition", "value": "alpha"},
+                                {"key": "e2e", "value": "rerun"},
+                            ]
+                        },
+                    }
+                },
+            )["launchRun"]
+            assert rerun["__typename"] == "LaunchRunSuccess", rerun
+        rerun_runs = wait_for_runs(server, ("e2e", "rerun"), 2)
+        assert [r["status"] for r in rerun_runs] == ["SUCCESS", "SUCCESS"]
 
     after_rerun = {i: database_fingerprint(mongo_client, db_prefix, i) for i in INSTANCES}
     assert after_rerun["beta"] == after_backfill["beta"]
     changed = {k for k, v in after_rerun["alpha"].items() if after_backfill["alpha"].get(k) != v}
     assert changed == set(), f"the rerun changed {sorted(changed)}"
     with DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        records = sorted(
+            (instance.get_run_record_by_id(r["runId"]) for r in rerun_runs),
+            key=lambda rec: rec.start_time or 0,
+        )
+        assert all(rec.start_time and rec.end_time for rec in records)
+        assert records[0].end_time <= records[1].start_time, "two runs of one partition overlapped"
+        rerun_run = {"runId": records[1].dagster_run.run_id}
         event = instance.get_latest_materialization_event(AssetKey("profile_id_lookup"))
         assert event is not None and event.run_id == rerun_run["runId"]
         metadata = event.asset_materialization.metadata  # type: ignore[union-attr]
