@@ -53,6 +53,14 @@ class PipelineStore:
         with op_deadline(self.timeout):
             self.journal.update_one({"_id": key}, {"$addToSet": {field: value}})
 
+    def mark_done(self, key: str, field: str, values: list[Any], clear: str = "") -> None:
+        """Add `values` to the set `field` (and null `clear`) in one write."""
+        update: dict[str, Any] = {"$addToSet": {field: {"$each": values}}}
+        if clear:
+            update["$set"] = {clear: None}
+        with op_deadline(self.timeout):
+            self.journal.update_one({"_id": key}, update)
+
     def unfinished(self, task: str, instance_id: str, states: tuple[str, ...]) -> Iterator[Mapping[str, Any]]:
         with op_deadline(self.timeout):
             docs = list(

@@ -112,6 +112,13 @@ class StudyCollections:
         with op_deadline(self.timeout):
             return self.id_map.delete_many({"profileID": profile_id, "studyKey": study_key}).deleted_count
 
+    def remove_id_map_entries_for_profile_in(self, profile_id: str, study_keys: Sequence[str]) -> int:
+        """The per-study removal of Go, for several studies in one delete."""
+        with op_deadline(self.timeout):
+            return self.id_map.delete_many(
+                {"profileID": profile_id, "studyKey": {"$in": list(study_keys)}}
+            ).deleted_count
+
     def existing_confidential_ids(self, study_key: str, confidential_ids: Sequence[str]) -> set[str]:
         """Which of these confidential IDs already have a map entry for the study (one query per batch)."""
         if not confidential_ids:

@@ -117,6 +117,14 @@ def _subdoc(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
+def _by_id_if_selected(user_id: ObjectId, selection: Mapping[str, Any]) -> dict[str, Any]:
+    """`{_id, **selection}` rather than `{$and: [{_id}, selection]}`: the same match, but servers that only
+    push a top-level `_id` down to an index lookup (FerretDB v1 does a full scan otherwise) stay fast."""
+    if "_id" in selection:
+        return {"$and": [{"_id": user_id}, dict(selection)]}
+    return {"_id": user_id, **selection}
+
+
 class UsersCollections:
     """Reads and writes on one instance's `<p><iid>_users` database."""
 
@@ -163,10 +171,15 @@ class UsersCollections:
         with op_deadline(self.timeout):
             return self.users.count_documents(selection)
 
+    def estimated_count(self) -> int:
+        """The collection's size from its metadata (no scan); precise enough for a share threshold."""
+        with op_deadline(self.timeout):
+            return self.users.estimated_document_count()
+
     def find_selected(self, user_id: ObjectId, selection: Mapping[str, Any]) -> Mapping[str, Any] | None:
         """Fresh read of one user, only if it still matches the task's selection."""
         with op_deadline(self.timeout):
-            return self.users.find_one({"$and": [{"_id": user_id}, selection]}, projection=USER_PROJECTION)
+            return self.users.find_one(_by_id_if_selected(user_id, selection), projection=USER_PROJECTION)
 
     def set_timestamp_if_selected(
         self, user_id: ObjectId, selection: Mapping[str, Any], field: str, value: int
@@ -174,7 +187,7 @@ class UsersCollections:
         """`$set timestamps.<field>` (Int64) only while the user still matches the selection."""
         with op_deadline(self.timeout):
             result = self.users.update_one(
-                {"$and": [{"_id": user_id}, selection]}, {"$set": {f"timestamps.{field}": Int64(value)}}
+                _by_id_if_selected(user_id, selection), {"$set": {f"timestamps.{field}": Int64(value)}}
             )
         return result.matched_count == 1
 
@@ -182,7 +195,7 @@ class UsersCollections:
         """Atomically delete the user document only while it still matches the selection."""
         with op_deadline(self.timeout):
             # No projection: FerretDB v1 does not implement findAndModify's `fields`.
-            deleted = self.users.find_one_and_delete({"$and": [{"_id": user_id}, selection]})
+            deleted = self.users.find_one_and_delete(_by_id_if_selected(user_id, selection))
         return deleted is not None
 
     def exists(self, user_id: ObjectId) -> bool:

@@ -31,7 +31,9 @@ def start_and_seed() -> object:
     client.drop_database(f"{DEMO_PREFIX}global-infos")
     client.drop_database(f"{DEMO_PREFIX}usermgmt-pipeline")
     for instance_id in DEMO_INSTANCES:
-        summary = seed_instance(client, instance_id, db_prefix=DEMO_PREFIX, global_secret="demo-global-secret")
+        summary = seed_instance(
+            client, instance_id, db_prefix=DEMO_PREFIX, global_secret="demo-global-secret"
+        )
         states = ", ".join(f"{n} {s}" for s, n in summary.users_by_state.items())
         print(f"seeded {instance_id}: {states}")
     client.close()

@@ -61,7 +61,7 @@ def guard_mass_deletion(ctx: TaskContext, selection: Mapping[str, Any], result: 
     """Stop before deleting anyone when more than `max_deletion_share` of the instance would go."""
     share = float(getattr(getattr(ctx.config, "orchestration", None), "max_deletion_share", 0.10))
     to_delete = ctx.users.count(selection)
-    total = ctx.users.count({})
+    total = ctx.users.estimated_count()
     result.extra["guard_candidates"] = to_delete
     result.extra["guard_total_users"] = total
     if total == 0 or to_delete <= share * total or ctx.options.allow_mass_deletion:

@@ -144,11 +144,18 @@ def resume_deletion(
 
 
 def _process_studies(ctx: TaskContext, key: str, entry: Mapping[str, Any], studies: list[Study]) -> list[str]:
+    """Each profile x study, skipping pairs the journal records as done.
+
+    Pairs where the profile never took part (no participant document, hence no rules, state or reports)
+    only need their ID-map entries removed; those are batched into one delete per profile, which matters
+    because lookup generation creates an entry for every profile x active study.
+    """
     runner = ctx.leave_rules
     done = set(entry.get("studiesDone") or [])
     errors: list[str] = []
     pending = entry.get("pendingStudy")
     for profile_id in entry.get("profileIDs") or []:
+        never_took_part: list[str] = []
         for study in studies:
             pair = f"{profile_id}:{study.key}"
             if pair in done:
@@ -157,6 +164,9 @@ def _process_studies(ctx: TaskContext, key: str, entry: Mapping[str, Any], studi
                 outcome = LeaveOutcome.from_journal(pending)
             else:
                 outcome = runner.evaluate(study, profile_id)
+                if outcome.participant is None and not outcome.rule_error:
+                    never_took_part.append(study.key)
+                    continue
                 ctx.pipeline.update(key, {"pendingStudy": outcome.to_journal()})
                 checkpoint("delete:study-rules-evaluated")
             step_errors = runner.apply(outcome)
@@ -174,8 +184,15 @@ def _process_studies(ctx: TaskContext, key: str, entry: Mapping[str, Any], studi
             if step_errors:
                 errors.extend(f"study {study.key}: {e}" for e in step_errors)
                 continue
-            ctx.pipeline.add_to_set(key, "studiesDone", pair)
-            ctx.pipeline.update(key, {"pendingStudy": None})
+            ctx.pipeline.mark_done(key, "studiesDone", [pair], clear="pendingStudy")
+            checkpoint("delete:study-erased")
+        if never_took_part:
+            try:
+                ctx.studies.remove_id_map_entries_for_profile_in(profile_id, never_took_part)
+            except Exception as exc:
+                errors.append(f"removing confidential-ID map entries failed: {type(exc).__name__}: {exc}")
+                continue
+            ctx.pipeline.mark_done(key, "studiesDone", [f"{profile_id}:{k}" for k in never_took_part])
             checkpoint("delete:study-erased")
     return errors
 

@@ -38,7 +38,7 @@ CRASH_POINTS: list[tuple[str, str]] = [
     ("clean_up_unverified_users", "delete:user-deleted"),
     ("clean_up_unverified_users", "delete:study-rules-evaluated"),
     ("clean_up_unverified_users", "delete:study-rules-evaluated:2"),
-    ("clean_up_unverified_users", "delete:study-rules-evaluated:7"),
+    ("clean_up_unverified_users", "delete:study-rules-evaluated:4"),
     ("clean_up_unverified_users", "delete:study-erased"),
     ("clean_up_unverified_users", "delete:study-erased:6"),
     ("clean_up_unverified_users", "delete:tokens-deleted"),
