@@ -130,11 +130,12 @@ class StudyCollections:
             )
             return {doc["confidentialID"] for doc in cursor}
 
-    def insert_id_map_entries(self, entries: Iterable[Mapping[str, str]]) -> tuple[int, list[str]]:
-        """Unordered bulk insert of `{confidentialID, profileID, studyKey}`; returns (inserted, errors).
+    def insert_id_map_entries(self, entries: Iterable[Mapping[str, str]]) -> tuple[int, int, list[str]]:
+        """Unordered bulk insert of `{confidentialID, profileID, studyKey}`: (inserted, duplicates, errors).
 
-        Unordered because entries are independent; a duplicate (unique index, or a concurrent writer) is
-        reported per entry and does not stop the others, like Go's per-entry insert that only logs errors.
+        Unordered because entries are independent; a duplicate-key rejection (the unique index, or a
+        concurrent writer) is counted apart and does not stop the others, like Go's per-entry insert that
+        only logs errors.
         """
         ops = [
             InsertOne(
@@ -147,17 +148,33 @@ class StudyCollections:
             for e in entries
         ]
         if not ops:
-            return 0, []
+            return 0, 0, []
         with op_deadline(self.timeout):
             try:
                 result = self.id_map.bulk_write(ops, ordered=False)
-                return result.inserted_count, []
+                return result.inserted_count, 0, []
             except BulkWriteError as exc:
-                details = exc.details
+                write_errors = exc.details.get("writeErrors", [])
+                duplicates = sum(1 for e in write_errors if e.get("code") == 11000)
                 errors = [
-                    f"{e.get('code')}: {e.get('errmsg', '')[:200]}" for e in details.get("writeErrors", [])
+                    f"{e.get('code')}: {str(e.get('errmsg', ''))[:200]}"
+                    for e in write_errors
+                    if e.get("code") != 11000
                 ]
-                return int(details.get("nInserted", 0)), errors
+                return int(exc.details.get("nInserted", 0)), duplicates, errors
+
+    def id_map_is_unique_indexed(self) -> bool:
+        """Whether `confidential-id-map` has CASE's unique (confidentialID, studyKey) index (01 §2.5).
+
+        With it, the server itself rejects an existing entry, so the lookup can insert blindly and count the
+        rejections; without it (db-migration never run) it must read first, or it would create duplicates.
+        """
+        with op_deadline(self.timeout):
+            indexes = self.id_map.index_information()
+        return any(
+            info.get("unique") and list(info.get("key", [])) == [("confidentialID", 1), ("studyKey", 1)]
+            for info in indexes.values()
+        )
 
     def id_map_has_entry(self, confidential_id: str, study_key: str) -> bool:
         """Go's per-entry `GetProfileIDFromConfidentialID` (the benchmark baseline uses it)."""

@@ -1,8 +1,10 @@
 """Task 4: an entry in `confidential-id-map` for every profile x active study (02 §1.5), computed in bulk.
 
 Go does one find and (if missing) one insert per profile x study. We read users in batches (profile ids
-only), compute the confidential IDs for the batch, ask the server once per study which already exist
-(`$in`), and insert the missing ones with one unordered bulk write. The resulting documents are the same;
+only) and compute the confidential IDs for the batch. Where CASE's unique (confidentialID, studyKey) index
+exists, we insert the batch with one unordered bulk write and count the server's duplicate-key rejections
+as "already present" (no read at all). Without that index we first ask once per study and batch which
+entries exist (`$in`) and insert only the missing ones. Either way the resulting documents are Go's;
 memory is bounded by the batch size, not by the instance.
 """
 
@@ -50,8 +52,11 @@ def generate_profile_id_lookup(ctx: TaskContext) -> TaskResult:
     stats = {study.key: StudyLookupStats() for study in studies}
     batch: list[tuple[str, str]] = []  # (user id, profile id)
 
+    unique_index = ctx.studies.id_map_is_unique_indexed()
+    result.extra["unique_index"] = unique_index
+
     def flush() -> None:
-        _process_batch(ctx, studies, batch, stats)
+        _process_batch(ctx, studies, batch, stats, unique_index)
         batch.clear()
 
     for user in selected_users(ctx, TASK, selection.ALL_USERS, result):
@@ -78,6 +83,7 @@ def _process_batch(
     studies: Iterable[Study],
     batch: list[tuple[str, str]],
     stats: dict[str, StudyLookupStats],
+    unique_index: bool,
 ) -> None:
     if not batch:
         return
@@ -86,17 +92,21 @@ def _process_batch(
         for _user_id, profile_id in batch:
             ids = compute_participant_ids(study.identity, profile_id, ctx.global_secret)
             wanted.setdefault(ids.confidential_id, profile_id)
-        existing = ctx.studies.existing_confidential_ids(study.key, list(wanted))
-        missing = [
-            {"confidentialID": cid, "profileID": pid, "studyKey": study.key}
-            for cid, pid in wanted.items()
-            if cid not in existing
+        entries = [
+            {"confidentialID": cid, "profileID": pid, "studyKey": study.key} for cid, pid in wanted.items()
         ]
-        stats[study.key].already_present += len(existing)
-        if ctx.options.dry_run:
-            stats[study.key].created += len(missing)  # would be created
-            continue
-        inserted, errors = ctx.studies.insert_id_map_entries(missing)
+        if unique_index and not ctx.options.dry_run:
+            inserted, duplicates, errors = ctx.studies.insert_id_map_entries(entries)
+            stats[study.key].already_present += duplicates
+        else:
+            existing = ctx.studies.existing_confidential_ids(study.key, list(wanted))
+            missing = [e for e in entries if e["confidentialID"] not in existing]
+            stats[study.key].already_present += len(existing)
+            if ctx.options.dry_run:
+                stats[study.key].created += len(missing)  # would be created
+                continue
+            inserted, duplicates, errors = ctx.studies.insert_id_map_entries(missing)
+            stats[study.key].already_present += duplicates  # written by a concurrent writer meanwhile
         stats[study.key].created += inserted
         stats[study.key].errors.extend(errors)
         checkpoint("lookup:batch-inserted")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from bson import ObjectId
 from pymongo import MongoClient
 
@@ -15,12 +16,15 @@ from usermgmt_pipeline_tests.tasks.helpers import GLOBAL_SECRET, CaseEnv, make_e
 METHODS = ("sha256", None, "same", "sha224-b64", "aesctr", "unknown-method")
 
 
-def seed_same_data(env: CaseEnv, users: list[dict], studies: list[dict], pre_existing: list[dict]) -> None:
+def seed_same_data(
+    env: CaseEnv, users: list[dict], studies: list[dict], pre_existing: list[dict], unique_index: bool = True
+) -> None:
     env.users.insert_many([dict(u) for u in users])
     env.study_db["study-infos"].insert_many([dict(s) for s in studies])
-    env.id_map.create_index(
-        [("confidentialID", 1), ("studyKey", 1)], unique=True, name="confidentialID_1_studyKey_1"
-    )
+    if unique_index:  # CASE's db-migration creates it; deployments that never ran it lack it
+        env.id_map.create_index(
+            [("confidentialID", 1), ("studyKey", 1)], unique=True, name="confidentialID_1_studyKey_1"
+        )
     if pre_existing:
         env.id_map.insert_many([dict(e) for e in pre_existing])
 
@@ -88,8 +92,9 @@ def build_dataset(t0: int) -> tuple[list[dict], list[dict], list[dict]]:
     return users, studies, pre_existing
 
 
+@pytest.mark.parametrize("unique_index", [True, False], ids=["unique-index", "no-index"])
 def test_bulk_lookup_equals_the_per_entry_result_and_a_rerun_creates_nothing(
-    tmp_path: Path, mongo_uri: str, mongo_client: MongoClient, db_prefix: str
+    tmp_path: Path, mongo_uri: str, mongo_client: MongoClient, db_prefix: str, unique_index: bool
 ) -> None:
     (tmp_path / "bulk").mkdir()
     (tmp_path / "go").mkdir()
@@ -97,12 +102,13 @@ def test_bulk_lookup_equals_the_per_entry_result_and_a_rerun_creates_nothing(
     per_entry = make_env(tmp_path / "go", mongo_uri, mongo_client, db_prefix + "go_")
     try:
         users, studies, pre_existing = build_dataset(bulk.t0)
-        seed_same_data(bulk, users, studies, pre_existing)
-        seed_same_data(per_entry, users, studies, pre_existing)
+        seed_same_data(bulk, users, studies, pre_existing, unique_index)
+        seed_same_data(per_entry, users, studies, pre_existing, unique_index)
 
         result = generate_profile_id_lookup(bulk.context())
         go_per_entry_lookup(per_entry)
 
+        assert result.extra["unique_index"] is unique_index
         expected_profiles = sum(len(u["profiles"] or []) for u in users)
         assert map_entries(bulk) == map_entries(per_entry)
         assert len(map_entries(bulk)) == expected_profiles * len(METHODS) + 1  # + the orphan
