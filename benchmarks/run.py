@@ -495,21 +495,7 @@ def main(argv: list[str]) -> int:
                             print(
                                 f"  (completed the {side} map for the rerun in {fill.seconds:.1f}s: {fill.note})"
                             )
-            prototype: list[tuple[str, Measurement]] = []
-            if "generate_profile_id_lookup" in tasks:
-                with MongoClient(uri) as client:
-                    for instance_id in dataset.INSTANCES:
-                        study_db = client[f"{SIDES['ours']}{instance_id}_studyDB"]
-                        study_db.drop_collection("confidential-id-map")
-                        study_db["confidential-id-map"].create_index(
-                            [("confidentialID", 1), ("studyKey", 1)], unique=True
-                        )
-                for label in ("lookup, insert-first (prototype)", "lookup rerun, insert-first (prototype)"):
-                    m = measure({"side": "insert_first", "config": configs["ours"], "cap": args.cap_seconds})
-                    print(
-                        f"  {label:<40} {m.shown_time():>10}s users={m.users:,} rss={m.rss_mb:.0f}MB {m.note}"
-                    )
-                    prototype.append((label, m))
+            prototype: list[tuple[str, Measurement]] = []  # the insert-first prototype is now the task itself
             raw = None
             if "generate_profile_id_lookup" in tasks:
                 entries = summary.lookup_entries
