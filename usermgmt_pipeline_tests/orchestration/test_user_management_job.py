@@ -260,3 +260,30 @@ def test_dagster_run_log_follows_the_logging_config(
     assert any(r["msg"].startswith("generate_profile_id_lookup[alpha] (dry run)") for r in from_run)
     assert all(r["level"] in ("INFO", "WARN", "ERROR") and "source" in r for r in from_run)
     assert {r["job"] for r in from_run} == {USER_MANAGEMENT_JOB}
+
+
+def test_a_run_failing_on_a_wrong_database_password_leaks_no_secret_into_events_or_errors(
+    tmp_path: Path,
+    auth_mongo_server,  # type: ignore[no-untyped-def]
+    dagster_instance: DagsterInstance,
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """Issue 7: a failing run's events (step failures carry exception text) must not contain any secret."""
+    document = config_document(auth_mongo_server.uri, "leakcheck_", ["alpha"], global_secret="gs-do-not-leak")
+    for db in document["db_configs"].values():
+        db["username"] = "case-admin"
+        db["password"] = "wrong%2Bpw-do-not-leak"
+    document["messaging_configs"]["smtp_bridge_config"]["api_key"] = "bridge-do-not-leak"
+    path = write_config(tmp_path / "failing.yaml", document)
+    monkeypatch.setenv("STUDY_DB_PASSWORD", "env-pw-do-not-leak")
+
+    result = run(path, dagster_instance, "alpha")
+
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failures, "the run should fail on authentication"
+    text = "\n".join(str(entry) for entry in dagster_instance.all_logs(result.run_id))
+    text += json.dumps(dagster_instance.get_run_by_id(result.run_id).run_config, default=str)  # type: ignore[union-attr]
+    assert "Authentication failed" in text or "auth" in text.lower()
+    assert "do-not-leak" not in text
+    assert "wrong+pw" not in text
