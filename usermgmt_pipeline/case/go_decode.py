@@ -1,8 +1,10 @@
 """The Go mongo driver's decoding rules for the scalar fields the job reads (reference/01 §3.0).
 
-Go accepts int32/int64/integral double/bool for integer fields and string/ObjectId/symbol/null for string
-fields; anything else is a decode error. Mirroring this keeps our notion of "undecodable user" the same
-as the original's, so we skip exactly the users Go could not process.
+Go accepts int32/int64/integral double/bool for integer fields, string/ObjectId/null for string fields and
+booleans or numbers for bool fields; anything else is a decode error. Mirroring this keeps our notion of
+"undecodable user" the same as the original's, so we skip exactly the users Go could not process. The
+rules themselves live once, in the study engine's `godecode` (which needs them for participant documents);
+this module only gives them the path-first error the data layer reports.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bson import ObjectId
+from usermgmt_pipeline.studyengine import godecode
 
 
 class GoDecodeError(ValueError):
@@ -20,33 +22,21 @@ class GoDecodeError(ValueError):
 
 
 def go_int(doc: Mapping[str, Any], key: str, path: str) -> int:
-    value = doc.get(key)
-    if value is None:
-        return 0
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise GoDecodeError(path, "an integer", value)
+    try:
+        return godecode.bson_int(doc, key, path)
+    except godecode.GoDecodeError:
+        raise GoDecodeError(path, "an integer", doc.get(key)) from None
 
 
 def go_string(doc: Mapping[str, Any], key: str, path: str) -> str:
-    value = doc.get(key)
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, ObjectId):
-        return str(value)
-    raise GoDecodeError(path, "a string", value)
+    try:
+        return godecode.bson_string(doc, key, path)
+    except godecode.GoDecodeError:
+        raise GoDecodeError(path, "a string", doc.get(key)) from None
 
 
 def go_bool(doc: Mapping[str, Any], key: str, path: str) -> bool:
-    value = doc.get(key)
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    raise GoDecodeError(path, "a boolean", value)
+    try:
+        return bool(godecode.bson_optional_bool(doc, key, path))
+    except godecode.GoDecodeError:
+        raise GoDecodeError(path, "a boolean", doc.get(key)) from None
