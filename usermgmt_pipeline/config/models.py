@@ -219,6 +219,7 @@ class OrchestrationConfig(ConfigModel):
     schedule_timezone: str = "UTC"
     progress_log_every: int = 1000
     dry_run_sample_size: int = 20
+    user_workers: int = 1
 
     @model_validator(mode="after")
     def _check(self) -> OrchestrationConfig:

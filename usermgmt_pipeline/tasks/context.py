@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -40,7 +41,9 @@ class TaskContext:
     now_ns: Callable[[], int] = time.time_ns
     logger: logging.Logger = log
     leave_rules: Any = None  # usermgmt_pipeline.tasks.study_leave.LeaveRulesRunner, built lazily
+    thread_runners: dict[int, Any] = field(default_factory=dict)  # one runner per worker thread
     _audit_buffer: list[dict[str, Any]] = field(default_factory=list)
+    _audit_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def now_s(self) -> int:
         return self.now_ns() // 1_000_000_000
@@ -82,34 +85,40 @@ class TaskContext:
     def global_secret(self) -> str:
         return self.config.study_configs.global_secret.get_secret_value()
 
+    @property
+    def user_workers(self) -> int:
+        return int(getattr(getattr(self.config, "orchestration", None), "user_workers", 1) or 1)
+
     def audit(self, task: str, user_id: str, action: str, outcome: str) -> None:
-        """Buffer one audit record (ids only); flushed in batches by `flush_audit`."""
-        self._audit_buffer.append(
-            {
-                "_id": ObjectId(),
-                "runID": self.options.run_id,
-                "instanceID": self.instance_id,
-                "task": task,
-                "userID": user_id,
-                "action": action,
-                "outcome": outcome,
-                "at": int(time.time()),
-            }
-        )
-        if len(self._audit_buffer) >= 500:
+        """Buffer one audit record (ids only); flushed in batches by `flush_audit`. Thread-safe."""
+        record = {
+            "_id": ObjectId(),
+            "runID": self.options.run_id,
+            "instanceID": self.instance_id,
+            "task": task,
+            "userID": user_id,
+            "action": action,
+            "outcome": outcome,
+            "at": int(time.time()),
+        }
+        with self._audit_lock:
+            self._audit_buffer.append(record)
+            full = len(self._audit_buffer) >= 500
+        if full:
             self.flush_audit()
 
     def flush_audit(self) -> None:
-        if self.options.dry_run:
-            self._audit_buffer.clear()
+        with self._audit_lock:
+            records, self._audit_buffer = self._audit_buffer, []
+        if self.options.dry_run or not records:
             return
-        records, self._audit_buffer = self._audit_buffer, []
         try:
             self.pipeline.record_audit(records)
         except PyMongoError as exc:
             # Called from `finally` blocks: raising here would replace the task's own error (and its counts)
             # with this one. Keep the records for a later flush and say loudly that they are not saved yet.
-            self._audit_buffer[:0] = records
+            with self._audit_lock:
+                self._audit_buffer[:0] = records
             self.logger.error(
                 "audit[%s]: %d audit records could not be saved: %s: %s",
                 self.instance_id,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from pymongo.errors import ConnectionFailure, PyMongoError
@@ -65,29 +67,67 @@ def run_per_user(
     A lost or timed-out database connection is not one user's problem: it fails the instance at once with
     the counts so far (grinding through every remaining user, one timeout each, would take hours and
     report them all as failed); the journal lets the rerun finish the interrupted user.
+
+    With `orchestration.user_workers` > 1, up to that many users are handled at once by a thread pool
+    (bounded: at most two users per worker are read ahead, so memory stays flat). Each user's steps stay
+    in order and journaled, so crash safety is per user as before; the results are recorded here, in the
+    walking thread, in cursor order.
     """
-    for user in selected_users(ctx, task, selection, result):
+    workers = ctx.user_workers
+    users = selected_users(ctx, task, selection, result)
+    if workers <= 1:
+        for user in users:
+            _record(ctx, task, user, _attempt(handle, user), result)
+        return
+    in_flight: deque[tuple[User, Future[tuple[str, Any]]]] = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{task}-{ctx.instance_id}") as pool:
         try:
-            skip_reason = handle(user)
-        except TaskFailedError:
+            for user in users:
+                in_flight.append((user, pool.submit(_attempt, handle, user)))
+                while len(in_flight) >= 2 * workers:
+                    done_user, future = in_flight.popleft()
+                    _record(ctx, task, done_user, future.result(), result)
+            while in_flight:
+                done_user, future = in_flight.popleft()
+                _record(ctx, task, done_user, future.result(), result)
+        except BaseException:
+            for _user, future in in_flight:
+                future.cancel()
+            for done_user, future in in_flight:  # count what finished anyway, without raising again
+                if future.done() and not future.cancelled():
+                    kind, value = future.result()
+                    if kind == "ok":
+                        _record(ctx, task, done_user, (kind, value), result)
             raise
-        except PyMongoError as exc:
-            if not _database_unavailable(exc):
-                _fail_user(ctx, task, user.id, exc, result)
-                continue
-            result.fail(user.id, f"{type(exc).__name__}: {exc}")
-            raise TaskFailedError(
-                f"{task}[{ctx.instance_id}]: database unavailable while processing user {user.id}: "
-                f"{type(exc).__name__}: {exc}",
-                result,
-            ) from exc
-        except Exception as exc:  # one user's failure must not stop the instance
-            _fail_user(ctx, task, user.id, exc, result)
-            continue
-        if skip_reason is None:
+
+
+def _attempt(handle: Callable[[User], str | None], user: User) -> tuple[str, Any]:
+    """Run one user's handler, turning its outcome into data the walking thread records."""
+    try:
+        return "ok", handle(user)
+    except Exception as exc:
+        return "error", exc
+
+
+def _record(ctx: TaskContext, task: str, user: User, outcome: tuple[str, Any], result: TaskResult) -> None:
+    kind, value = outcome
+    if kind == "ok":
+        if value is None:
             result.done += 1
         else:
-            result.skip(user.id, skip_reason)
+            result.skip(user.id, value)
+        return
+    exc = value
+    if isinstance(exc, TaskFailedError):
+        raise exc
+    if isinstance(exc, PyMongoError) and _database_unavailable(exc):
+        result.fail(user.id, f"{type(exc).__name__}: {exc}")
+        raise TaskFailedError(
+            f"{task}[{ctx.instance_id}]: database unavailable while processing user {user.id}: "
+            f"{type(exc).__name__}: {exc}",
+            result,
+        ) from exc
+    _fail_user(ctx, task, user.id, exc, result)
 
 
 def dry_run(ctx: TaskContext, task: str, selection: Mapping[str, Any], result: TaskResult) -> TaskResult:

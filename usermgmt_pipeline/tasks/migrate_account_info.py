@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from usermgmt_pipeline.case.id_mapping import (
     compute_participant_ids,
     main_and_other_profiles,
@@ -27,10 +29,9 @@ def migrate_account_info(ctx: TaskContext) -> TaskResult:
     result.extra["tracking_studies"] = [s.key for s in tracking]
     if not tracking:
         return result
-    migrated = 0
+    migrated = itertools.count()  # next() is atomic under the GIL: safe with user_workers > 1
 
     def handle(user: User) -> str | None:
-        nonlocal migrated
         if not user.account_id:
             return "no account ID"
         main_id, _ = main_and_other_profiles([(p.id, p.main_profile) for p in user.profiles])
@@ -41,7 +42,7 @@ def migrate_account_info(ctx: TaskContext) -> TaskResult:
                 if stored is None or stored.get("hashedAccountID") is not None:
                     continue
                 if ctx.options.dry_run:
-                    migrated += 1
+                    next(migrated)
                     continue
                 encoded = Participant.from_bson(stored).to_bson()
                 encoded["hashedAccountID"] = profile_id_to_participant_id(
@@ -49,7 +50,7 @@ def migrate_account_info(ctx: TaskContext) -> TaskResult:
                 )
                 encoded["isMainProfile"] = profile.id == main_id
                 ctx.studies.save_participant_state(study.key, encoded)
-                migrated += 1
+                next(migrated)
                 checkpoint("migrate:participant-saved")
         return None
 
@@ -57,5 +58,5 @@ def migrate_account_info(ctx: TaskContext) -> TaskResult:
         run_per_user(ctx, TASK, selection.ALL_USERS, result, handle)
     finally:
         ctx.flush_audit()
-    result.extra["migrated_participants"] = migrated
+    result.extra["migrated_participants"] = next(migrated)
     return result

@@ -1,7 +1,12 @@
-"""Builds the study engine for one instance (lazily: only tasks that delete users need it)."""
+"""Builds the study engine for one instance (lazily: only tasks that delete users need it).
+
+The engine keeps per-evaluation state, so with `orchestration.user_workers` > 1 each worker thread gets its
+own engine and runner; all of them share one list of rule failures, which the task reports.
+"""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -10,15 +15,30 @@ from usermgmt_pipeline.studyengine import StudyEngine
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.study_leave import LeaveRulesRunner, external_service_settings
 
+_runners_lock = threading.Lock()
+
+
+def _new_runner(ctx: TaskContext) -> LeaveRulesRunner:
+    zone_name = getattr(ctx.config.study_configs, "time_zone", "UTC") or "UTC"
+    engine = StudyEngine(
+        MongoStudyEngineStore(ctx.dbs.study_db(ctx.instance_id), ctx.dbs.timeout_s("study_db")),
+        external_service_settings(ctx.config),
+        clock=lambda: datetime.now(UTC),
+        time_zone=ZoneInfo(zone_name),
+    )
+    return LeaveRulesRunner(engine, ctx.studies, ctx.instance_id, ctx.global_secret)
+
 
 def ensure_leave_rules(ctx: TaskContext) -> LeaveRulesRunner:
-    if ctx.leave_rules is None:
-        zone_name = getattr(ctx.config.study_configs, "time_zone", "UTC") or "UTC"
-        engine = StudyEngine(
-            MongoStudyEngineStore(ctx.dbs.study_db(ctx.instance_id), ctx.dbs.timeout_s("study_db")),
-            external_service_settings(ctx.config),
-            clock=lambda: datetime.now(UTC),
-            time_zone=ZoneInfo(zone_name),
-        )
-        ctx.leave_rules = LeaveRulesRunner(engine, ctx.studies, ctx.instance_id, ctx.global_secret)
-    return ctx.leave_rules
+    """The calling thread's runner; the first one built is also `ctx.leave_rules` (its failures are shared)."""
+    ident = threading.get_ident()
+    with _runners_lock:
+        runner = ctx.thread_runners.get(ident)
+        if runner is None:
+            runner = _new_runner(ctx)
+            if ctx.leave_rules is None:
+                ctx.leave_rules = runner
+            else:
+                runner.rule_failures = ctx.leave_rules.rule_failures
+            ctx.thread_runners[ident] = runner
+    return runner

@@ -33,6 +33,7 @@ from usermgmt_pipeline.emails.templates import render_email
 from usermgmt_pipeline.tasks.checkpoints import checkpoint
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.study_leave import LeaveOutcome
+from usermgmt_pipeline.tasks.study_runtime import ensure_leave_rules
 
 UNFINISHED = ("selected", "user_deleted", "erased")
 
@@ -150,7 +151,7 @@ def _process_studies(ctx: TaskContext, key: str, entry: Mapping[str, Any], studi
     only need their ID-map entries removed; those are batched into one delete per profile, which matters
     because lookup generation creates an entry for every profile x active study.
     """
-    runner = ctx.leave_rules
+    runner = ensure_leave_rules(ctx)
     done = set(entry.get("studiesDone") or [])
     errors: list[str] = []
     pending = entry.get("pendingStudy")

@@ -27,7 +27,7 @@ TASK_KEYS = (
 )
 ORCHESTRATION_KEYS = (
     "operator_emails, max_deletion_share, schedule_cron, schedule_timezone, progress_log_every, "
-    "dry_run_sample_size"
+    "dry_run_sample_size, user_workers"
 )
 BAD_ID = (
     'cannot be used in database names: only letters A-Z and a-z, digits, "_" and "-" are allowed '
@@ -492,6 +492,19 @@ CASES = [
         ],
     ),
     # orchestration (our key)
+    (
+        setting("orchestration", "user_workers", value=0),
+        [
+            (
+                "orchestration.user_workers",
+                "must be greater than 0 (how many users of one instance are processed at once; 1 = one by one)",
+            )
+        ],
+    ),
+    (
+        setting("orchestration", "user_workers", value=64),
+        [("orchestration.user_workers", "must be at most 32 (each worker holds database connections)")],
+    ),
     (
         setting("orchestration", "schedule_cron", value="0 3 * *"),
         [

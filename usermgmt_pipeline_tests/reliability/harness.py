@@ -55,6 +55,7 @@ def config_yaml(
     max_deletion_share: float = 0.10,
     smtp_url: str = "http://127.0.0.1:9",
     operator_emails: str = "[]",
+    user_workers: int = 1,
 ) -> str:
     """A complete, valid config document for one local server and prefix (every task enabled)."""
     logging_block = (
@@ -111,6 +112,7 @@ def config_yaml(
             orchestration:
               max_deletion_share: {max_deletion_share}
               operator_emails: {operator_emails}
+              user_workers: {user_workers}
             """
         )
     )
