@@ -88,10 +88,11 @@ study_configs:
 orchestration:
   max_deletion_share: 1.0
   progress_log_every: 1
+  user_workers: {workers}
 """
 
 
-def write_config(directory: Path, host: str, prefix: str) -> Path:
+def write_config(directory: Path, host: str, prefix: str, workers: int = 1) -> Path:
     path = directory / f"{prefix}config.yaml"
     path.write_text(
         CONFIG_TEMPLATE.format(
@@ -103,6 +104,7 @@ def write_config(directory: Path, host: str, prefix: str) -> Path:
             inactive_h=dataset.INACTIVE_AFTER_H,
             grace_h=dataset.GRACE_H,
             secret=dataset.GLOBAL_SECRET,
+            workers=workers,
         )
     )
     return path
@@ -434,6 +436,12 @@ def main(argv: list[str]) -> int:
         "--cap-seconds", type=float, default=0, help="stop a measurement after this long (0: never)"
     )
     parser.add_argument("--profile", action="store_true", help="print the slowest server commands per run")
+    parser.add_argument(
+        "--user-workers",
+        type=int,
+        default=4,
+        help="orchestration.user_workers for our side (the baseline is one by one, like Go)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -463,7 +471,10 @@ def main(argv: list[str]) -> int:
                         f"{summary.docs:,} documents in {summary.seconds:.1f}s ({summary.docs_per_s:,.0f} docs/s)",
                         flush=True,
                     )
-            configs = {side: str(write_config(tmp, host, prefix)) for side, prefix in SIDES.items()}
+            configs = {
+                side: str(write_config(tmp, host, prefix, args.user_workers if side == "ours" else 1))
+                for side, prefix in SIDES.items()
+            }
             summary = summaries["ours"]
             rows: list[tuple[str, Measurement, Measurement]] = []
             for task in tasks:
