@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ReturnDocument
 from pymongo.database import Database
 
 from usermgmt_pipeline.case.connections import op_deadline
@@ -22,11 +22,6 @@ class PipelineStore:
         self.journal = db["journal"]
         self.audit = db["audit"]
         self.timeout = op_timeout_s
-
-    def ensure_indexes(self) -> None:
-        with op_deadline(self.timeout):
-            self.journal.create_index([("task", ASCENDING), ("instanceID", ASCENDING), ("state", ASCENDING)])
-            self.audit.create_index([("runID", ASCENDING), ("instanceID", ASCENDING)])
 
     def open_entry(self, key: str, on_insert: Mapping[str, Any]) -> Mapping[str, Any]:
         """Create the journal entry for `key` or return the existing one (its pre-assigned ids are reused)."""

@@ -175,16 +175,3 @@ class StudyCollections:
             info.get("unique") and list(info.get("key", [])) == [("confidentialID", 1), ("studyKey", 1)]
             for info in indexes.values()
         )
-
-    def id_map_has_entry(self, confidential_id: str, study_key: str) -> bool:
-        """Go's per-entry `GetProfileIDFromConfidentialID` (the benchmark baseline uses it)."""
-        with op_deadline(self.timeout):
-            return (
-                self.id_map.find_one({"confidentialID": confidential_id, "studyKey": study_key}) is not None
-            )
-
-    def insert_id_map_entry(self, confidential_id: str, profile_id: str, study_key: str) -> None:
-        with op_deadline(self.timeout):
-            self.id_map.insert_one(
-                {"confidentialID": confidential_id, "profileID": profile_id, "studyKey": study_key}
-            )

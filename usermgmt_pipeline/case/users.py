@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from bson import Int64, ObjectId
-from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
@@ -215,9 +214,3 @@ class UsersCollections:
     def get_raw(self, user_id: ObjectId) -> Mapping[str, Any] | None:
         with op_deadline(self.timeout):
             return self.users.find_one({"_id": user_id}, projection=USER_PROJECTION)
-
-    def update_raw(self, user_id: ObjectId, update: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        with op_deadline(self.timeout):
-            return self.users.find_one_and_update(
-                {"_id": user_id}, update, return_document=ReturnDocument.AFTER
-            )
