@@ -1,14 +1,14 @@
-"""Named step boundaries of each user's processing, and a test-only crash hook at them.
+"""Named step boundaries of each user's processing, and a registry of hooks called at them.
 
-The crash-matrix tests set `USERMGMT_TEST_CRASH_AT=<checkpoint>[:<n>]` in a worker process; when that
-checkpoint is reached for the n-th time (default 1st) the process SIGKILLs itself, exactly like an OOM kill
-or a node loss, so the rerun's recovery is tested at every boundary without relying on timing.
+The package installs no hook: `checkpoint` is a no-op in production. The crash-matrix tests install one in
+their worker processes (usermgmt_pipeline_tests/crash_hook.py) that SIGKILLs the process at a chosen
+boundary, exactly like an OOM kill or a node loss, so a rerun's recovery is tested at every boundary
+without relying on timing. Test hooks never ship as behaviour a production setting could switch on.
 """
 
 from __future__ import annotations
 
-import os
-import signal
+from collections.abc import Callable
 
 CHECKPOINTS = (
     "notify:journal-opened",
@@ -25,18 +25,23 @@ CHECKPOINTS = (
     "migrate:participant-saved",
 )
 
-_spec = os.environ.get("USERMGMT_TEST_CRASH_AT", "")
-# Checkpoint names contain ':' themselves, so only a trailing all-digit part is the visit count.
-_head, _, _tail = _spec.rpartition(":")
-_target, _nth = (_head, _tail) if _tail.isdigit() else (_spec, "1")
-_remaining = int(_nth)
+CheckpointHook = Callable[[str], None]
+
+_hooks: list[CheckpointHook] = []
+
+
+def install_checkpoint_hook(hook: CheckpointHook) -> Callable[[], None]:
+    """Call `hook(name)` at every checkpoint from now on; returns the function that removes it again."""
+    _hooks.append(hook)
+
+    def remove() -> None:
+        if hook in _hooks:
+            _hooks.remove(hook)
+
+    return remove
 
 
 def checkpoint(name: str) -> None:
-    """Mark a step boundary; a no-op unless the crash hook targets this checkpoint."""
-    global _remaining
-    if not _target or name != _target:
-        return
-    _remaining -= 1
-    if _remaining <= 0:
-        os.kill(os.getpid(), signal.SIGKILL)
+    """Mark a step boundary; calls the installed hooks (none outside the tests)."""
+    for hook in tuple(_hooks):
+        hook(name)

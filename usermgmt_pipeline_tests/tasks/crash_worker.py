@@ -1,7 +1,7 @@
 """Worker process for the crash-safety tests: `python -m usermgmt_pipeline_tests.tasks.crash_worker <config> <task>`.
 
 It runs one task (registry name) for the test instance with the real clock. The test sets
-`USERMGMT_TEST_CRASH_AT`, so the process SIGKILLs itself at that checkpoint.
+`USERMGMT_TEST_CRASH_AT`; the worker installs the crash hook, so the process SIGKILLs itself there.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from usermgmt_pipeline.case.connections import CaseDatabases
 from usermgmt_pipeline.config import load_config
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.registry import TASKS
+from usermgmt_pipeline_tests.crash_hook import install_crash_hook_from_env
 from usermgmt_pipeline_tests.tasks.helpers import INSTANCE
 
 
@@ -27,4 +28,5 @@ def main(config_path: str, task: str) -> int:
 
 
 if __name__ == "__main__":
+    install_crash_hook_from_env()
     sys.exit(main(sys.argv[1], sys.argv[2]))
