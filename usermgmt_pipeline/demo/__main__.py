@@ -42,7 +42,7 @@ def start_and_seed() -> object:
 
 def main(argv: list[str]) -> int:
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
-    os.environ.setdefault("CONFIG_FILE_PATH", str(DEMO_CONFIG))
+    os.environ["CONFIG_FILE_PATH"] = str(DEMO_CONFIG)  # the demo runs on the demo config, whatever is set
     mode = argv[0] if argv else "run"
     server = start_and_seed()
     try:

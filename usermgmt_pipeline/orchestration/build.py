@@ -9,7 +9,7 @@ from typing import Any
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
-from usermgmt_pipeline.config import AppConfig, load_config
+from usermgmt_pipeline.config import AppConfig, ConfigError, load_config
 from usermgmt_pipeline.logging_setup import configure_logging
 from usermgmt_pipeline.orchestration.checks import LOOKUP_ASSET, build_lookup_checks
 from usermgmt_pipeline.orchestration.loggers import build_case_logger
@@ -21,6 +21,10 @@ from usermgmt_pipeline.orchestration.task_assets import build_task_assets
 
 CONFIG_FILE_PATH_VAR = "CONFIG_FILE_PATH"
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "demo" / "demo_config.yaml"
+MISSING_CONFIG_FILE_PATH = (
+    "is not set; it must name the job's YAML configuration file. The code location has no default "
+    f"configuration (for the local demo, set it to {DEMO_CONFIG} as `make ui` does)"
+)
 USER_MANAGEMENT_JOB = "user_management_job"
 LOOKUP_JOB = "profile_id_lookup_job"
 
@@ -39,9 +43,14 @@ def run_config(*, dry_run: bool = False, allow_mass_deletion: bool = False) -> d
 
 
 def config_file_path(env: Mapping[str, str] | None = None) -> str:
-    """CONFIG_FILE_PATH as the Go job reads it; without it the bundled demo config (local FerretDB)."""
+    """CONFIG_FILE_PATH as the Go job reads it. Required: there is deliberately no default, because a
+    webserver or daemon that silently fell back to the bundled demo config would run every task against
+    whatever listens on the demo's address. The demo and `make ui` set it explicitly."""
     env = os.environ if env is None else env
-    return env.get(CONFIG_FILE_PATH_VAR) or str(DEMO_CONFIG)
+    path = env.get(CONFIG_FILE_PATH_VAR, "")
+    if not path:
+        raise ConfigError([(CONFIG_FILE_PATH_VAR, MISSING_CONFIG_FILE_PATH)])
+    return path
 
 
 def build_definitions(cfg: AppConfig, config_path: str, env: Mapping[str, str] | None = None) -> Definitions:
@@ -93,7 +102,7 @@ def build_definitions(cfg: AppConfig, config_path: str, env: Mapping[str, str] |
 
 
 def load_definitions(env: Mapping[str, str] | None = None) -> Definitions:
-    """What `usermgmt_pipeline.definitions` exposes: the config from CONFIG_FILE_PATH (or the demo)."""
+    """What `usermgmt_pipeline.definitions` exposes: the config named by CONFIG_FILE_PATH (required)."""
     path = config_file_path(env)
     cfg = load_config(path, env)
     configure_logging(cfg.logging)

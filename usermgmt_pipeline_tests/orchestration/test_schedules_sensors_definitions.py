@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,8 @@ from dagster import (
 )
 from pymongo import MongoClient
 
-from usermgmt_pipeline.config import load_config
+from usermgmt_pipeline.config import ConfigError, load_config
+from usermgmt_pipeline.demo.__main__ import DEMO_CONFIG
 from usermgmt_pipeline.demo.documents import study_document
 from usermgmt_pipeline.orchestration.build import (
     LOOKUP_JOB,
@@ -108,11 +112,34 @@ def test_new_or_newly_active_study_requests_that_instances_lookup(
 
 
 def test_code_location_loads_the_demo_config_without_connecting() -> None:
-    defs = load_definitions(env={})  # demo config points at 127.0.0.1:27018, which nobody runs in tests
+    # the demo config points at 127.0.0.1:27018, which nobody runs in tests
+    defs = load_definitions(env={"CONFIG_FILE_PATH": str(DEMO_CONFIG)})
     assert {job.name for job in defs.jobs or []} >= {USER_MANAGEMENT_JOB, LOOKUP_JOB}  # type: ignore[union-attr]
     partitions = defs.resolve_job_def(USER_MANAGEMENT_JOB).partitions_def
     assert partitions is not None
     assert partitions.get_partition_keys() == ["default", "research_instance", "pilot_study"]
+
+
+def test_code_location_without_config_file_path_fails_instead_of_loading_the_demo() -> None:
+    with pytest.raises(ConfigError, match="CONFIG_FILE_PATH: is not set") as failure:
+        load_definitions(env={})
+    assert "no default" in str(failure.value)
+
+
+def test_definitions_validate_without_config_file_path_fails_with_the_message(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("CONFIG_FILE_PATH", "DAGSTER_HOME")}
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    proc = subprocess.run(
+        [dagster, "definitions", "validate", "-m", "usermgmt_pipeline.definitions"],
+        cwd=tmp_path,  # no pyproject.toml here: only -m names the code location
+        env={**env, "DAGSTER_HOME": str(tmp_path), "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "CONFIG_FILE_PATH: is not set" in proc.stdout + proc.stderr
 
 
 def test_code_location_fails_with_the_bad_key_named(tmp_path: Path, mongo_uri: str, db_prefix: str) -> None:
