@@ -197,7 +197,7 @@ def generate(
         rng = random.Random(f"{seed}:{instance_id}")
         n = users // len(instance_ids) + (1 if instance_no < users % len(instance_ids) else 0)
         _create_case_indexes(client, prefix, instance_id)
-        _write_instance_fixtures(client, prefix, instance_id, now)
+        _write_instance_fixtures(client, prefix, instance_id, now, instance_no)
         users_db = client[f"{prefix}{instance_id}_users"]
         study_db = client[f"{prefix}{instance_id}_studyDB"]
         identities = [StudyIdentity(key, f"{key}-secret", method) for key, method, _track in STUDIES]
@@ -218,6 +218,8 @@ def generate(
                 user_id=_oid(created, instance_no, 1, index),
                 **fields,
             )
+            for contact in doc["contactInfos"]:
+                contact["_id"] = _oid(created, instance_no, 10, index)
             writer.add(users_db["users"], doc)
             summary.users += 1
             summary.profiles += len(profiles)
@@ -269,7 +271,10 @@ def generate(
     return summary
 
 
-def _write_instance_fixtures(client: MongoClient, prefix: str, instance_id: str, now: int) -> None:
+def _write_instance_fixtures(
+    client: MongoClient, prefix: str, instance_id: str, now: int, instance_no: int
+) -> None:
+    """Templates, studies and rules, under deterministic ids like everything else (the copies must match)."""
     messaging = client[f"{prefix}{instance_id}_messageDB"]
     overrides = {
         "from": "noreply@example.org",
@@ -277,15 +282,20 @@ def _write_instance_fixtures(client: MongoClient, prefix: str, instance_id: str,
         "replyTo": ["support@example.org"],
         "noReplyTo": False,
     }
-    messaging["email-templates"].insert_many(
-        [email_template_document(mt, tr, header_overrides=overrides) for mt, tr in TEMPLATE_SOURCES.items()]
-    )
+    templates = [
+        email_template_document(mt, tr, header_overrides=overrides) for mt, tr in TEMPLATE_SOURCES.items()
+    ]
+    for serial, template in enumerate(templates):
+        template["_id"] = _oid(now, instance_no, 7, serial)
+    messaging["email-templates"].insert_many(templates)
     study_db = client[f"{prefix}{instance_id}_studyDB"]
-    for key, method, track in STUDIES:
-        study_db["study-infos"].insert_one(
-            study_document(key, f"{key}-secret", id_mapping_method=method, track_account=track)
-        )
-        study_db["studyRules"].insert_one(study_rules_document(key, leave_rules(), now - 30 * 24 * HOUR))
+    for serial, (key, method, track) in enumerate(STUDIES):
+        study = study_document(key, f"{key}-secret", id_mapping_method=method, track_account=track)
+        study["_id"] = _oid(now, instance_no, 8, serial)
+        study_db["study-infos"].insert_one(study)
+        rules = study_rules_document(key, leave_rules(), now - 30 * 24 * HOUR)
+        rules["_id"] = _oid(now, instance_no, 9, serial)
+        study_db["studyRules"].insert_one(rules)
 
 
 def main(argv: list[str]) -> int:

@@ -6,8 +6,12 @@ It starts its own FerretDB on a temp dir (or uses MONGODB_URI), writes the datas
 (prefixes `bench_base_` and `bench_ours_`), so each side runs its task sequence on identical fresh data, and
 runs every measurement in its own subprocess, so the peak RSS (`ru_maxrss`) is that task's alone. The tasks
 run in the Go job's order on each side (deletions before the lookup), then the lookup once more with nothing
-new. The "raw insert_many" row is the server's bulk-insert rate for as many map entries as the first
-lookup creates: the physical limit of that task.
+new.
+
+Two figures do not depend on the machine: every command each side sends is counted through pymongo command
+monitoring and shown per selected user. The "raw" column is the server's own limit for the task, measured
+in the same run: a third copy of the dataset (`bench_raw_`) receives exactly the documents our side wrote,
+with `insert_many` / `update_many` / `delete_many` (see `raw_limit.py`).
 
 A run that exceeds `--cap-seconds` is stopped there; its row then shows the users it finished in that time
 and the extrapolated total (`~`), computed from its rate. For the per-entry baseline lookup on a server
@@ -38,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 import dataset  # noqa: E402  (benchmarks/ is not a package)
+import raw_limit  # noqa: E402
 from pymongo import monitoring  # noqa: E402
 
 TASK_ORDER = (
@@ -55,6 +60,7 @@ STATE_OF_TASK = {
     "delete_marked_users": "marked_due",
 }
 SIDES = {"baseline": "bench_base_", "ours": "bench_ours_"}
+RAW_PREFIX = "bench_raw_"
 
 CONFIG_TEMPLATE = """\
 db_configs:
@@ -126,13 +132,21 @@ class _ProgressHandler(logging.Handler):
 
 
 class _CommandTimes(monitoring.CommandListener):
-    """pymongo command monitoring: total server round-trip time per (command, collection), for `--profile`."""
+    """pymongo command monitoring: every command sent (`count`) and, for `--profile`, the server round-trip
+    time per (command, collection). `reset()` at the start of the measured part."""
 
     def __init__(self) -> None:
         self.totals: dict[str, list[float]] = {}
         self._pending: dict[int, str] = {}
+        self.count = 0
+
+    def reset(self) -> None:
+        self.totals.clear()
+        self._pending.clear()
+        self.count = 0
 
     def started(self, event: Any) -> None:
+        self.count += 1
         target = event.command.get(event.command_name)
         name = f"{event.command_name} {target if isinstance(target, str) else ''}".strip()
         self._pending[event.request_id] = name
@@ -192,7 +206,7 @@ def _our_task(name: str) -> Any:
 
 
 def _insert_first_lookup(spec: dict[str, Any], state: dict[str, Any]) -> None:
-    """A prototype of the lookup without the `$in` read: insert every wanted entry, unordered, 1000 per batch,
+    """Completes a capped lookup map before the rerun: insert every wanted entry, unordered, 1000 per batch,
     and count duplicate-key errors (code 11000) from the unique `confidentialID_1_studyKey_1` index as
     "already present". Used to complete a capped first lookup before the rerun, and measured as the
     proposal for servers where `$in` on the map is a full scan (FerretDB/SQLite).
@@ -250,28 +264,6 @@ def _insert_first_lookup(spec: dict[str, Any], state: dict[str, Any]) -> None:
     state["note"] = f"created {created}, already present {present}"
 
 
-def _raw_insert_many(spec: dict[str, Any], state: dict[str, Any]) -> None:
-    """The physical limit: unordered insert_many of `entries` map-shaped documents, 1000 per batch."""
-    from pymongo import ASCENDING, MongoClient
-
-    with MongoClient(spec["uri"]) as client:
-        client.drop_database(f"{spec['prefix']}raw")
-        collection = client[f"{spec['prefix']}raw"]["confidential-id-map"]
-        collection.create_index([("confidentialID", ASCENDING), ("studyKey", ASCENDING)], unique=True)
-        batch: list[dict[str, str]] = []
-        state["started"] = time.monotonic()
-        for i in range(spec["entries"]):
-            batch.append({"confidentialID": f"{i:064x}", "profileID": f"{i:024x}", "studyKey": "s"})
-            if len(batch) == 1000:
-                collection.insert_many(batch, ordered=False)
-                state["users"] += len(batch)
-                batch = []
-        if batch:
-            collection.insert_many(batch, ordered=False)
-            state["users"] += len(batch)
-        client.drop_database(f"{spec['prefix']}raw")
-
-
 def _run_side(spec: dict[str, Any], state: dict[str, Any], handler: _ProgressHandler) -> None:
     from usermgmt_pipeline.case.connections import CaseDatabases
     from usermgmt_pipeline.config import load_config
@@ -290,6 +282,7 @@ def _run_side(spec: dict[str, Any], state: dict[str, Any], handler: _ProgressHan
             ]
             progress = baseline.Progress()
             state["progress"] = progress
+            state["counter"].reset()
             state["started"] = time.monotonic()
             for instance_id in config.instance_ids:
                 fn(baseline.BaselineInstance(TaskContext(config, dbs, instance_id)), progress)
@@ -297,6 +290,7 @@ def _run_side(spec: dict[str, Any], state: dict[str, Any], handler: _ProgressHan
             return
         task = _our_task(spec["task"])
         options = RunOptions(allow_mass_deletion=True)
+        state["counter"].reset()
         state["started"] = time.monotonic()
         for instance_id in config.instance_ids:
             result = task(TaskContext(config, dbs, instance_id, options=options))
@@ -315,16 +309,20 @@ def worker(spec: dict[str, Any]) -> None:
     tasks_logger.setLevel(logging.INFO)
     tasks_logger.addHandler(handler)
     tasks_logger.propagate = False
-    state: dict[str, Any] = {"users": 0, "expected": 0, "finished_users": 0, "failed": 0, "error": ""}
     times = _CommandTimes()
-    if spec.get("profile"):
-        monitoring.register(times)
+    monitoring.register(times)  # before any client exists: listeners are fixed when a client is created
+    state: dict[str, Any] = {
+        "users": 0,
+        "expected": 0,
+        "finished_users": 0,
+        "failed": 0,
+        "error": "",
+        "counter": times,
+    }
 
     def target() -> None:
         try:
-            if spec["side"] == "raw":
-                _raw_insert_many(spec, state)
-            elif spec["side"] == "insert_first":
+            if spec["side"] == "insert_first":
                 _insert_first_lookup(spec, state)
             else:
                 _run_side(spec, state, handler)
@@ -352,7 +350,8 @@ def worker(spec: dict[str, Any]) -> None:
                 "users": users,
                 "expected": state["expected"] or spec.get("entries", 0),
                 "capped": capped,
-                "commands": times.top(),
+                "commands": times.top() if spec.get("profile") else [],
+                "command_count": times.count,
                 "failed": state["failed"],
                 "error": state["error"],
                 "note": state.get("note", ""),
@@ -378,6 +377,12 @@ class Measurement:
     expected: int
     commands: list[Any]
     note: str = ""
+    command_count: int = 0
+    raw: raw_limit.RawWrites | None = None
+
+    @property
+    def commands_per_user(self) -> float:
+        return self.command_count / max(self.users, 1)
 
     @property
     def total_seconds(self) -> float:
@@ -413,6 +418,7 @@ def measure(spec: dict[str, Any]) -> Measurement:
         data["expected"] or data["users"],
         data["commands"],
         data.get("note", ""),
+        data.get("command_count", 0),
     )
 
 
@@ -442,6 +448,9 @@ def main(argv: list[str]) -> int:
         default=4,
         help="orchestration.user_workers for our side (the baseline is one by one, like Go)",
     )
+    parser.add_argument(
+        "--skip-baseline", action="store_true", help="only our side and the raw limit (quick iterations)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -455,127 +464,115 @@ def main(argv: list[str]) -> int:
 
     from pymongo import MongoClient
 
+    sides = {
+        side: prefix for side, prefix in SIDES.items() if not (args.skip_baseline and side == "baseline")
+    }
     with tempfile.TemporaryDirectory(prefix="usermgmt-bench-") as tmp_name:
         tmp = Path(tmp_name)
         uri, server = _server(tmp)
         try:
             host = uri.removeprefix("mongodb://").split("/", 1)[0]
             now = int(time.time())
-            summaries = {}
             with MongoClient(uri) as client:
-                for side, prefix in SIDES.items():
+                for prefix in [*sides.values(), RAW_PREFIX]:
                     summary = dataset.generate(client, prefix, args.users, now=now)
-                    summaries[side] = summary
                     print(
                         f"dataset {prefix}: {summary.users:,} users, {summary.profiles:,} profiles, "
                         f"{summary.docs:,} documents in {summary.seconds:.1f}s ({summary.docs_per_s:,.0f} docs/s)",
                         flush=True,
                     )
-            configs = {
-                side: str(write_config(tmp, host, prefix, args.user_workers if side == "ours" else 1))
-                for side, prefix in SIDES.items()
-            }
-            summary = summaries["ours"]
-            rows: list[tuple[str, Measurement, Measurement]] = []
-            for task in tasks:
-                results = {}
-                for side in SIDES:
-                    spec = {
-                        "side": side,
-                        "task": task,
-                        "config": configs[side],
-                        "cap": args.cap_seconds,
-                        "profile": args.profile,
-                    }
-                    results[side] = measure(spec)
-                    m = results[side]
-                    print(
-                        f"  {task:<34} {side:<8} {m.shown_time():>10}s users={m.users:,} rss={m.rss_mb:.0f}MB"
-                        + (" capped" if m.capped else "")
-                        + (f" failed={m.failed}" if m.failed else "")
-                        + (f" ERROR {m.error}" if m.error else ""),
-                        flush=True,
-                    )
-                    for name, count, total in m.commands:
-                        print(f"      {total:9.3f}s {count:8,}x {name}", flush=True)
-                rows.append((task, results["baseline"], results["ours"]))
-                if task == "generate_profile_id_lookup" and "lookup_rerun" in tasks:
-                    for side, m in results.items():
-                        if m.capped or m.error:  # the rerun must find a complete map: fill it, untimed
-                            fill = measure({"side": "insert_first", "config": configs[side], "cap": 0})
-                            print(
-                                f"  (completed the {side} map for the rerun in {fill.seconds:.1f}s: {fill.note})"
-                            )
-            prototype: list[tuple[str, Measurement]] = []  # the insert-first prototype is now the task itself
-            raw = None
-            if "generate_profile_id_lookup" in tasks:
-                entries = summary.lookup_entries
-                raw = measure(
-                    {
-                        "side": "raw",
-                        "uri": uri,
-                        "prefix": "bench_",
-                        "entries": entries,
-                        "cap": args.cap_seconds,
-                    }
-                )
+                configs = {
+                    side: str(write_config(tmp, host, prefix, args.user_workers if side == "ours" else 1))
+                    for side, prefix in sides.items()
+                }
+                rows = [_measure_task(task, sides, configs, args, client) for task in tasks]
             print()
-            print(render_table(args.users, rows, raw, prototype))
+            print(render_table(args.users, rows))
         finally:
             if server is not None:
                 server.stop()
     return 0
 
 
-def render_table(
-    users: int,
-    rows: list[tuple[str, Measurement, Measurement]],
-    raw: Measurement | None,
-    prototype: list[tuple[str, Measurement]],
-) -> str:
+def _measure_task(
+    task: str, sides: dict[str, str], configs: dict[str, str], args: argparse.Namespace, client: Any
+) -> tuple[str, Measurement | None, Measurement]:
+    """One task on each side, then the raw copy brought to our side's state (the timed raw limit)."""
+    results: dict[str, Measurement] = {}
+    for side in sides:
+        spec = {
+            "side": side,
+            "task": task,
+            "config": configs[side],
+            "cap": args.cap_seconds,
+            "profile": args.profile,
+        }
+        results[side] = m = measure(spec)
+        print(
+            f"  {task:<34} {side:<8} {m.shown_time():>10}s users={m.users:,} commands={m.command_count:,} "
+            f"rss={m.rss_mb:.0f}MB"
+            + (" capped" if m.capped else "")
+            + (f" failed={m.failed}" if m.failed else "")
+            + (f" ERROR {m.error}" if m.error else ""),
+            flush=True,
+        )
+        for name, count, total in m.commands:
+            print(f"      {total:9.3f}s {count:8,}x {name}", flush=True)
+    ours = results["ours"]
+    ours.raw = raw_limit.replay(client, SIDES["ours"], RAW_PREFIX)
+    print(f"  {task:<34} {'raw':<8} {ours.raw.seconds:>10.1f}s {ours.raw.describe()}", flush=True)
+    if task == "generate_profile_id_lookup":
+        for side, m in results.items():
+            if m.capped or m.error:  # the rerun must find a complete map: fill it, untimed
+                fill = measure({"side": "insert_first", "config": configs[side], "cap": 0})
+                print(f"  (completed the {side} map for the rerun in {fill.seconds:.1f}s: {fill.note})")
+        raw_limit.replay(client, SIDES["ours"], RAW_PREFIX, timed=False)
+    return task, results.get("baseline"), ours
+
+
+def _ratio(numerator: float, denominator: float) -> str:
+    return f"{numerator / denominator:.1f}x" if numerator and denominator else "-"
+
+
+def render_table(users: int, rows: list[tuple[str, Measurement | None, Measurement]]) -> str:
     header = (
-        f"{'task':<34} {'users':>8} {'baseline s':>11} {'ours s':>9} {'ratio':>7} {'users/s':>9} "
-        f"{'RSS base':>9} {'RSS ours':>9}"
+        f"{'task':<34} {'users':>7} {'cmd/user':>8} {'cmd/user':>8} {'baseline s':>11} {'ours s':>9} "
+        f"{'raw s':>7} {'vs base':>8} {'vs raw':>7} {'RSS':>4} {'RSS':>4}"
     )
+    sub = f"{'':<34} {'':>7} {'base':>8} {'ours':>8} {'':>11} {'':>9} {'':>7} {'':>8} {'':>7} {'base':>4} {'ours':>4}"
     lines = [
-        f"{users:,} users, 2 instances; times in seconds, RSS = peak MB of the task's process",
+        f"{users:,} users, 2 instances; times in seconds; cmd/user = commands sent per selected user;",
+        "raw = the server writing exactly our documents in bulk; vs base = baseline s / ours s;",
+        "vs raw = ours s / raw s; RSS = peak MB of the task's process",
         header,
+        sub,
         "-" * len(header),
     ]
     for task, base, ours in rows:
-        expected = ours.expected
-        ratio = (
-            base.total_seconds / ours.total_seconds
-            if ours.total_seconds and not (base.error or ours.error)
-            else 0
+        raw_s = ours.raw.seconds if ours.raw is not None else 0.0
+        if ours.capped and raw_s:  # our side did part of the work: scale its raw time the same way
+            raw_s *= ours.expected / max(ours.users, 1)
+        base_time = base.shown_time() if base else "-"
+        base_cmds = f"{base.commands_per_user:.3f}" if base else "-"
+        vs_base = (
+            _ratio(base.total_seconds, ours.total_seconds) if base and not (base.error or ours.error) else "-"
         )
-        rate = expected / ours.total_seconds if ours.total_seconds else 0
         lines.append(
-            f"{task:<34} {expected:>8,} {base.shown_time():>11} {ours.shown_time():>9} "
-            f"{(f'{ratio:.1f}x' if ratio else 'n/a'):>7} {rate:>9,.0f} {base.rss_mb:>9.0f} {ours.rss_mb:>9.0f}"
+            f"{task:<34} {ours.expected:>7,} {base_cmds:>8} {ours.commands_per_user:>8.3f} {base_time:>11} "
+            f"{ours.shown_time():>9} {(f'{raw_s:.1f}' if raw_s else '-'):>7} {vs_base:>8} "
+            f"{_ratio(ours.total_seconds, raw_s) if raw_s >= 0.05 else '-':>7} "
+            f"{(f'{base.rss_mb:.0f}' if base else '-'):>4} {ours.rss_mb:>4.0f}"
         )
-    if raw is not None:
-        lines.append(
-            f"{'raw insert_many (same entries)':<34} {raw.expected:>8,} {'':>11} {raw.shown_time():>9} "
-            f"{'':>7} {raw.expected / max(raw.total_seconds, 1e-9):>9,.0f} {'':>9} {raw.rss_mb:>9.0f}"
-        )
-        lines.append("  (raw row: 'users' and users/s are lookup entries and entries/s)")
-    base_by_task = {t: b for t, b, _o in rows}
-    for label, m in prototype:
-        base = base_by_task.get("lookup_rerun" if "rerun" in label else "generate_profile_id_lookup")
-        ratio = base.total_seconds / m.total_seconds if base and m.total_seconds and not base.error else 0
-        lines.append(
-            f"{label:<34} {m.expected:>8,} {'':>11} {m.shown_time():>9} "
-            f"{(f'{ratio:.1f}x' if ratio else 'n/a'):>7} {m.expected / max(m.total_seconds, 1e-9):>9,.0f} "
-            f"{'':>9} {m.rss_mb:>9.0f}"
-        )
-    if any(m.capped for _t, b, o in rows for m in (b, o)):
+    for task, _base, ours in rows:
+        if ours.raw is not None and ours.raw.documents:
+            lines.append(f"  raw {task}: {ours.raw.describe()}")
+    if any(m is not None and m.capped for _t, b, o in rows for m in (b, o)):
         lines.append("  ~ = stopped at --cap-seconds; total extrapolated from the measured rate")
     errors = [
         f"  {t} {side}: {m.error}"
         for t, b, o in rows
         for side, m in (("baseline", b), ("ours", o))
-        if m.error
+        if m is not None and m.error
     ]
     return "\n".join(lines + errors)
 
