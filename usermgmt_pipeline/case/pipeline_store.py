@@ -11,10 +11,13 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
 
 from usermgmt_pipeline.case.connections import op_deadline
+
+FINISHED_STATES = ("done", "selection-changed", "abandoned")
+"""Journal states no run resumes (a notice or deletion that completed, or found its user no longer selected)."""
 
 
 class PipelineStore:
@@ -22,6 +25,33 @@ class PipelineStore:
         self.journal = db["journal"]
         self.audit = db["audit"]
         self.timeout = op_timeout_s
+
+    def ensure_indexes(self) -> None:
+        """The resume query's index, and one on the audit records' time for the retention purge.
+
+        `createIndexes` with an existing identical index is a no-op, so every run can ask."""
+        with op_deadline(self.timeout):
+            self.journal.create_index(
+                [("task", ASCENDING), ("instanceID", ASCENDING), ("state", ASCENDING)],
+                name="task_1_instanceID_1_state_1",
+            )
+            self.audit.create_index([("at", ASCENDING)], name="at_1")
+
+    def purge_finished_entries(self, instance_id: str, started_before: int) -> int:
+        """Delete this instance's finished journal entries whose work started before `started_before`."""
+        with op_deadline(self.timeout):
+            return self.journal.delete_many(
+                {
+                    "instanceID": instance_id,
+                    "state": {"$in": list(FINISHED_STATES)},
+                    "startedAt": {"$lt": started_before},
+                }
+            ).deleted_count
+
+    def purge_audit(self, instance_id: str, before: int) -> int:
+        """Delete this instance's audit records written before `before` (Unix seconds)."""
+        with op_deadline(self.timeout):
+            return self.audit.delete_many({"instanceID": instance_id, "at": {"$lt": before}}).deleted_count
 
     def open_entry(self, key: str, on_insert: Mapping[str, Any]) -> Mapping[str, Any]:
         """Create the journal entry for `key` or return the existing one (its pre-assigned ids are reused)."""

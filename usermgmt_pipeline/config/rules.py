@@ -265,6 +265,19 @@ def orchestration_errors(cfg: Any) -> list[RuleError]:
     workers = get(cfg, "user_workers")
     if is_set(workers) and isinstance(workers, int) and workers > 32:
         errors.append((("user_workers",), "must be at most 32 (each worker holds database connections)"))
+    errors += _int_rule(cfg, "batch_size", 1, "how many users each bulk database call covers")
+    size = get(cfg, "batch_size")
+    if is_set(size) and isinstance(size, int) and size > 10_000:
+        errors.append(
+            (("batch_size",), "must be at most 10000 (one bulk call per step covers this many users)")
+        )
+    for key, what in (
+        ("journal_retention", "how long finished crash-journal entries are kept"),
+        ("audit_retention", "how long audit records are kept"),
+    ):
+        value = get(cfg, key)
+        if is_set(value) and isinstance(value, int) and value <= 0:
+            errors.append(((key,), f"must be greater than 0 ({what}); {DURATION_HINT}"))
     return errors
 
 

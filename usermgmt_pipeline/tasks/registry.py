@@ -8,6 +8,7 @@ from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverifie
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.generate_profile_id_lookup import generate_profile_id_lookup
 from usermgmt_pipeline.tasks.handle_inactive_users import handle_inactive_users
+from usermgmt_pipeline.tasks.housekeeping import tidy_pipeline_store
 from usermgmt_pipeline.tasks.instance_lock import instance_lock
 from usermgmt_pipeline.tasks.migrate_account_info import migrate_account_info
 from usermgmt_pipeline.tasks.results import TaskResult
@@ -22,6 +23,7 @@ def _as_list(
             out = fn(ctx)
         else:
             with instance_lock(ctx, fn.__name__):
+                tidy_pipeline_store(ctx)
                 out = fn(ctx)
         return out if isinstance(out, list) else [out]
 

@@ -27,7 +27,7 @@ TASK_KEYS = (
 )
 ORCHESTRATION_KEYS = (
     "operator_emails, max_deletion_share, schedule_cron, schedule_timezone, progress_log_every, "
-    "dry_run_sample_size, user_workers"
+    "dry_run_sample_size, user_workers, batch_size, journal_retention, audit_retention"
 )
 BAD_ID = (
     'cannot be used in database names: only letters A-Z and a-z, digits, "_" and "-" are allowed '
@@ -504,6 +504,44 @@ CASES = [
     (
         setting("orchestration", "user_workers", value=64),
         [("orchestration.user_workers", "must be at most 32 (each worker holds database connections)")],
+    ),
+    (
+        setting("orchestration", "batch_size", value=0),
+        [
+            (
+                "orchestration.batch_size",
+                "must be greater than 0 (how many users each bulk database call covers)",
+            )
+        ],
+    ),
+    (
+        setting("orchestration", "batch_size", value=20_000),
+        [
+            (
+                "orchestration.batch_size",
+                "must be at most 10000 (one bulk call per step covers this many users)",
+            )
+        ],
+    ),
+    (
+        setting("orchestration", "journal_retention", value="0s"),
+        [
+            (
+                "orchestration.journal_retention",
+                "must be greater than 0 (how long finished crash-journal entries are kept); "
+                'use a Go duration string such as "168h", "90m" or "1h30m"',
+            )
+        ],
+    ),
+    (
+        setting("orchestration", "audit_retention", value="0h"),
+        [
+            (
+                "orchestration.audit_retention",
+                "must be greater than 0 (how long audit records are kept); "
+                'use a Go duration string such as "168h", "90m" or "1h30m"',
+            )
+        ],
     ),
     (
         setting("orchestration", "schedule_cron", value="0 3 * *"),

@@ -296,6 +296,21 @@ def test_orchestration_settings_load() -> None:
     assert orchestration.schedule_timezone == "Europe/Berlin"
 
 
+def test_batch_size_and_retentions_default_to_500_users_720h_and_9600h_and_load_go_durations() -> None:
+    defaults = load_dict(valid_config()).orchestration
+    assert (defaults.batch_size, str(defaults.journal_retention), str(defaults.audit_retention)) == (
+        500,
+        "720h0m0s",
+        "9600h0m0s",
+    )
+    config = valid_config()
+    config["orchestration"] = {"batch_size": 50, "journal_retention": "24h", "audit_retention": "1h30m"}
+    orchestration = load_dict(config).orchestration
+    assert orchestration.batch_size == 50
+    assert orchestration.journal_retention == 24 * 3600 * 10**9
+    assert orchestration.audit_retention == 90 * 60 * 10**9
+
+
 def test_config_is_frozen_and_picklable() -> None:
     cfg = load_text(GO_SPELLING_CONFIG)
     assert pickle.loads(pickle.dumps(cfg)) == cfg
