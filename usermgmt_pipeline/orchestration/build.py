@@ -53,8 +53,10 @@ def config_file_path(env: Mapping[str, str] | None = None) -> str:
     return path
 
 
-def build_definitions(cfg: AppConfig, config_path: str, env: Mapping[str, str] | None = None) -> Definitions:
-    env = dict(os.environ if env is None else env)
+def build_definitions(cfg: AppConfig, config_path: str) -> Definitions:
+    """The definitions for `cfg` (partitions, enabled tasks, schedule). Runs read the file at
+    `config_path` again when they start: they always use the current file, and a file changed since the
+    code location loaded is used as a whole (reload the code location for new instances or tasks)."""
     partitions = instance_partitions(cfg.instance_ids)
     enabled = cfg.run_tasks.model_dump()
     task_assets, selected = build_task_assets(enabled, partitions)
@@ -95,7 +97,7 @@ def build_definitions(cfg: AppConfig, config_path: str, env: Mapping[str, str] |
             build_new_study_sensor(lookup_job, cfg.instance_ids),
             build_failure_alert_sensor(jobs, cfg.orchestration.operator_emails),
         ],
-        resources=build_resources(cfg, config_path, env),
+        resources=build_resources(config_path),
         loggers={"console": build_case_logger(cfg.logging)},
         executor=EXECUTOR,
     )
@@ -106,4 +108,4 @@ def load_definitions(env: Mapping[str, str] | None = None) -> Definitions:
     path = config_file_path(env)
     cfg = load_config(path, env)
     configure_logging(cfg.logging)
-    return build_definitions(cfg, path, env)
+    return build_definitions(cfg, path)

@@ -18,15 +18,18 @@ from dagster import (
     asset_check,
 )
 
-from usermgmt_pipeline.orchestration.task_assets import RESOURCE_KEYS, task_context
+from usermgmt_pipeline.orchestration.resources import CaseResource, RunOptionsResource
 from usermgmt_pipeline.tasks.generate_profile_id_lookup import lookup_consistency
 
 LOOKUP_ASSET = AssetKey("profile_id_lookup")
 
 
-def _consistency(context: AssetCheckExecutionContext) -> tuple[dict[str, object], bool]:
-    ctx = task_context(context, context.partition_key)
-    return lookup_consistency(ctx), ctx.options.dry_run
+def _consistency(
+    context: AssetCheckExecutionContext, case: CaseResource, run_options: RunOptionsResource
+) -> tuple[dict[str, object], bool]:
+    options = run_options.options(context.run.run_id)
+    ctx = case.task_context(context.partition_key, options, context.log)
+    return lookup_consistency(ctx), options.dry_run
 
 
 def _result(passed: bool, counts: dict[str, object], dry_run: bool, description: str) -> AssetCheckResult:
@@ -53,10 +56,11 @@ def _build_lookup_checks(partitions_def: PartitionsDefinition) -> list[AssetChec
         name="every_profile_has_one_entry_per_active_study",
         blocking=True,
         partitions_def=partitions_def,
-        required_resource_keys=RESOURCE_KEYS,
     )
-    def every_profile_has_one_entry(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        counts, dry_run = _consistency(context)
+    def every_profile_has_one_entry(
+        context: AssetCheckExecutionContext, case: CaseResource, run_options: RunOptionsResource
+    ) -> AssetCheckResult:
+        counts, dry_run = _consistency(context, case, run_options)
         passed = counts["missing"] == 0 and counts["duplicated"] == 0
         return _result(
             passed, counts, dry_run, f"{counts['missing']} missing, {counts['duplicated']} duplicated entries"
@@ -67,10 +71,11 @@ def _build_lookup_checks(partitions_def: PartitionsDefinition) -> list[AssetChec
         name="no_entry_points_to_a_missing_profile",
         blocking=True,
         partitions_def=partitions_def,
-        required_resource_keys=RESOURCE_KEYS,
     )
-    def no_orphans(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        counts, dry_run = _consistency(context)
+    def no_orphans(
+        context: AssetCheckExecutionContext, case: CaseResource, run_options: RunOptionsResource
+    ) -> AssetCheckResult:
+        counts, dry_run = _consistency(context, case, run_options)
         return _result(counts["orphans"] == 0, counts, dry_run, f"{counts['orphans']} orphan entries")
 
     return [every_profile_has_one_entry, no_orphans]

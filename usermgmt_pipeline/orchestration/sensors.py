@@ -16,17 +16,18 @@ from dagster import (
     sensor,
 )
 
+from usermgmt_pipeline.case.studies import StudyCollections
 from usermgmt_pipeline.orchestration.alerts import failure_email
-from usermgmt_pipeline.orchestration.resources import MongoDBResource, SmtpBridgeResource
+from usermgmt_pipeline.orchestration.resources import CaseResource, SmtpBridgeResource
 from usermgmt_pipeline.orchestration.task_assets import MASS_DELETION_GUARD_TAG
 
 PARTITION_TAG = "dagster/partition"
 
 
-def active_study_keys(study_db: MongoDBResource, instance_id: str) -> list[str]:
-    db = study_db.get_client()[f"{study_db.db_name_prefix}{instance_id}_studyDB"]
-    docs = db["study-infos"].find({"status": "active"}, projection={"_id": 0, "key": 1})
-    return sorted({str(doc.get("key")) for doc in docs if doc.get("key")})
+def active_study_keys(case: CaseResource, instance_id: str) -> list[str]:
+    dbs = case.databases()
+    studies = StudyCollections(dbs.study_db(instance_id), dbs.timeout_s("study_db")).studies("active")
+    return sorted({str(doc.get("key")) for doc in studies if doc.get("key")})
 
 
 def build_new_study_sensor(lookup_job: Any, instance_ids: Sequence[str]) -> SensorDefinition:
@@ -38,13 +39,13 @@ def build_new_study_sensor(lookup_job: Any, instance_ids: Sequence[str]) -> Sens
         description="Materializes an instance's profile_id_lookup when a study appears or becomes active.",
     )
     def new_active_study_sensor(
-        context: SensorEvaluationContext, study_db: MongoDBResource
+        context: SensorEvaluationContext, case: CaseResource
     ) -> Iterator[RunRequest | SkipReason]:
         known: dict[str, list[str]] = json.loads(context.cursor) if context.cursor else {}
         current: dict[str, list[str]] = {}
         requested = False
         for instance_id in instance_ids:
-            current[instance_id] = active_study_keys(study_db, instance_id)
+            current[instance_id] = active_study_keys(case, instance_id)
             if instance_id not in known:
                 continue  # first sight of this instance: its studies are the baseline, not news
             new = sorted(set(current[instance_id]) - set(known[instance_id]))

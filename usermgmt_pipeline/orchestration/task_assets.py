@@ -21,9 +21,7 @@ from dagster import (
     asset,
 )
 
-from usermgmt_pipeline.case.connections import DB_KEYS
-from usermgmt_pipeline.orchestration.resources import case_databases
-from usermgmt_pipeline.tasks.context import TaskContext
+from usermgmt_pipeline.orchestration.resources import CaseResource, RunOptionsResource
 from usermgmt_pipeline.tasks.registry import TASKS
 from usermgmt_pipeline.tasks.results import MassDeletionGuardError, TaskFailedError, TaskResult
 
@@ -38,22 +36,6 @@ ASSET_NAMES: dict[str, str] = {
     "migrate_account_info": "migrate_account_info",
 }
 """run_tasks flag -> asset name, in the original's execution order (02 §0.4)."""
-
-RESOURCE_KEYS = {"case_config", "run_options", "study_engine", *DB_KEYS}
-
-
-def task_context(context: Any, instance_id: str) -> TaskContext:
-    """A domain `TaskContext` for one partition, built from the step's resources (which own the clients)."""
-    res = context.resources
-    config = res.study_engine.apply_to(res.case_config.load())
-    dbs = case_databases({key: getattr(res, key) for key in DB_KEYS})
-    return TaskContext(
-        config=config,
-        dbs=dbs,
-        instance_id=instance_id,
-        options=res.run_options.options(context.run.run_id),
-        logger=context.log,
-    )
 
 
 def result_metadata(results: list[TaskResult]) -> dict[str, Any]:
@@ -84,9 +66,11 @@ def result_metadata(results: list[TaskResult]) -> dict[str, Any]:
     return meta
 
 
-def run_task(context: AssetExecutionContext, flag: str) -> MaterializeResult:
+def run_task(
+    context: AssetExecutionContext, case: CaseResource, run_options: RunOptionsResource, flag: str
+) -> MaterializeResult:
     instance_id = context.partition_key
-    ctx = task_context(context, instance_id)
+    ctx = case.task_context(instance_id, run_options.options(context.run.run_id), context.log)
     try:
         results = TASKS[flag](ctx)
     except MassDeletionGuardError as exc:
@@ -117,13 +101,14 @@ def _make_asset(
         group_name=GROUP,
         partitions_def=partitions_def,
         deps=[AssetKey(upstream)] if upstream else None,
-        required_resource_keys=RESOURCE_KEYS,
         description=(TASKS[flag].__doc__ or f"CASE user-management task `{flag}` for one instance.").strip(),
         kinds={"mongodb"},
         tags={"usermgmt/task": flag},
     )
-    def _task_asset(context: AssetExecutionContext) -> MaterializeResult:
-        return run_task(context, flag)
+    def _task_asset(
+        context: AssetExecutionContext, case: CaseResource, run_options: RunOptionsResource
+    ) -> MaterializeResult:
+        return run_task(context, case, run_options, flag)
 
     return _task_asset
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from dagster import (
     DagsterInstance,
-    EnvVar,
     RunRequest,
     build_schedule_context,
     build_sensor_context,
@@ -82,13 +81,13 @@ def test_new_or_newly_active_study_requests_that_instances_lookup(
     defs = build_definitions(load_config(config_path), str(config_path))
     sensor = defs.resolve_sensor_def("new_active_study_sensor")
     assert sensor.job_name == LOOKUP_JOB
-    study_db_resource = defs.resources["study_db"]  # type: ignore[index]
+    case_resource = defs.resources["case"]  # type: ignore[index]
 
     def evaluate(cursor: str | None):  # type: ignore[no-untyped-def]
         with build_sensor_context(
             instance=persistent_instance,
             cursor=cursor,
-            resources={"study_db": study_db_resource},
+            resources={"case": case_resource},
             definitions=defs,
         ) as context:
             return sensor.evaluate_tick(context)
@@ -150,16 +149,21 @@ def test_code_location_fails_with_the_bad_key_named(tmp_path: Path, mongo_uri: s
         load_definitions(env={"CONFIG_FILE_PATH": str(path)})
 
 
-def test_secret_env_vars_become_envvar_bindings(tmp_path: Path, mongo_uri: str, db_prefix: str) -> None:
+def test_resources_are_configured_with_the_config_path_only(
+    tmp_path: Path, mongo_uri: str, db_prefix: str
+) -> None:
+    """Resource config is shown in the UI and stored: it names the file, never a setting or a secret."""
     path = write_config(tmp_path / "c.yaml", config_document(mongo_uri, db_prefix, ["alpha"]))
-    cfg = load_config(path)
-    env = {"SMTP_BRIDGE_API_KEY": "k", "STUDY_DB_PASSWORD": "p", "STUDY_DB_USERNAME": "u"}
-    resources = build_definitions(cfg, str(path), env).resources or {}
-    assert isinstance(resources["smtp_bridge"].api_key, EnvVar)  # type: ignore[attr-defined]
-    assert resources["smtp_bridge"].api_key == "SMTP_BRIDGE_API_KEY"  # type: ignore[attr-defined]
-    assert isinstance(resources["study_db"].password, EnvVar)  # type: ignore[attr-defined]
-    assert resources["study_db"].username == "STUDY_DB_USERNAME"  # type: ignore[attr-defined]
-    assert resources["participant_user_db"].password == ""  # type: ignore[attr-defined]
+    resources = build_definitions(load_config(path), str(path)).resources or {}
+    assert sorted(resources) == ["case", "run_options", "smtp_bridge"]
+    assert resources["case"].config_file_path == str(path)  # type: ignore[attr-defined]
+    assert resources["smtp_bridge"].case is resources["case"]  # type: ignore[attr-defined]
+    configured = {key: r._convert_to_config_dictionary() for key, r in resources.items()}  # type: ignore[attr-defined]
+    assert configured == {
+        "case": {"config_file_path": str(path)},
+        "smtp_bridge": {"case": {"config_file_path": str(path)}, "retries": 3, "backoff_seconds": 1.0},
+        "run_options": {"dry_run": False, "allow_mass_deletion": False},
+    }
 
 
 def test_repo_dagster_yaml_disables_telemetry_and_limits_one_run_per_partition(tmp_path: Path) -> None:

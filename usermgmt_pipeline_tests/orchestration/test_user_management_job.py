@@ -17,7 +17,7 @@ from usermgmt_pipeline.orchestration.build import (
     build_definitions,
     run_config,
 )
-from usermgmt_pipeline.orchestration.resources import SmtpBridgeResource
+from usermgmt_pipeline.orchestration.resources import CaseResource, SmtpBridgeResource
 from usermgmt_pipeline.orchestration.task_assets import MASS_DELETION_GUARD_TAG
 from usermgmt_pipeline_tests.orchestration.bridge_server import running_bridge
 from usermgmt_pipeline_tests.orchestration.helpers import (
@@ -151,14 +151,18 @@ def test_mass_deletion_guard_stops_the_run_and_the_failure_sensor_alerts_operato
         defs = build_definitions(load_config(path), str(path))
         alert_sensor = defs.resolve_sensor_def("operator_alert_sensor")
         failure_event = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
-        context = build_run_status_sensor_context(
+        with build_run_status_sensor_context(
             sensor_name="operator_alert_sensor",
             dagster_event=failure_event,
             dagster_instance=instance,
             dagster_run=dagster_run,
-            resources={"smtp_bridge": SmtpBridgeResource(url=bridge.url, backoff_seconds=0.01)},
-        ).for_run_failure()
-        alert_sensor(context)  # type: ignore[operator]
+            resources={
+                "smtp_bridge": SmtpBridgeResource(
+                    case=CaseResource(config_file_path=str(path)), backoff_seconds=0.01
+                )
+            },
+        ).for_run_failure() as context:  # a context manager: the resources have a setup and a teardown
+            alert_sensor(context)  # type: ignore[operator]
         [request] = bridge.requests
         assert request.path == "/send-email"
         assert request.body["to"] == ["ops@example.org"]
