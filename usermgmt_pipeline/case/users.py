@@ -175,6 +175,14 @@ class UsersCollections:
         with op_deadline(self.timeout):
             return self.users.estimated_document_count()
 
+    def preferred_languages(self) -> set[str]:
+        """Every `account.preferredLanguage` in use, decoded as the user's language is (ObjectId as hex);
+        users without one, or with null, have language "" (the caller adds it)."""
+        # `$group`, not `distinct`: FerretDB v1 refuses `distinct` with the deadline's maxTimeMS.
+        with op_deadline(self.timeout):
+            groups = list(self.users.aggregate([{"$group": {"_id": "$account.preferredLanguage"}}]))
+        return {str(g["_id"]) for g in groups if isinstance(g["_id"], str | ObjectId)}
+
     def find_selected(self, user_id: ObjectId, selection: Mapping[str, Any]) -> Mapping[str, Any] | None:
         """Fresh read of one user, only if it still matches the task's selection."""
         with op_deadline(self.timeout):

@@ -7,6 +7,7 @@ builtins) and ``html/template`` (contextual autoescaping) that a template over a
 """
 
 from .errors import TemplateRenderError
+from .execute import DEFAULT_LIMITS, RenderLimits
 from .render import render_html_template
 
-__all__ = ["TemplateRenderError", "render_html_template"]
+__all__ = ["DEFAULT_LIMITS", "RenderLimits", "TemplateRenderError", "render_html_template"]

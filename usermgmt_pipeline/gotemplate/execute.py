@@ -7,7 +7,9 @@ for Go's invalid/nil value (e.g. a missing map key reached via ``.field``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from .errors import GoTemplateError
 from .escapers import ESCAPERS
@@ -40,6 +42,25 @@ from .nodes import (
 MAX_TEMPLATE_DEPTH = 150
 
 
+@dataclass(frozen=True)
+class RenderLimits:
+    """Bounds on one execution, so a template that grows without bound fails instead of hanging.
+
+    Go has no such bounds: nested `define`s that call each other twice render 2^n copies, and a variable
+    doubled by `printf` in a `range` grows as fast. The limits only ever turn a render into an error; below
+    them the executor does exactly what it did before, so output is unchanged. `max_output_bytes` bounds
+    the email and every intermediate string a function returns; `max_seconds` is wall-clock time of the
+    execution, checked every `_CLOCK_EVERY` nodes (a node does bounded work, so overshoot is small).
+    """
+
+    max_output_bytes: int = 8 * 1024 * 1024
+    max_seconds: float = 10.0
+
+
+DEFAULT_LIMITS = RenderLimits()
+_CLOCK_EVERY = 256
+
+
 class _Missing:
     __slots__ = ()
 
@@ -50,6 +71,11 @@ MISSING = _Missing()
 class ExecError(GoTemplateError):
     def __init__(self, detail: str) -> None:
         super().__init__("execution error", detail)
+
+
+class RenderLimitError(GoTemplateError):
+    def __init__(self, detail: str) -> None:
+        super().__init__("render limit exceeded", detail)
 
 
 class _Break(Exception):
@@ -238,19 +264,48 @@ def _check_type(v: Value, kind: str) -> Value:
 # state
 # ---------------------------------------------------------------------------------------------
 class Executor:
-    def __init__(self, templates: dict[str, ListNode]) -> None:
+    def __init__(self, templates: dict[str, ListNode], limits: RenderLimits = DEFAULT_LIMITS) -> None:
         self.templates = templates
         self.out: list[bytes] = []
         self.vars: list[list] = []
         self.depth = 0
+        self.limits = limits
+        self.out_bytes = 0
+        self.steps = 0
+        self.deadline = 0.0
 
     def execute(self, name: str, data: Mapping[str, str]) -> str:
         self.vars = [["$", data]]
         root = self.templates.get(name)
         if root is None:
             raise ExecError(f"{name!r} is an incomplete or empty template")
+        self.deadline = time.monotonic() + self.limits.max_seconds
         self.walk(data, root)
         return b"".join(self.out).decode("utf-8")
+
+    # limits ------------------------------------------------------------------------------------
+    def emit(self, chunk: bytes) -> None:
+        self.out_bytes += len(chunk)
+        if self.out_bytes > self.limits.max_output_bytes:
+            raise RenderLimitError(
+                f"output exceeds {self.limits.max_output_bytes} bytes (a template that grows without bound?)"
+            )
+        self.out.append(chunk)
+
+    def tick(self) -> None:
+        self.steps += 1
+        if self.steps % _CLOCK_EVERY == 0 and time.monotonic() > self.deadline:
+            raise RenderLimitError(
+                f"rendering took longer than {self.limits.max_seconds:g} s "
+                "(a template that grows without bound?)"
+            )
+
+    def bounded(self, value: Value) -> Value:
+        if isinstance(value, str) and len(value) > self.limits.max_output_bytes:
+            raise RenderLimitError(
+                f"a value grew beyond {self.limits.max_output_bytes} bytes (a template that grows without bound?)"
+            )
+        return value
 
     # variables ---------------------------------------------------------------------------------
     def set_var(self, name: str, value: Value) -> None:
@@ -268,12 +323,13 @@ class Executor:
 
     # walking -----------------------------------------------------------------------------------
     def walk(self, dot: Value, node: Node) -> None:
+        self.tick()
         if isinstance(node, TextNode):
-            self.out.append(node.text)
+            self.emit(node.text)
         elif isinstance(node, ActionNode):
             val = self.eval_pipeline(dot, node.pipe)
             if not node.pipe.decl:
-                self.out.append(("<no value>" if val is None else sprint_one(val)).encode("utf-8"))
+                self.emit(("<no value>" if val is None else sprint_one(val)).encode("utf-8"))
         elif isinstance(node, ListNode):
             for n in node.nodes:
                 self.walk(dot, n)
@@ -484,7 +540,7 @@ class Executor:
         argv = [self.eval_arg(dot, param_kind(i), a) for i, a in enumerate(arg_nodes)]
         if final is not MISSING:
             argv.append(_check_type(final, param_kind(num_in - 1)))
-        return fn(*argv)
+        return self.bounded(fn(*argv))
 
     def eval_arg(self, dot: Value, kind: str, n: Node) -> Value:
         if isinstance(n, DotNode):

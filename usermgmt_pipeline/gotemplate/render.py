@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from .errors import GoTemplateError, TemplateRenderError
 from .escape import escape_template_set
-from .execute import Executor
+from .execute import DEFAULT_LIMITS, Executor, RenderLimits
 from .nodes import ListNode
 from .parser import parse_templates
 
@@ -30,12 +30,15 @@ def _compile(name: str, source: str) -> dict[str, ListNode]:
     return trees
 
 
-def render_html_template(source: str, data: Mapping[str, str], *, name: str) -> str:
+def render_html_template(
+    source: str, data: Mapping[str, str], *, name: str, limits: RenderLimits = DEFAULT_LIMITS
+) -> str:
     """Render ``source`` with ``data`` as dot, byte-identical to CASE's Go code
     (``template.New(name).Parse(source)`` then ``Execute`` with a ``map[string]string``).
 
     Raises :class:`TemplateRenderError` for every error Go reports and for every construct this
-    port cannot reproduce faithfully; it never returns output that would differ from Go's.
+    port cannot reproduce faithfully; it never returns output that would differ from Go's. A render
+    that exceeds ``limits`` (output size or time) fails with the construct ``render limit exceeded``.
     """
     if source.strip(_GO_TRIM_SPACE) == "":
         raise TemplateRenderError(name, "empty template", f"empty template {name}")
@@ -50,7 +53,7 @@ def render_html_template(source: str, data: Mapping[str, str], *, name: str) -> 
         values[k] = v
     try:
         trees = _compile(name, source)
-        return Executor(trees).execute(name, values)
+        return Executor(trees, limits).execute(name, values)
     except GoTemplateError as e:
         raise TemplateRenderError(name, e.construct, e.detail) from e
     except RecursionError as e:

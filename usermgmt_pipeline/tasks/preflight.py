@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from usermgmt_pipeline.emails.templates import EmailTemplateError, render_email
+from usermgmt_pipeline.case.temp_tokens import new_token
+from usermgmt_pipeline.emails.template_check import check_template
+from usermgmt_pipeline.emails.templates import EmailTemplateError
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.results import MassDeletionGuardError, TaskFailedError, TaskResult
+from usermgmt_pipeline.tasks.user_deletion import UNFINISHED as UNFINISHED_DELETION_STATES
 
 
 def require_template(ctx: TaskContext, message_type: str, result: TaskResult) -> Mapping[str, Any]:
-    """The global email template must exist (Go silently deleted users without notice when it did not)."""
+    """The global email template must exist and render for every user the task can reach.
+
+    Go silently deleted users without notice when it did not; see `_require_renderable` for the check.
+    """
     template = ctx.messaging.find_global_template(message_type)
     if template is None:
         raise TaskFailedError(
@@ -19,35 +25,49 @@ def require_template(ctx: TaskContext, message_type: str, result: TaskResult) ->
             f"in database {ctx.dbs.messaging_db(ctx.instance_id).name}; no user was touched",
             result,
         )
-    _require_renderable(ctx, template, result)
+    _require_renderable(ctx, template, message_type, result)
     return template
 
 
-def _require_renderable(ctx: TaskContext, template: Mapping[str, Any], result: TaskResult) -> None:
-    """Render every translation once with a stand-in token before anyone is touched.
+# The payload each task gives QueueEmailByTemplate (01 §4 step 4): a temp token for the reminder and the
+# inactivity notice, nothing for the deletion notices.
+_TOKEN_MESSAGE_TYPES = frozenset({"registration", "account-inactivity"})
 
-    A template that cannot render (bad base64, a construct the renderer rejects) would otherwise fail
-    each user *after* the token was issued or the account deleted, leaving the notice pending forever.
+
+def _require_renderable(
+    ctx: TaskContext, template: Mapping[str, Any], message_type: str, result: TaskResult
+) -> None:
+    """Decode the template as Go does and render every reachable translation under every language that
+    selects it, with the task's data map, before anyone is touched (`emails.template_check` says how the
+    open set of languages falling back to `defaultLanguage` is covered).
+
+    A template that cannot render (a shape or `headerOverrides` type Go cannot decode, bad base64, a missing
+    default translation, a construct refused in some branch, a render that grows without bound) would
+    otherwise fail each user *after* the token was issued or the account deleted, leaving the notice
+    pending forever. The stand-in token is a real one (same length and alphabet), never stored.
     """
-    translations = template.get("translations")
-    languages = {
-        str(t.get("languageCode") or "")
-        for t in (translations if isinstance(translations, list) else [])
-        if isinstance(t, Mapping)
+    payload = {"token": new_token()} if message_type in _TOKEN_MESSAGE_TYPES else {}
+    try:
+        check_template(
+            template,
+            instance_id=ctx.instance_id,
+            payload=payload,
+            constants=ctx.config.messaging_configs.global_email_template_constants,
+            instance_languages=lambda: _languages_in_use(ctx, result.task),
+        )
+    except EmailTemplateError as exc:
+        raise TaskFailedError(
+            f"{result.task}[{ctx.instance_id}]: {exc}; no user was touched", result
+        ) from None
+
+
+def _languages_in_use(ctx: TaskContext, task: str) -> set[str]:
+    """The users' languages, and those snapshotted by deletions in progress (their users are gone)."""
+    journaled = {
+        entry.get("language")
+        for entry in ctx.pipeline.unfinished(task, ctx.instance_id, UNFINISHED_DELETION_STATES)
     }
-    for language in sorted(languages):
-        try:
-            render_email(
-                template,
-                instance_id=ctx.instance_id,
-                language=language,
-                payload={"token": "preflight-token"},
-                constants=ctx.config.messaging_configs.global_email_template_constants,
-            )
-        except EmailTemplateError as exc:
-            raise TaskFailedError(
-                f"{result.task}[{ctx.instance_id}]: {exc}; no user was touched", result
-            ) from None
+    return ctx.users.preferred_languages() | {lang for lang in journaled if isinstance(lang, str)}
 
 
 def require_global_secret(ctx: TaskContext, result: TaskResult) -> None:

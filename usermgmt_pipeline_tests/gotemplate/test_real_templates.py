@@ -10,7 +10,15 @@ from usermgmt_pipeline.gotemplate import render_html_template
 
 from .oracle import REPO_ROOT, run_oracle
 
-TEMPLATE_DIR = REPO_ROOT.parent / "shared" / "corpus" / "templates"
+# ../shared next to the checkout; a git worktree under ../wt/<name> finds it one level further up.
+TEMPLATE_DIR = next(
+    (
+        base / "shared" / "corpus" / "templates"
+        for base in REPO_ROOT.parents
+        if (base / "shared" / "corpus" / "templates").is_dir()
+    ),
+    REPO_ROOT.parent / "shared" / "corpus" / "templates",
+)
 TEMPLATES = sorted(TEMPLATE_DIR.glob("*.html"))
 
 DATA = {
