@@ -20,12 +20,43 @@ from usermgmt_pipeline.devtools.local_mongo import (
     acquire_server,
     start_ferretdb,
 )
+from usermgmt_pipeline_tests import corpus
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = REPO_ROOT.parent / "shared"
-CORPUS_DIR = SHARED_DIR / "corpus"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "corpus: reads the CASE corpus (seed example, real templates and rules) at CASE_CORPUS_DIR"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without the corpus, deselect the tests that read it (an error when CASE_CORPUS_REQUIRED is set)."""
+    if corpus.corpus_present():
+        return
+    if corpus.corpus_required():
+        raise pytest.UsageError(
+            f"{corpus.CORPUS_REQUIRED_VAR} is set but the CASE corpus is not at {corpus.CORPUS_ROOT} "
+            f"(set {corpus.CORPUS_DIR_VAR})"
+        )
+    needing = [item for item in items if item.get_closest_marker("corpus")]
+    if needing:
+        config.hook.pytest_deselected(items=needing)
+        items[:] = [item for item in items if not item.get_closest_marker("corpus")]
+    config.stash[_CORPUS_DESELECTED] = len(needing)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    deselected = config.stash.get(_CORPUS_DESELECTED, 0)
+    if deselected:
+        terminalreporter.write_sep("-", "CASE corpus not found", yellow=True)
+        terminalreporter.write_line(corpus.absence_notice(deselected))
+
+
+_CORPUS_DESELECTED = pytest.StashKey[int]()
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +10,6 @@ import yaml
 
 from usermgmt_pipeline.config import AppConfig, ConfigError, parse_config_text
 
-SHARED_DIR = Path(__file__).parents[2].parent / "shared"
-SEED_CONFIG = SHARED_DIR / "seed" / "config.example.yaml"
 DB_KEYS = ("participant_user_db", "global_infos_db", "messaging_db", "study_db")
 ALL_TASKS = (
     "clean_up_unverified_users",

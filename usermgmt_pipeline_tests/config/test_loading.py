@@ -17,12 +17,12 @@ from usermgmt_pipeline.config import (
     load_config_from_env,
 )
 from usermgmt_pipeline_tests.config.configs import (
-    SEED_CONFIG,
     load_dict,
     load_text,
     to_yaml,
     valid_config,
 )
+from usermgmt_pipeline_tests.corpus import SEED_CONFIG
 
 H = 3_600_000_000_000
 
@@ -84,6 +84,7 @@ run_tasks:
 """
 
 
+@pytest.mark.corpus
 def test_seed_example_config_loads_with_seed_spellings() -> None:
     cfg = load_config(SEED_CONFIG, env={})
     assert cfg.instance_ids == ["default", "research_instance", "pilot_study"]

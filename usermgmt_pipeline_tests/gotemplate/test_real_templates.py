@@ -1,4 +1,4 @@
-"""The 41 real CASE email templates (read from ../shared/corpus, never copied into the repo)."""
+"""The 41 real CASE email templates (read from the CASE corpus at CASE_CORPUS_DIR, never copied into the repo)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,11 @@ from pathlib import Path
 import pytest
 
 from usermgmt_pipeline.gotemplate import render_html_template
+from usermgmt_pipeline_tests.corpus import TEMPLATE_DIR
 
-from .oracle import REPO_ROOT, run_oracle
+from .oracle import run_oracle
 
-# ../shared next to the checkout; a git worktree under ../wt/<name> finds it one level further up.
-TEMPLATE_DIR = next(
-    (
-        base / "shared" / "corpus" / "templates"
-        for base in REPO_ROOT.parents
-        if (base / "shared" / "corpus" / "templates").is_dir()
-    ),
-    REPO_ROOT.parent / "shared" / "corpus" / "templates",
-)
+pytestmark = pytest.mark.corpus
 TEMPLATES = sorted(TEMPLATE_DIR.glob("*.html"))
 
 DATA = {

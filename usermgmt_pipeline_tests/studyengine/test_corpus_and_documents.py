@@ -1,4 +1,4 @@
-"""Real rule files (read from /work/shared/corpus at test time), rule decoding, and document shapes."""
+"""Real rule files (read from the CASE corpus at CASE_CORPUS_DIR), rule decoding, and document shapes."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from usermgmt_pipeline.studyengine import (
 )
 from usermgmt_pipeline.studyengine.event import SurveyResponse
 from usermgmt_pipeline.studyengine.report import ReportData
+from usermgmt_pipeline_tests.corpus import RULES_DIR
 from usermgmt_pipeline_tests.studyengine.conftest import fixed_clock
 
-RULES_DIR = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "rules"
 RULE_FILES = sorted(RULES_DIR.glob("*.json"))
 WRAPPED_SHAPE = "case-framework_case-admin__testStudyRules.json"  # top level holds ExpressionArg wrappers
 
@@ -29,10 +29,12 @@ def _participant() -> Participant:
     return Participant(participant_id="p1", study_status="active", flags={"a": "b"}, entered_at=1600000000)
 
 
+@pytest.mark.corpus
 def test_corpus_is_present() -> None:
     assert len(RULE_FILES) == 11
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.name)
 def test_corpus_rules_parse_and_leave_matches_nothing_in_generated_rule_sets(path: Path) -> None:
     rules = parse_rules({"serialisedRules": path.read_text(encoding="utf-8")})
