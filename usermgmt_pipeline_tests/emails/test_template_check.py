@@ -115,6 +115,7 @@ def corpus_templates() -> dict[str, dict[str, str]]:
     return grouped
 
 
+@pytest.mark.corpus
 def test_every_real_template_passes_the_preflight() -> None:
     grouped = corpus_templates()
     assert sum(len(v) for v in grouped.values()) == 41

@@ -291,6 +291,7 @@ def test_a_good_template_still_reaches_every_user(env: CaseEnv) -> None:
     assert env.temp_tokens.count_documents({}) == 4
 
 
+@pytest.mark.corpus
 def test_the_real_corpus_templates_pass_the_preflight_and_reach_every_user(env: CaseEnv) -> None:
     """The Grippenet templates (de, en, fr, it), stored as CASE stores them: the pre-flight passes and each
     user, including one whose language has no translation, gets the email."""
