@@ -2,6 +2,8 @@
 
 The tests name the crash point in `USERMGMT_TEST_CRASH_AT=<checkpoint>[:<n>]` for a worker process; the
 worker (never the package) reads it and installs the hook. The n-th visit (default the 1st) kills.
+`<checkpoint>@<k>` kills inside a batch: the bulk write ending at that checkpoint writes its first k users'
+documents, then the process dies before the rest.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import os
 import signal
 from collections.abc import Callable, Mapping
 
-from usermgmt_pipeline.tasks.checkpoints import CheckpointHook, install_checkpoint_hook
+from usermgmt_pipeline.tasks.checkpoints import CheckpointHook, install_checkpoint_hook, install_split_hook
 
 CRASH_AT_VAR = "USERMGMT_TEST_CRASH_AT"
 
@@ -36,4 +38,19 @@ def crash_hook(spec: str) -> CheckpointHook:
 def install_crash_hook_from_env(env: Mapping[str, str] | None = None) -> Callable[[], None] | None:
     """Install the crash hook when `USERMGMT_TEST_CRASH_AT` names a checkpoint; returns its remover."""
     spec = (os.environ if env is None else env).get(CRASH_AT_VAR, "")
-    return install_checkpoint_hook(crash_hook(spec)) if spec else None
+    if not spec:
+        return None
+    remove_kill = install_checkpoint_hook(crash_hook(spec))
+    head, _, visit = spec.rpartition(":")
+    target = head if visit.isdigit() else spec
+    step, at, cut_text = target.rpartition("@")
+    if not (at and cut_text.isdigit()):
+        return remove_kill
+    cut = int(cut_text)
+    remove_split = install_split_hook(lambda name, n: cut if name == step else None)
+
+    def remove() -> None:
+        remove_kill()
+        remove_split()
+
+    return remove

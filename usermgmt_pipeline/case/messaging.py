@@ -16,6 +16,7 @@ from bson import Int64, ObjectId
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from usermgmt_pipeline.case.bulk import insert_unordered
 from usermgmt_pipeline.case.connections import op_deadline
 from usermgmt_pipeline.studyengine import godecode
 
@@ -196,6 +197,40 @@ class MessagingCollections:
                 return True
             except DuplicateKeyError:
                 return False
+
+    def queue_many_once(self, docs: list[Mapping[str, Any]]) -> dict[int, str]:
+        """`queue_once` for many emails in one call; returns the failures (index -> reason).
+
+        A duplicate `_id` is a crashed earlier attempt's email, already queued: not an error."""
+        with op_deadline(self.timeout):
+            return insert_unordered(self.outgoing, docs).errors
+
+    def sent_since(self, since_by_user: Mapping[str, int], message_type: str) -> set[str]:
+        """`was_sent_since` for many users in one query: the user ids with such an email sent after their time."""
+        if not since_by_user:
+            return set()
+        earliest = datetime.fromtimestamp(min(since_by_user.values()), UTC)
+        with op_deadline(self.timeout):
+            docs = list(
+                self.sent.find(
+                    {
+                        "userId": {"$in": list(since_by_user)},
+                        "messageType": message_type,
+                        "sentAt": {"$gte": earliest},
+                    },
+                    projection={"_id": 0, "userId": 1, "sentAt": 1},
+                )
+            )
+        out = set()
+        for doc in docs:
+            user_id, sent_at = doc.get("userId"), doc.get("sentAt")
+            if not isinstance(sent_at, datetime) or user_id not in since_by_user:
+                continue
+            if sent_at.tzinfo is None:
+                sent_at = sent_at.replace(tzinfo=UTC)
+            if sent_at >= datetime.fromtimestamp(since_by_user[user_id], UTC):
+                out.add(user_id)
+        return out
 
     def was_sent_since(self, user_id: str, message_type: str, since_unix: int) -> bool:
         """Whether the messaging job already sent (and removed) such an email after `since_unix`."""

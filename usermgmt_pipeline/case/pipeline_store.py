@@ -14,6 +14,7 @@ from typing import Any
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
 
+from usermgmt_pipeline.case.bulk import insert_unordered
 from usermgmt_pipeline.case.connections import op_deadline
 
 FINISHED_STATES = ("done", "selection-changed", "abandoned")
@@ -62,6 +63,41 @@ class PipelineStore:
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
+
+    def open_entries(self, entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+        """`open_entry` for many keys in two calls: insert the new ones unordered, read the existing back.
+
+        Returns every key's entry as stored (a new one as inserted, an existing one with its pre-assigned ids).
+        A key whose insert failed for another reason than a duplicate key raises, like a failed single open.
+        """
+        opened_at = int(time.time())
+        keys = list(entries)
+        docs = [{"_id": key, **entries[key], "openedAt": opened_at} for key in keys]
+        with op_deadline(self.timeout):
+            outcome = insert_unordered(self.journal, docs)
+        if outcome.errors:
+            index, reason = next(iter(outcome.errors.items()))
+            raise RuntimeError(f"opening journal entry {keys[index]} failed: {reason}")
+        out: dict[str, Mapping[str, Any]] = {
+            key: doc
+            for index, (key, doc) in enumerate(zip(keys, docs, strict=True))
+            if index not in outcome.duplicates
+        }
+        existing = [keys[index] for index in sorted(outcome.duplicates)]
+        if existing:
+            with op_deadline(self.timeout):
+                out.update({doc["_id"]: doc for doc in self.journal.find({"_id": {"$in": existing}})})
+        missing = [key for key in keys if key not in out]
+        if missing:
+            raise LookupError(f"journal entries {missing[:3]} vanished while being opened")
+        return out
+
+    def update_many(self, keys: list[str], changes: Mapping[str, Any]) -> None:
+        """`$set` the same changes on every entry in `keys` with one call."""
+        if not keys:
+            return
+        with op_deadline(self.timeout):
+            self.journal.update_many({"_id": {"$in": list(keys)}}, {"$set": dict(changes)})
 
     def get(self, key: str) -> Mapping[str, Any] | None:
         with op_deadline(self.timeout):

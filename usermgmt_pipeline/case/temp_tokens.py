@@ -17,6 +17,7 @@ from bson import ObjectId
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from usermgmt_pipeline.case.bulk import insert_unordered
 from usermgmt_pipeline.case.connections import op_deadline
 
 PURPOSE_CONTACT_VERIFICATION = "contact-verification"
@@ -77,6 +78,33 @@ class TempTokens:
         if existing is None:
             raise RuntimeError("temp token insert collided on token string; retry")
         return str(existing["token"])
+
+    def insert_many_once(self, docs: list[Mapping[str, Any]]) -> list[str | Exception]:
+        """`insert_once` for many tokens in at most two calls; per document its token string, or the error.
+
+        A duplicate `_id` means a crashed earlier attempt stored it: its token string is read back (one
+        `$in` for all of them) and reused, so the email references the token that exists.
+        """
+        with op_deadline(self.timeout):
+            outcome = insert_unordered(self.collection, docs)
+        out: list[str | Exception] = [str(doc["token"]) for doc in docs]
+        for index, reason in outcome.errors.items():
+            out[index] = RuntimeError(f"inserting the temp token failed: {reason}")
+        if outcome.duplicates:
+            ids = [docs[index]["_id"] for index in outcome.duplicates]
+            with op_deadline(self.timeout):
+                stored = {
+                    doc["_id"]: str(doc["token"])
+                    for doc in self.collection.find({"_id": {"$in": ids}}, projection={"token": 1})
+                }
+            for index in outcome.duplicates:
+                token = stored.get(docs[index]["_id"])
+                out[index] = (
+                    token
+                    if token is not None
+                    else RuntimeError("temp token insert collided on token string; retry")
+                )
+        return out
 
     def delete_all_for_user(self, instance_id: str, user_id: str, purpose: str = "") -> int:
         selector: dict[str, Any] = {"instanceID": instance_id, "userID": user_id}

@@ -124,6 +124,12 @@ def _by_id_if_selected(user_id: ObjectId, selection: Mapping[str, Any]) -> dict[
     return {"_id": user_id, **selection}
 
 
+def _ids_if_selected(user_ids: list[ObjectId], selection: Mapping[str, Any]) -> dict[str, Any]:
+    if "_id" in selection:
+        return {"$and": [{"_id": {"$in": list(user_ids)}}, dict(selection)]}
+    return {"_id": {"$in": list(user_ids)}, **selection}
+
+
 class UsersCollections:
     """Reads and writes on one instance's `<p><iid>_users` database."""
 
@@ -135,8 +141,13 @@ class UsersCollections:
         self.timeout = op_timeout_s
         self.no_cursor_timeout = no_cursor_timeout
 
-    def iterate(self, selection: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-        """Raw user documents matching `selection`, batch size 32, no deadline (as Go's FindAndExecuteOnUsers).
+    def iterate(
+        self, selection: Mapping[str, Any], batch_size: int = USER_BATCH_SIZE
+    ) -> Iterator[Mapping[str, Any]]:
+        """Raw user documents matching `selection`, no deadline (as Go's FindAndExecuteOnUsers).
+
+        The batch size is Go's 32 for the per-user tasks; the batched tasks fetch one of their batches per
+        getMore.
 
         `use_no_cursor_timeout` is honoured (Go ignores it). Cursor errors propagate to the caller, which fails
         the instance loudly instead of reporting a partial run as finished.
@@ -146,7 +157,7 @@ class UsersCollections:
             cursor = self.users.find(
                 selection,
                 projection=USER_PROJECTION,
-                batch_size=USER_BATCH_SIZE,
+                batch_size=batch_size,
                 no_cursor_timeout=no_cursor_timeout,
             )
             with cursor:
@@ -187,6 +198,47 @@ class UsersCollections:
         """Fresh read of one user, only if it still matches the task's selection."""
         with op_deadline(self.timeout):
             return self.users.find_one(_by_id_if_selected(user_id, selection), projection=USER_PROJECTION)
+
+    def selected_ids(self, user_ids: list[ObjectId], selection: Mapping[str, Any]) -> set[ObjectId]:
+        """Which of `user_ids` still match the task's selection: one `_id` `$in` query."""
+        if not user_ids:
+            return set()
+        with op_deadline(self.timeout):
+            return {
+                doc["_id"]
+                for doc in self.users.find(_ids_if_selected(user_ids, selection), projection={"_id": 1})
+            }
+
+    def set_timestamp_many_if_selected(
+        self, user_ids: list[ObjectId], selection: Mapping[str, Any], field: str, value: int
+    ) -> set[ObjectId]:
+        """`$set timestamps.<field>` (Int64) on those of `user_ids` still selected; returns who was set.
+
+        One `update_many` filtered by `_id` `$in` plus the selection, then one read of who now carries the
+        value: a user who left the selection meanwhile is neither written nor counted.
+        """
+        if not user_ids:
+            return set()
+        with op_deadline(self.timeout):
+            self.users.update_many(
+                _ids_if_selected(user_ids, selection), {"$set": {f"timestamps.{field}": Int64(value)}}
+            )
+            return {
+                doc["_id"]
+                for doc in self.users.find(
+                    {"_id": {"$in": list(user_ids)}, f"timestamps.{field}": Int64(value)},
+                    projection={"_id": 1},
+                )
+            }
+
+    def get_raw_many(self, user_ids: list[ObjectId]) -> dict[ObjectId, Mapping[str, Any]]:
+        if not user_ids:
+            return {}
+        with op_deadline(self.timeout):
+            return {
+                doc["_id"]: doc
+                for doc in self.users.find({"_id": {"$in": list(user_ids)}}, projection=USER_PROJECTION)
+            }
 
     def set_timestamp_if_selected(
         self, user_id: ObjectId, selection: Mapping[str, Any], field: str, value: int

@@ -8,7 +8,10 @@ without relying on timing. Test hooks never ship as behaviour a production setti
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
 
 CHECKPOINTS = (
     "notify:journal-opened",
@@ -26,8 +29,11 @@ CHECKPOINTS = (
 )
 
 CheckpointHook = Callable[[str], None]
+SplitHook = Callable[[str, int], int | None]
+"""(checkpoint, n) -> after how many of the n items of that step's bulk write to stop, or None."""
 
 _hooks: list[CheckpointHook] = []
+_split_hooks: list[SplitHook] = []
 
 
 def install_checkpoint_hook(hook: CheckpointHook) -> Callable[[], None]:
@@ -45,3 +51,29 @@ def checkpoint(name: str) -> None:
     """Mark a step boundary; calls the installed hooks (none outside the tests)."""
     for hook in tuple(_hooks):
         hook(name)
+
+
+def install_split_hook(hook: SplitHook) -> Callable[[], None]:
+    """Let `hook` cut the bulk write before checkpoint `name` after k of its n items; returns its remover."""
+    _split_hooks.append(hook)
+
+    def remove() -> None:
+        if hook in _split_hooks:
+            _split_hooks.remove(hook)
+
+    return remove
+
+
+def in_parts(name: str, items: Sequence[T]) -> Iterator[Sequence[T]]:
+    """The parts in which the bulk write that ends at checkpoint `name` writes `items`: all at once.
+
+    A test's split hook may cut it after k items; the boundary is then the checkpoint `<name>@<k>`, so a
+    crash hook can kill the process with k of the n users of a batch written and the rest not.
+    """
+    cut = next((k for hook in tuple(_split_hooks) if (k := hook(name, len(items))) is not None), None)
+    if cut is None or not 0 < cut < len(items):
+        yield items
+        return
+    yield items[:cut]
+    checkpoint(f"{name}@{cut}")
+    yield items[cut:]

@@ -86,6 +86,11 @@ class TaskContext:
         return self.config.study_configs.global_secret.get_secret_value()
 
     @property
+    def batch_size(self) -> int:
+        """Users per bulk database call of the batched tasks (`orchestration.batch_size`)."""
+        return int(getattr(getattr(self.config, "orchestration", None), "batch_size", 500) or 500)
+
+    @property
     def user_workers(self) -> int:
         return int(getattr(getattr(self.config, "orchestration", None), "user_workers", 1) or 1)
 

@@ -1,6 +1,7 @@
 """Task 3: warn inactive users and mark them (02 §1.3), then delete those whose grace period is over (§1.4).
 
-Go reads "now" again for each user's `markedForDeletion`; we compute it per user too.
+Go reads "now" again for each user's `markedForDeletion`; we read it again for each batch of users (one
+`update_many` sets a batch's marks).
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from usermgmt_pipeline.case.temp_tokens import PURPOSE_INACTIVE_USER_NOTIFICATIO
 from usermgmt_pipeline.tasks import selection
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.deletion_task import run_deletion_task
-from usermgmt_pipeline.tasks.iteration import dry_run, run_per_user
-from usermgmt_pipeline.tasks.notify_flow import NoticeSpec, finish_interrupted_notices, send_notice
+from usermgmt_pipeline.tasks.iteration import dry_run, run_in_batches
+from usermgmt_pipeline.tasks.notify_flow import NoticeSpec, finish_interrupted_notices, send_notices
 from usermgmt_pipeline.tasks.preflight import require_template
 from usermgmt_pipeline.tasks.results import TaskResult
 
@@ -43,12 +44,12 @@ def notify_inactive_users(ctx: TaskContext) -> TaskResult:
             selection=chosen,
         )
 
-    def handle(user):  # type: ignore[no-untyped-def]
-        return send_notice(ctx, _spec_now(), user, template)
+    def handle(users):  # type: ignore[no-untyped-def]
+        return send_notices(ctx, _spec_now(), users, template)
 
     try:
         result.extra["closed_interrupted"] = finish_interrupted_notices(ctx, _spec_now())
-        run_per_user(ctx, NOTIFY_TASK, chosen, result, handle)
+        run_in_batches(ctx, NOTIFY_TASK, chosen, result, handle)
     finally:
         ctx.flush_audit()
     return result

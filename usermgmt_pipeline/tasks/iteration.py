@@ -16,7 +16,11 @@ from usermgmt_pipeline.tasks.results import TaskFailedError, TaskResult
 
 
 def selected_users(
-    ctx: TaskContext, task: str, selection: Mapping[str, Any], result: TaskResult
+    ctx: TaskContext,
+    task: str,
+    selection: Mapping[str, Any],
+    result: TaskResult,
+    fetch_batch_size: int | None = None,
 ) -> Iterator[User]:
     """Yield decodable users; an undecodable one is skipped and reported with its id and reason.
 
@@ -26,7 +30,10 @@ def selected_users(
     other operation: Go's unbounded cursor context let one stuck reply hang the job forever.
     """
     progress = ProgressLogger(ctx, task)
-    iterator = iter(ctx.users.iterate(selection))
+    users = ctx.users
+    iterator = iter(
+        users.iterate(selection) if fetch_batch_size is None else users.iterate(selection, fetch_batch_size)
+    )
     fetch_timeout = ctx.dbs.timeout_s("participant_user_db")
     while True:
         try:
@@ -99,6 +106,42 @@ def run_per_user(
                     if kind == "ok":
                         _record(ctx, task, done_user, (kind, value), result)
             raise
+
+
+def run_in_batches(
+    ctx: TaskContext,
+    task: str,
+    selection: Mapping[str, Any],
+    result: TaskResult,
+    handle_batch: Callable[[list[User]], Mapping[str, tuple[str, Any]]],
+) -> None:
+    """Call `handle_batch` per `orchestration.batch_size` selected users; it returns each user's outcome.
+
+    The cursor fetches one batch per getMore. Outcomes are recorded as `run_per_user` records them: a
+    failed user is reported and the walk goes on; a lost database fails the instance with the counts so far.
+    An exception out of `handle_batch` itself (a bulk call that failed as a whole) counts for every user of
+    the batch.
+    """
+    size = ctx.batch_size
+    batch: list[User] = []
+
+    def flush() -> None:
+        try:
+            outcomes: Mapping[str, tuple[str, Any]] = handle_batch(batch)
+        except TaskFailedError:
+            raise
+        except Exception as exc:
+            outcomes = {user.id: ("error", exc) for user in batch}
+        for user in batch:
+            _record(ctx, task, user, outcomes.get(user.id, ("ok", None)), result)
+        batch.clear()
+
+    for user in selected_users(ctx, task, selection, result, fetch_batch_size=size):
+        batch.append(user)
+        if len(batch) >= size:
+            flush()
+    if batch:
+        flush()
 
 
 def _attempt(handle: Callable[[User], str | None], user: User) -> tuple[str, Any]:

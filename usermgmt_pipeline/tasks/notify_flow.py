@@ -2,7 +2,7 @@
 
 Crash safety (the original sends a second email with a second token when it dies between the email and the
 user update). Per user and cycle we open a journal entry, keyed `<task>:<instance>:<user>:<cycle>`, whose
-`$setOnInsert` fixes the ObjectIds of the temp token and of the outgoing email once. Every step is then an
+first insert fixes the ObjectIds of the temp token and of the outgoing email once. Every step is then an
 idempotent write under those ids:
 
 0. re-read the user with the task's selection as filter; if it no longer matches, nothing is written;
@@ -12,6 +12,12 @@ idempotent write under those ids:
 3. set the user's timestamp, filtered by the task's selection (a user who logged in or confirmed meanwhile
    is not touched); journal -> done.
 
+The users come in batches (`orchestration.batch_size`) and each step is one bulk call for the whole batch
+(journal `insert_many` with the existing entries read back, one `_id` `$in` re-check, one unordered
+`insert_many` each for tokens and emails, one sent-email query, one `update_many` of the users); only the
+rendering is per user. Each user still goes through the steps in order, and a kill between two steps, or
+inside one after k of its n users, leaves every user of the batch at a step boundary of its own.
+
 Whatever step a kill hits, the rerun selects the same user again (the timestamp is the last write) and
 converges on exactly one email referencing exactly one token. The cycle is "once per account" for
 reminders and the (lastLogin, lastTokenRefresh) pair for inactivity, so a user who comes back and lapses
@@ -20,7 +26,7 @@ again gets a new notice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +37,7 @@ from usermgmt_pipeline.case.messaging import outgoing_email_document
 from usermgmt_pipeline.case.temp_tokens import new_token, token_document
 from usermgmt_pipeline.case.users import User
 from usermgmt_pipeline.emails.templates import render_email
-from usermgmt_pipeline.tasks.checkpoints import checkpoint
+from usermgmt_pipeline.tasks.checkpoints import checkpoint, in_parts
 from usermgmt_pipeline.tasks.context import TaskContext
 
 
@@ -51,12 +57,25 @@ class NoticeSpec:
         return f"{user.last_login}-{user.last_token_refresh}"
 
 
-def send_notice(ctx: TaskContext, spec: NoticeSpec, user: User, template: Mapping[str, Any]) -> str | None:
-    """Run the three steps for one user; returns None when done, or why the user was skipped."""
-    key = f"{spec.task}:{ctx.instance_id}:{user.id}:{spec.cycle(user)}"
-    entry = ctx.pipeline.open_entry(
-        key,
-        {
+Outcome = tuple[str, Any]
+"""("ok", None) when done, ("ok", reason) when skipped, ("error", exception) when the user failed."""
+
+
+def _visit(name: str, users: Sequence[User]) -> None:
+    """The step boundary `name`, once per user who reached it (the crash tests count visits per user)."""
+    for _user in users:
+        checkpoint(name)
+
+
+def send_notices(
+    ctx: TaskContext, spec: NoticeSpec, users: Sequence[User], template: Mapping[str, Any]
+) -> dict[str, Outcome]:
+    """Run the steps for one batch of users; returns each user's outcome by user id."""
+    users = list({user.id: user for user in users}.values())  # a cursor may repeat a user
+    outcomes: dict[str, Outcome] = {}
+    keys = {user.id: f"{spec.task}:{ctx.instance_id}:{user.id}:{spec.cycle(user)}" for user in users}
+    fresh = {
+        keys[user.id]: {
             "task": spec.task,
             "instanceID": ctx.instance_id,
             "userID": user.id,
@@ -64,23 +83,38 @@ def send_notice(ctx: TaskContext, spec: NoticeSpec, user: User, template: Mappin
             "tokenDocId": ObjectId(),
             "emailDocId": ObjectId(),
             "startedAt": ctx.now_s(),
-        },
-    )
-    if entry.get("state") == "selection-changed":
-        # Selected again in the same cycle: resume under the same ids (the token and email inserts are
-        # idempotent), otherwise the timestamp would be set without any email being queued.
-        ctx.pipeline.update(key, {"state": "pending"})
-        entry = {**entry, "state": "pending"}
-    checkpoint("notify:journal-opened")
-    if entry.get("state") == "pending" and ctx.users.find_selected(user.object_id, spec.selection) is None:
-        # Re-check right before the first write: a user who confirmed or logged in since the cursor read it
-        # gets neither a token nor an email.
-        ctx.pipeline.update(key, {"state": "selection-changed"})
+        }
+        for user in users
+    }
+    opened: dict[str, Mapping[str, Any]] = {}
+    for part in in_parts("notify:journal-opened", list(fresh)):
+        opened.update(ctx.pipeline.open_entries({key: fresh[key] for key in part}))
+    entries = {user.id: dict(opened[keys[user.id]]) for user in users}
+    # Selected again in the same cycle: resume under the same ids (the token and email inserts are
+    # idempotent), otherwise the timestamp would be set without any email being queued.
+    reopened = [user.id for user in users if entries[user.id].get("state") == "selection-changed"]
+    ctx.pipeline.update_many([keys[user_id] for user_id in reopened], {"state": "pending"})
+    for user_id in reopened:
+        entries[user_id]["state"] = "pending"
+    _visit("notify:journal-opened", users)
+
+    # Re-check right before the first write: a user who confirmed or logged in since the cursor read it
+    # gets neither a token nor an email.
+    pending = [user for user in users if entries[user.id].get("state") == "pending"]
+    still_selected = ctx.users.selected_ids([user.object_id for user in pending], spec.selection)
+    gone = [user for user in pending if user.object_id not in still_selected]
+    ctx.pipeline.update_many([keys[user.id] for user in gone], {"state": "selection-changed"})
+    for user in gone:
         ctx.audit(spec.task, user.id, spec.message_type, "selection-changed")
-        return "no longer selected before the notice was sent (user confirmed or logged in meanwhile)"
-    token = ctx.temp_tokens.insert_once(
+        outcomes[user.id] = (
+            "ok",
+            "no longer selected before the notice was sent (user confirmed or logged in meanwhile)",
+        )
+    active = [user for user in users if user.id not in outcomes]
+
+    token_docs = [
         token_document(
-            doc_id=entry["tokenDocId"],
+            doc_id=entries[user.id]["tokenDocId"],
             token=new_token(),
             purpose=spec.token_purpose,
             user_id=user.id,
@@ -88,41 +122,94 @@ def send_notice(ctx: TaskContext, spec: NoticeSpec, user: User, template: Mappin
             email=user.account_id,
             ttl_ns=spec.token_ttl_ns,
         )
+        for user in active
+    ]
+    stored: list[str | Exception] = []
+    for part in in_parts("notify:token-inserted", token_docs):
+        stored += ctx.temp_tokens.insert_many_once(list(part))
+    tokens: dict[str, str] = {}
+    for user, token in zip(active, stored, strict=True):
+        if isinstance(token, Exception):
+            outcomes[user.id] = ("error", token)
+        else:
+            tokens[user.id] = token
+    active = [user for user in active if user.id in tokens]
+    _visit("notify:token-inserted", active)
+
+    to_email = [user for user in active if entries[user.id].get("state") == "pending"]
+    already_sent = ctx.messaging.sent_since(
+        {user.id: int(entries[user.id]["startedAt"]) for user in to_email}, spec.message_type
     )
-    checkpoint("notify:token-inserted")
-    if entry.get("state") == "pending":
-        already_sent = ctx.messaging.was_sent_since(user.id, spec.message_type, int(entry["startedAt"]))
-        if not already_sent:
+    email_docs: list[dict[str, Any]] = []
+    email_users: list[User] = []
+    for user in to_email:
+        if user.id in already_sent:
+            continue
+        try:
             email = render_email(
                 template,
                 instance_id=ctx.instance_id,
                 language=user.preferred_language,
-                payload={"token": token},
+                payload={"token": tokens[user.id]},
                 constants=ctx.config.messaging_configs.global_email_template_constants,
             )
-            ctx.messaging.queue_once(
-                outgoing_email_document(
-                    doc_id=entry["emailDocId"],
-                    message_type=spec.message_type,
-                    user_id=user.id,
-                    to=user.account_id,
-                    subject=email.subject,
-                    header_overrides=email.header_overrides,
-                    content=email.content,
-                    added_at=ctx.now_s(),
-                )
+        except Exception as exc:
+            outcomes[user.id] = ("error", exc)
+            continue
+        email_users.append(user)
+        email_docs.append(
+            outgoing_email_document(
+                doc_id=entries[user.id]["emailDocId"],
+                message_type=spec.message_type,
+                user_id=user.id,
+                to=user.account_id,
+                subject=email.subject,
+                header_overrides=email.header_overrides,
+                content=email.content,
+                added_at=ctx.now_s(),
             )
-        ctx.pipeline.update(key, {"state": "email_queued"})
-    checkpoint("notify:email-queued")
-    updated = ctx.users.set_timestamp_if_selected(
-        user.object_id, spec.selection, spec.timestamp_field, spec.timestamp_value
-    )
-    checkpoint("notify:user-updated")
-    ctx.pipeline.update(key, {"state": "done" if updated else "selection-changed"})
-    ctx.audit(spec.task, user.id, spec.message_type, "done" if updated else "selection-changed")
-    if not updated:
-        return "selection changed after the email was queued (user confirmed or logged in meanwhile)"
-    return None
+        )
+    offset = 0
+    for part in in_parts("notify:email-queued", email_docs):
+        for index, reason in ctx.messaging.queue_many_once(list(part)).items():
+            outcomes[email_users[offset + index].id] = (
+                "error",
+                RuntimeError(f"queueing the email failed: {reason}"),
+            )
+        offset += len(part)
+    queued = [user for user in to_email if user.id not in outcomes]
+    ctx.pipeline.update_many([keys[user.id] for user in queued], {"state": "email_queued"})
+    active = [user for user in active if user.id not in outcomes]
+    _visit("notify:email-queued", active)
+
+    updated: set[ObjectId] = set()
+    for part in in_parts("notify:user-updated", [user.object_id for user in active]):
+        updated |= ctx.users.set_timestamp_many_if_selected(
+            list(part), spec.selection, spec.timestamp_field, spec.timestamp_value
+        )
+    _visit("notify:user-updated", active)
+    done = [user for user in active if user.object_id in updated]
+    changed = [user for user in active if user.object_id not in updated]
+    ctx.pipeline.update_many([keys[user.id] for user in done], {"state": "done"})
+    ctx.pipeline.update_many([keys[user.id] for user in changed], {"state": "selection-changed"})
+    for user in done:
+        ctx.audit(spec.task, user.id, spec.message_type, "done")
+        outcomes[user.id] = ("ok", None)
+    for user in changed:
+        ctx.audit(spec.task, user.id, spec.message_type, "selection-changed")
+        outcomes[user.id] = (
+            "ok",
+            "selection changed after the email was queued (user confirmed or logged in meanwhile)",
+        )
+    return outcomes
+
+
+def send_notice(ctx: TaskContext, spec: NoticeSpec, user: User, template: Mapping[str, Any]) -> str | None:
+    """One user's notice (a batch of one): None when done, or why the user was skipped. Raises on failure."""
+    kind, value = send_notices(ctx, spec, [user], template)[user.id]
+    if kind == "error":
+        raise value
+    return value
 
 
 def finish_interrupted_notices(ctx: TaskContext, spec: NoticeSpec) -> int:
@@ -130,19 +217,27 @@ def finish_interrupted_notices(ctx: TaskContext, spec: NoticeSpec) -> int:
 
     A kill between step 3 (user update) and the journal's `done` leaves an `email_queued` entry whose user no
     longer matches the selection, so no later run would ever close it. An entry whose user is still selected
-    is left for the walk, which resumes it under its fixed ids.
+    is left for the walk, which resumes it under its fixed ids. Checked a batch of entries at a time.
     """
     closed = 0
-    for entry in ctx.pipeline.unfinished(spec.task, ctx.instance_id, ("pending", "email_queued")):
-        user_oid = ObjectId(entry["userID"])
-        if ctx.users.find_selected(user_oid, spec.selection) is not None:
-            continue
-        raw = ctx.users.get_raw(user_oid)
-        try:
-            stamped = raw is not None and go_int(raw.get("timestamps") or {}, spec.timestamp_field, "") > 0
-        except (GoDecodeError, AttributeError):
-            stamped = False
-        done = stamped and entry.get("state") == "email_queued"
-        ctx.pipeline.update(entry["_id"], {"state": "done" if done else "selection-changed"})
-        closed += 1
+    entries = list(ctx.pipeline.unfinished(spec.task, ctx.instance_id, ("pending", "email_queued")))
+    size = ctx.batch_size
+    for start in range(0, len(entries), size):
+        chunk = entries[start : start + size]
+        still_selected = ctx.users.selected_ids([ObjectId(e["userID"]) for e in chunk], spec.selection)
+        rest = [e for e in chunk if ObjectId(e["userID"]) not in still_selected]
+        raws = ctx.users.get_raw_many([ObjectId(e["userID"]) for e in rest])
+        done, changed = [], []
+        for entry in rest:
+            raw = raws.get(ObjectId(entry["userID"]))
+            try:
+                stamped = (
+                    raw is not None and go_int(raw.get("timestamps") or {}, spec.timestamp_field, "") > 0
+                )
+            except (GoDecodeError, AttributeError):
+                stamped = False
+            (done if stamped and entry.get("state") == "email_queued" else changed).append(entry["_id"])
+        ctx.pipeline.update_many(done, {"state": "done"})
+        ctx.pipeline.update_many(changed, {"state": "selection-changed"})
+        closed += len(rest)
     return closed

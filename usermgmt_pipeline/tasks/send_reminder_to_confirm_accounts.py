@@ -5,8 +5,8 @@ from __future__ import annotations
 from usermgmt_pipeline.case.temp_tokens import PURPOSE_CONTACT_VERIFICATION
 from usermgmt_pipeline.tasks import selection
 from usermgmt_pipeline.tasks.context import TaskContext
-from usermgmt_pipeline.tasks.iteration import dry_run, run_per_user
-from usermgmt_pipeline.tasks.notify_flow import NoticeSpec, finish_interrupted_notices, send_notice
+from usermgmt_pipeline.tasks.iteration import dry_run, run_in_batches
+from usermgmt_pipeline.tasks.notify_flow import NoticeSpec, finish_interrupted_notices, send_notices
 from usermgmt_pipeline.tasks.preflight import require_template
 from usermgmt_pipeline.tasks.results import TaskResult
 
@@ -32,7 +32,7 @@ def send_reminder_to_confirm_accounts(ctx: TaskContext) -> TaskResult:
     )
     try:
         result.extra["closed_interrupted"] = finish_interrupted_notices(ctx, spec)
-        run_per_user(ctx, TASK, chosen, result, lambda user: send_notice(ctx, spec, user, template))
+        run_in_batches(ctx, TASK, chosen, result, lambda users: send_notices(ctx, spec, users, template))
     finally:
         ctx.flush_audit()
     return result

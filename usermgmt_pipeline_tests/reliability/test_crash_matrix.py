@@ -221,3 +221,63 @@ def test_a_kill_while_four_workers_run_then_a_rerun_ends_in_the_uninterrupted_st
     assert all(r.failed == 0 for r in results), [r.failure_reasons for r in results]
     _invariants(mongo_client, prefix)
     assert_same_state(snapshot(mongo_client, prefix), expected)
+
+
+# Kills inside a batch: the bulk write before the checkpoint wrote its first k users' documents, then the
+# process died (`<checkpoint>@<k>`, optionally `:<n>` for the n-th batch). With batch_size 2 the seeded
+# inactivity selection (6 users) takes three batches.
+IN_BATCH_CRASH_POINTS: list[tuple[str, str, int]] = [
+    ("send_reminder_to_confirm_accounts", "notify:journal-opened@1", 500),
+    ("send_reminder_to_confirm_accounts", "notify:token-inserted@1", 500),
+    ("send_reminder_to_confirm_accounts", "notify:email-queued@1", 500),
+    ("send_reminder_to_confirm_accounts", "notify:user-updated@1", 500),
+    ("handle_inactive_users", "notify:token-inserted@2", 500),
+    ("handle_inactive_users", "notify:email-queued@3", 500),
+    ("handle_inactive_users", "notify:user-updated@5", 500),
+    ("handle_inactive_users", "notify:journal-opened@1:2", 2),
+    ("handle_inactive_users", "notify:email-queued@1:3", 2),
+    ("handle_inactive_users", "notify:user-updated@1:2", 2),
+]
+
+
+@pytest.mark.parametrize(
+    ("task", "crash_at", "batch_size"),
+    IN_BATCH_CRASH_POINTS,
+    ids=[f"{t}@{c}/batch{b}" for t, c, b in IN_BATCH_CRASH_POINTS],
+)
+def test_a_kill_after_k_of_n_users_of_a_bulk_step_then_a_rerun_ends_in_the_uninterrupted_state(
+    task: str,
+    crash_at: str,
+    batch_size: int,
+    baseline: Callable[[str], dict[str, list[str]]],
+    cloned_instance: Callable[..., tuple[str, Path]],
+    mongo_client: MongoClient,
+) -> None:
+    expected = baseline(task)
+    prefix, config = cloned_instance(batch_size=batch_size)
+
+    crashed = run_worker(config, task, NOW_NS, crash_at=crash_at)
+    assert crashed.returncode == -9, f"the worker did not die at {crash_at}: {crashed.stderr[-2000:]}"
+    results = run_task(config, task, NOW_NS)
+
+    assert all(r.failed == 0 for r in results), [r.failure_reasons for r in results]
+    _invariants(mongo_client, prefix)
+    assert_same_state(snapshot(mongo_client, prefix), expected)
+
+
+@pytest.mark.parametrize("task", ["send_reminder_to_confirm_accounts", "handle_inactive_users"])
+def test_batches_of_one_or_two_users_end_in_the_same_state_as_one_batch(
+    task: str,
+    baseline: Callable[[str], dict[str, list[str]]],
+    cloned_instance: Callable[..., tuple[str, Path]],
+    mongo_client: MongoClient,
+) -> None:
+    expected = baseline(task)
+    for batch_size in (1, 2):
+        prefix, config = cloned_instance(batch_size=batch_size)
+
+        results = run_task(config, task, NOW_NS)
+
+        assert all(r.failed == 0 for r in results), [r.failure_reasons for r in results]
+        _invariants(mongo_client, prefix)
+        assert_same_state(snapshot(mongo_client, prefix), expected)

@@ -1,0 +1,45 @@
+"""Unordered bulk inserts under pre-assigned `_id`s, where a duplicate key means "already there".
+
+Every crash-safe write of the batched tasks is such an insert: the journal fixes each document's `_id`
+once, so a rerun that inserts the same document again is rejected with code 11000 instead of writing it
+twice. Unordered, so one rejected document does not stop the others; the caller learns per document
+whether it was new, already there, or failed for another reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError
+
+DUPLICATE_KEY = 11000
+
+
+@dataclass
+class InsertOutcome:
+    """Indexes (into the inserted list) of documents already present, and of those that failed otherwise."""
+
+    duplicates: set[int] = field(default_factory=set)
+    errors: dict[int, str] = field(default_factory=dict)
+
+
+def insert_unordered(collection: Collection, docs: Sequence[Mapping[str, Any]]) -> InsertOutcome:
+    """One `insert_many(ordered=False)`; per-document rejections are returned, a failed command raises."""
+    outcome = InsertOutcome()
+    if not docs:
+        return outcome
+    try:
+        collection.insert_many([dict(doc) for doc in docs], ordered=False)
+    except BulkWriteError as exc:
+        if exc.details.get("writeConcernErrors"):
+            raise
+        for error in exc.details.get("writeErrors", []):
+            index = int(error["index"])
+            if error.get("code") == DUPLICATE_KEY:
+                outcome.duplicates.add(index)
+            else:
+                outcome.errors[index] = f"{error.get('code')}: {str(error.get('errmsg', ''))[:200]}"
+    return outcome
