@@ -1,8 +1,8 @@
 """`user-management`: the original binary's behaviour (CONFIG_FILE_PATH, every enabled task for every
 instance, in order) on top of the Dagster definitions, executed in-process, one run per instance partition.
 
-Unlike the Go job it exits non-zero when an instance failed and ends with a per-instance summary, so cron
-and CI wrappers notice. With DAGSTER_HOME set the runs are recorded in that Dagster instance (and show up
+Unlike the Go job it exits non-zero when an instance failed (1), or when every instance finished but some
+users failed (3), and ends with a per-instance summary, so cron and CI wrappers notice. With DAGSTER_HOME set the runs are recorded in that Dagster instance (and show up
 in the UI); otherwise an ephemeral instance is used.
 """
 
@@ -22,6 +22,7 @@ from usermgmt_pipeline.logging_setup import BuildInfoError, configure_logging
 EXIT_OK = 0
 EXIT_INSTANCE_FAILED = 1
 EXIT_BAD_CONFIG = 2
+EXIT_USERS_FAILED = 3
 
 log = logging.getLogger("usermgmt_pipeline.cli")
 
@@ -34,6 +35,8 @@ class InstanceOutcome:
     summaries: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     mass_deletion_guard: bool = False
+    failed_users: list[dict[str, str]] = field(default_factory=list)
+    failed_user_count: int = 0
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -67,6 +70,7 @@ def _dagster_instance():  # type: ignore[no-untyped-def]
 
 def run_instance(job, instance, instance_id: str, run_config: dict) -> InstanceOutcome:  # type: ignore[no-untyped-def]
     """One in-process run for one instance partition, reduced to what the summary and alerts need."""
+    from usermgmt_pipeline.orchestration.failed_users import NO_FAILED_USERS, failures_in_evaluations
     from usermgmt_pipeline.orchestration.task_assets import MASS_DELETION_GUARD_TAG
 
     result = job.execute_in_process(
@@ -88,8 +92,15 @@ def run_instance(job, instance, instance_id: str, run_config: dict) -> InstanceO
             outcome.errors.append(error.message.strip() if error else event.message or "step failed")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.asset_check_evaluation_data
-            if not evaluation.passed:
+            if not evaluation.passed and evaluation.check_name != NO_FAILED_USERS:
                 outcome.errors.append(f"check {evaluation.check_name} failed: {evaluation.description}")
+    outcome.failed_user_count, outcome.failed_users = failures_in_evaluations(
+        [
+            e.asset_check_evaluation_data
+            for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
+    )
     run = instance.get_run_by_id(result.run_id)
     outcome.mass_deletion_guard = bool(run and MASS_DELETION_GUARD_TAG in run.tags)
     if not outcome.success and not outcome.errors:
@@ -98,24 +109,35 @@ def run_instance(job, instance, instance_id: str, run_config: dict) -> InstanceO
 
 
 def send_alerts(cfg: AppConfig, outcomes: Sequence[InstanceOutcome], job_name: str) -> None:
-    """Same alert as the daemon's run-failure sensor, for runs the CLI executed in-process."""
+    """Same alerts as the daemon's run-status sensors, for runs the CLI executed in-process."""
     recipients = cfg.orchestration.operator_emails
-    failed = [o for o in outcomes if not o.success]
+    failed = [o for o in outcomes if not o.success or o.failed_user_count]
     if not recipients or not failed:
         return
-    from usermgmt_pipeline.orchestration.alerts import failure_email
+    from usermgmt_pipeline.orchestration.alerts import failed_users_email, failure_email
     from usermgmt_pipeline.smtp_bridge import SmtpBridgeClient, SmtpBridgeError
 
     bridge = cfg.messaging_configs.smtp_bridge_config
     client = SmtpBridgeClient(url=bridge.url, api_key=bridge.api_key, timeout_s=bridge.timeout_seconds)
     for outcome in failed:
-        email = failure_email(
-            recipients,
-            job_name=job_name,
-            instance_id=outcome.instance_id,
-            run_id=outcome.run_id,
-            errors=outcome.errors,
-            mass_deletion_guard=outcome.mass_deletion_guard,
+        email = (
+            failure_email(
+                recipients,
+                job_name=job_name,
+                instance_id=outcome.instance_id,
+                run_id=outcome.run_id,
+                errors=outcome.errors,
+                mass_deletion_guard=outcome.mass_deletion_guard,
+            )
+            if not outcome.success
+            else failed_users_email(
+                recipients,
+                job_name=job_name,
+                instance_id=outcome.instance_id,
+                run_id=outcome.run_id,
+                failures=outcome.failed_users,
+                total=outcome.failed_user_count,
+            )
         )
         try:
             client.send(email)
@@ -137,6 +159,11 @@ def print_summary(outcomes: Sequence[InstanceOutcome], dry_run: bool) -> None:
         for error in outcome.errors:
             first_line = error.splitlines()[0] if error else ""
             print(f"    error: {first_line}")
+        if outcome.failed_user_count:
+            print(f"    {outcome.failed_user_count} user(s) failed (retried next run):")
+            for failure in outcome.failed_users[:20]:
+                reason = (failure.get("reason") or "").splitlines()[0:1]
+                print(f"      {failure.get('task')}: user {failure.get('id')}: {''.join(reason)}")
     failed = sum(not o.success for o in outcomes)
     print(f"{len(outcomes) - failed} instance(s) ok, {failed} failed")
 
@@ -183,7 +210,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     send_alerts(cfg, outcomes, USER_MANAGEMENT_JOB)
     log.info("User management jobs completed", extra={"duration": f"{time.monotonic() - started:.3f}s"})
     print_summary(outcomes, args.dry_run)
-    return EXIT_OK if all(o.success for o in outcomes) else EXIT_INSTANCE_FAILED
+    return exit_code(outcomes)
+
+
+def exit_code(outcomes: Sequence[InstanceOutcome]) -> int:
+    """1 when an instance failed; 3 when all finished but some users failed; else 0."""
+    if not all(o.success for o in outcomes):
+        return EXIT_INSTANCE_FAILED
+    return EXIT_USERS_FAILED if any(o.failed_user_count for o in outcomes) else EXIT_OK
 
 
 if __name__ == "__main__":

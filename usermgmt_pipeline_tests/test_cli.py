@@ -12,6 +12,7 @@ from pymongo import MongoClient
 
 from usermgmt_pipeline_tests.orchestration.bridge_server import running_bridge
 from usermgmt_pipeline_tests.orchestration.helpers import (
+    break_participants,
     config_document,
     id_map_count,
     outgoing_count,
@@ -141,6 +142,42 @@ def test_mass_deletion_guard_fails_the_instances_and_alerts_then_override_runs(
         override = run_cli(["--allow-mass-deletion", "--instance", "alpha"], config, tmp_path)
     assert override.returncode == 0, override.stdout
     assert user_count(mongo_client, db_prefix, "alpha") == before[0][0] - 2
+
+
+def test_failed_users_exit_3_list_them_and_alert_under_their_own_subject(
+    tmp_path: Path, mongo_uri: str, db_prefix: str, seeded: None, mongo_client: MongoClient
+) -> None:
+    break_participants(mongo_client, db_prefix, "beta", "influenzanet")
+    with running_bridge() as bridge:
+        document = config_document(
+            mongo_uri,
+            db_prefix,
+            INSTANCES,
+            orchestration={"operator_emails": ["ops@example.org"]},
+            smtp_url=bridge.url,
+        )
+        done = run_cli([], write_config(tmp_path / "config.yaml", document), tmp_path)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "instance alpha: ok" in done.stdout and "instance beta: ok" in done.stdout
+    # the deleted users' studies and every participant migration of the broken study fail: 1 + 1 + 33
+    assert "35 user(s) failed (retried next run)" in done.stdout
+    assert "clean_up_unverified_users: user " in done.stdout and "delete_marked_users: user " in done.stdout
+    assert [r.body["subject"] for r in bridge.requests] == [
+        "[user-management] 35 user(s) failed: instance beta"
+    ]
+
+
+def test_an_instance_failure_exits_1_even_when_users_failed_elsewhere(
+    tmp_path: Path, mongo_uri: str, db_prefix: str, seeded: None, mongo_client: MongoClient
+) -> None:
+    break_participants(mongo_client, db_prefix, "beta", "influenzanet")
+    mongo_client[f"{db_prefix}alpha_messageDB"]["email-templates"].delete_many(
+        {"messageType": "account-deleted"}
+    )
+    document = config_document(mongo_uri, db_prefix, INSTANCES)
+    done = run_cli([], write_config(tmp_path / "config.yaml", document), tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "instance alpha: FAILED" in done.stdout and "user(s) failed" in done.stdout
 
 
 def test_console_script_runs_the_cli(tmp_path: Path) -> None:

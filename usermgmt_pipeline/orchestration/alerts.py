@@ -1,13 +1,13 @@
-"""Operator alerts (run failed, mass-deletion guard tripped), sent through the SMTP bridge.
+"""Operator alerts (run failed, mass-deletion guard tripped, users failed), sent through the SMTP bridge.
 
-Shared by the run-failure sensor (daemon) and the CLI (in-process), so both say the same thing. The text
+Shared by the run-status sensors (daemon) and the CLI (in-process), so both say the same thing. The text
 carries ids, counts and error messages only: the domain core never puts personal data in them.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from usermgmt_pipeline.smtp_bridge import BridgeEmail
 
@@ -36,5 +36,30 @@ def failure_email(
     content = (
         f"<p>The user-management {html.escape(job_name)} run <code>{html.escape(run_id)}</code> for instance "
         f"<b>{html.escape(instance_id)}</b> failed.</p><ul>{items}</ul>{guard_note}"
+    )
+    return BridgeEmail(to=list(recipients), subject=subject, content=content, high_prio=True)
+
+
+def failed_users_email(
+    recipients: Sequence[str],
+    *,
+    job_name: str,
+    instance_id: str,
+    run_id: str,
+    failures: Sequence[Mapping[str, str]],
+    total: int,
+) -> BridgeEmail:
+    """The run finished, but some users failed: a subject of its own, so it is not mistaken for a failed run."""
+    subject = f"[user-management] {total} user(s) failed: instance {instance_id or '(none)'}"
+    items = "".join(
+        f"<li>{html.escape(f.get('task', ''))}: user <code>{html.escape(f.get('id', ''))}</code>: "
+        f"<pre>{html.escape(f.get('reason', ''))}</pre></li>"
+        for f in failures
+    )
+    more = f"<p>… and {total - len(failures)} more (see the run).</p>" if total > len(failures) else ""
+    content = (
+        f"<p>The user-management {html.escape(job_name)} run <code>{html.escape(run_id)}</code> for instance "
+        f"<b>{html.escape(instance_id)}</b> finished, but {total} user(s) failed. They are retried on the "
+        f"next run; the <code>no_failed_users</code> checks list them.</p><ul>{items}</ul>{more}"
     )
     return BridgeEmail(to=list(recipients), subject=subject, content=content, high_prio=True)

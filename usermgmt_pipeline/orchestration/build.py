@@ -16,7 +16,11 @@ from usermgmt_pipeline.orchestration.loggers import build_case_logger
 from usermgmt_pipeline.orchestration.partitions import instance_partitions
 from usermgmt_pipeline.orchestration.resources import build_resources
 from usermgmt_pipeline.orchestration.schedules import build_schedule
-from usermgmt_pipeline.orchestration.sensors import build_failure_alert_sensor, build_new_study_sensor
+from usermgmt_pipeline.orchestration.sensors import (
+    build_failed_users_alert_sensor,
+    build_failure_alert_sensor,
+    build_new_study_sensor,
+)
 from usermgmt_pipeline.orchestration.task_assets import build_task_assets
 
 CONFIG_FILE_PATH_VAR = "CONFIG_FILE_PATH"
@@ -96,6 +100,7 @@ def build_definitions(cfg: AppConfig, config_path: str) -> Definitions:
         sensors=[
             build_new_study_sensor(lookup_job, cfg.instance_ids),
             build_failure_alert_sensor(jobs, cfg.orchestration.operator_emails),
+            build_failed_users_alert_sensor(jobs, cfg.orchestration.operator_emails),
         ],
         resources=build_resources(config_path),
         loggers={"console": build_case_logger(cfg.logging)},

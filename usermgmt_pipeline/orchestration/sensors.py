@@ -1,4 +1,5 @@
-"""Sensors: a new or newly active study materializes its instance's lookup; a failed run alerts the operators."""
+"""Sensors: a new or newly active study materializes its instance's lookup; a failed run, or a finished run with
+failed users, alerts the operators."""
 
 import json
 import time
@@ -6,18 +7,22 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from dagster import (
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunFailureSensorContext,
     RunRequest,
+    RunStatusSensorContext,
     SensorDefinition,
     SensorEvaluationContext,
     SkipReason,
     run_failure_sensor,
+    run_status_sensor,
     sensor,
 )
 
 from usermgmt_pipeline.case.studies import StudyCollections
-from usermgmt_pipeline.orchestration.alerts import failure_email
+from usermgmt_pipeline.orchestration.alerts import failed_users_email, failure_email
+from usermgmt_pipeline.orchestration.failed_users import run_failed_users
 from usermgmt_pipeline.orchestration.resources import CaseResource, SmtpBridgeResource
 from usermgmt_pipeline.orchestration.task_assets import MASS_DELETION_GUARD_TAG
 
@@ -97,3 +102,35 @@ def build_failure_alert_sensor(
         smtp_bridge.client().send(email)
 
     return operator_alert_sensor
+
+
+def build_failed_users_alert_sensor(
+    monitored_jobs: Sequence[Any], operator_emails: Sequence[str]
+) -> SensorDefinition:
+    @run_status_sensor(
+        run_status=DagsterRunStatus.SUCCESS,
+        name="failed_users_alert_sensor",
+        monitored_jobs=list(monitored_jobs),
+        default_status=DefaultSensorStatus.STOPPED,
+        description="Emails orchestration.operator_emails when a run finished but some users failed "
+        "(a no_failed_users check did not pass).",
+    )
+    def failed_users_alert_sensor(context: RunStatusSensorContext, smtp_bridge: SmtpBridgeResource) -> None:
+        run = context.dagster_run
+        total, listed = run_failed_users(context.instance, run.run_id)
+        if not total and not listed:
+            return
+        if not operator_emails:
+            context.log.info("orchestration.operator_emails is empty: no alert sent")
+            return
+        email = failed_users_email(
+            operator_emails,
+            job_name=run.job_name,
+            instance_id=run.tags.get(PARTITION_TAG, ""),
+            run_id=run.run_id,
+            failures=listed,
+            total=max(total, len(listed)),
+        )
+        smtp_bridge.client().send(email)
+
+    return failed_users_alert_sensor

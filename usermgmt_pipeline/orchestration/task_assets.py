@@ -21,6 +21,7 @@ from dagster import (
     asset,
 )
 
+from usermgmt_pipeline.orchestration.failed_users import failed_users_check, failed_users_spec
 from usermgmt_pipeline.orchestration.resources import CaseResource, RunOptionsResource
 from usermgmt_pipeline.tasks.registry import TASKS
 from usermgmt_pipeline.tasks.results import MassDeletionGuardError, TaskFailedError, TaskResult
@@ -88,7 +89,9 @@ def run_task(
             context.log.warning(
                 "%s: %d users failed: %s", result.task, result.failed, json.dumps(result.failure_reasons[:10])
             )
-    return MaterializeResult(metadata=result_metadata(results))
+    return MaterializeResult(
+        metadata=result_metadata(results), check_results=[failed_users_check(ASSET_NAMES[flag], results)]
+    )
 
 
 def _make_asset(
@@ -104,6 +107,7 @@ def _make_asset(
         description=(TASKS[flag].__doc__ or f"CASE user-management task `{flag}` for one instance.").strip(),
         kinds={"mongodb"},
         tags={"usermgmt/task": flag},
+        check_specs=[failed_users_spec(name)],
     )
     def _task_asset(
         context: AssetExecutionContext, case: CaseResource, run_options: RunOptionsResource

@@ -99,3 +99,9 @@ def id_map_count(mongo_client: MongoClient, db_prefix: str, instance_id: str) ->
 
 def outgoing_count(mongo_client: MongoClient, db_prefix: str, instance_id: str) -> int:
     return mongo_client[f"{db_prefix}{instance_id}_messageDB"]["outgoing-emails"].count_documents({})
+
+
+def break_participants(mongo_client: MongoClient, db_prefix: str, instance_id: str, study_key: str) -> None:
+    """Make every participant of one study undecodable, so deleting any user who took part fails that user."""
+    participants = mongo_client[f"{db_prefix}{instance_id}_studyDB"][f"{study_key}_participants"]
+    participants.update_many({}, {"$set": {"studyStatus": 5}})

@@ -99,6 +99,7 @@ def test_backfill_over_all_partitions_then_rerun_one_partition(
             {"name": "user_management_schedule", "cronSchedule": "0 3 * * *", "executionTimezone": "UTC"}
         ]
         assert sorted(s["name"] for s in repository["sensors"]) == [
+            "failed_users_alert_sensor",
             "new_active_study_sensor",
             "operator_alert_sensor",
         ]
@@ -179,4 +180,9 @@ def test_backfill_over_all_partitions_then_rerun_one_partition(
             for e in instance.all_logs(rerun_run["runId"])
             if e.dagster_event and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"
         ]
-        assert len(checks) == 2 and all(c.passed for c in checks)
+        assert sorted(c.check_name for c in checks) == [
+            "every_profile_has_one_entry_per_active_study",
+            "no_entry_points_to_a_missing_profile",
+            "no_failed_users",
+        ]
+        assert all(c.passed for c in checks)
