@@ -1,7 +1,7 @@
 """Task 4: an entry in `confidential-id-map` for every profile x active study (02 §1.5), computed in bulk.
 
 Go does one find and (if missing) one insert per profile x study. We read users in batches (profile ids
-only) and compute the confidential IDs for the batch. Where CASE's unique (confidentialID, studyKey) index
+only; one getMore per 1000 users) and compute the confidential IDs for the batch. Where CASE's unique (confidentialID, studyKey) index
 exists, we insert the batch with one unordered bulk write and count the server's duplicate-key rejections
 as "already present" (no read at all). Without that index we first ask once per study and batch which
 entries exist (`$in`) and insert only the missing ones. Either way the resulting documents are Go's;
@@ -59,7 +59,7 @@ def generate_profile_id_lookup(ctx: TaskContext) -> TaskResult:
         _process_batch(ctx, studies, batch, stats, unique_index)
         batch.clear()
 
-    for user in selected_users(ctx, TASK, selection.ALL_USERS, result):
+    for user in selected_users(ctx, TASK, selection.ALL_USERS, result, fetch_batch_size=BATCH_PROFILES):
         batch.extend((user.id, profile.id) for profile in user.profiles)
         result.done += 1
         if len(batch) >= BATCH_PROFILES:
