@@ -43,7 +43,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="user-management",
         description="Run every enabled CASE user-management task for every instance "
-        "(config file named by CONFIG_FILE_PATH).",
+        "(config file named by CONFIG_FILE_PATH). `user-management history --help`: one account's history.",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="report what each task would do; write nothing"
@@ -169,6 +169,11 @@ def print_summary(outcomes: Sequence[InstanceOutcome], dry_run: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["history"]:  # `user-management history --instance ID --user USER_ID`
+        from usermgmt_pipeline.history_cli import main as history_main
+
+        return history_main(argv[1:])
     args = parse_args(argv)
     try:
         cfg = load_config_from_env()

@@ -37,6 +37,10 @@ class PipelineStore:
                 name="task_1_instanceID_1_state_1",
             )
             self.audit.create_index([("at", ASCENDING)], name="at_1")
+            self.audit.create_index(
+                [("instanceID", ASCENDING), ("userID", ASCENDING), ("at", ASCENDING)],
+                name="instanceID_1_userID_1_at_1",  # one account's history
+            )
 
     def purge_finished_entries(self, instance_id: str, started_before: int) -> int:
         """Delete this instance's finished journal entries whose work started before `started_before`."""
@@ -134,3 +138,12 @@ class PipelineStore:
             return
         with op_deadline(self.timeout):
             self.audit.insert_many([dict(r) for r in records], ordered=False)
+
+    def audit_for_user(self, instance_id: str, user_id: str) -> list[Mapping[str, Any]]:
+        """Every audit record of one account, oldest first (ObjectIds break ties within a second)."""
+        with op_deadline(self.timeout):
+            return list(
+                self.audit.find({"instanceID": instance_id, "userID": user_id}).sort(
+                    [("at", ASCENDING), ("_id", ASCENDING)]
+                )
+            )

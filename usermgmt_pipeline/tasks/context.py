@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -21,6 +22,13 @@ from usermgmt_pipeline.case.temp_tokens import TempTokens
 from usermgmt_pipeline.case.users import UsersCollections
 
 log = logging.getLogger("usermgmt_pipeline.tasks")
+
+_EMAIL_ADDRESS = re.compile(r"[^\s@<>\"'(),;:]+@[^\s@<>\"'(),;:]+")
+
+
+def ids_only(text: str, limit: int = 500) -> str:
+    """Text for an audit record: email addresses (e.g. echoed in a driver error) replaced, length bounded."""
+    return _EMAIL_ADDRESS.sub("<address>", text)[:limit]
 
 
 @dataclass
@@ -94,9 +102,15 @@ class TaskContext:
     def user_workers(self) -> int:
         return int(getattr(getattr(self.config, "orchestration", None), "user_workers", 1) or 1)
 
-    def audit(self, task: str, user_id: str, action: str, outcome: str) -> None:
-        """Buffer one audit record (ids only); flushed in batches by `flush_audit`. Thread-safe."""
-        record = {
+    def audit(
+        self, task: str, user_id: str, action: str, outcome: str, details: dict[str, Any] | None = None
+    ) -> None:
+        """Buffer one audit record (ids only); flushed in batches by `flush_audit`. Thread-safe.
+
+        `details` (optional) says what the action did, for the account history: message type and email id
+        queued, study keys erased, LEAVE-rule results, the failure reason. Ids, keys and counts only.
+        """
+        record: dict[str, Any] = {
             "_id": ObjectId(),
             "runID": self.options.run_id,
             "instanceID": self.instance_id,
@@ -106,6 +120,8 @@ class TaskContext:
             "outcome": outcome,
             "at": int(time.time()),
         }
+        if details:
+            record["details"] = details
         with self._audit_lock:
             self._audit_buffer.append(record)
             full = len(self._audit_buffer) >= 500

@@ -11,7 +11,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 
 from usermgmt_pipeline.case.connections import op_deadline
 from usermgmt_pipeline.case.users import User, UserDecodeError, decode_user
-from usermgmt_pipeline.tasks.context import ProgressLogger, TaskContext
+from usermgmt_pipeline.tasks.context import ProgressLogger, TaskContext, ids_only
 from usermgmt_pipeline.tasks.results import TaskFailedError, TaskResult
 
 
@@ -187,7 +187,7 @@ def _fail_user(ctx: TaskContext, task: str, user_id: str, exc: Exception, result
     reason = f"{type(exc).__name__}: {exc}"
     ctx.logger.error("%s[%s]: user %s failed: %s", task, ctx.instance_id, user_id, reason)
     result.fail(user_id, reason)
-    ctx.audit(task, user_id, task, "failed")
+    ctx.audit(task, user_id, task, "failed", {"reason": ids_only(reason)})
 
 
 def _database_unavailable(exc: PyMongoError) -> bool:

@@ -193,10 +193,10 @@ def send_notices(
     ctx.pipeline.update_many([keys[user.id] for user in done], {"state": "done"})
     ctx.pipeline.update_many([keys[user.id] for user in changed], {"state": "selection-changed"})
     for user in done:
-        ctx.audit(spec.task, user.id, spec.message_type, "done")
+        ctx.audit(spec.task, user.id, spec.message_type, "done", _queued(spec, entries[user.id]))
         outcomes[user.id] = ("ok", None)
     for user in changed:
-        ctx.audit(spec.task, user.id, spec.message_type, "selection-changed")
+        ctx.audit(spec.task, user.id, spec.message_type, "selection-changed", _queued(spec, entries[user.id]))
         outcomes[user.id] = (
             "ok",
             "selection changed after the email was queued (user confirmed or logged in meanwhile)",
@@ -241,3 +241,8 @@ def finish_interrupted_notices(ctx: TaskContext, spec: NoticeSpec) -> int:
         ctx.pipeline.update_many(changed, {"state": "selection-changed"})
         closed += len(rest)
     return closed
+
+
+def _queued(spec: NoticeSpec, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Audit details: the notice queued for this cycle (by this or an earlier, interrupted attempt)."""
+    return {"emailsQueued": [{"messageType": spec.message_type, "emailID": str(entry["emailDocId"])}]}

@@ -31,7 +31,7 @@ from usermgmt_pipeline.case.studies import Study, StudyDecodeError, decode_study
 from usermgmt_pipeline.case.users import User
 from usermgmt_pipeline.emails.templates import render_email
 from usermgmt_pipeline.tasks.checkpoints import checkpoint
-from usermgmt_pipeline.tasks.context import TaskContext
+from usermgmt_pipeline.tasks.context import TaskContext, ids_only
 from usermgmt_pipeline.tasks.study_leave import LeaveOutcome
 from usermgmt_pipeline.tasks.study_runtime import ensure_leave_rules
 
@@ -140,7 +140,12 @@ def resume_deletion(
         _queue_deletion_email(ctx, entry, template)
         ctx.pipeline.update(key, {"state": "done"}, unset=("pendingStudy", "accountID", "language"))
         checkpoint("delete:email-queued")
-        ctx.audit(task, user_id, "delete", "done")
+        details = {
+            "profiles": len(entry.get("profileIDs") or []),
+            "studiesErased": sorted({s.key for s in studies}),
+            "emailsQueued": [{"messageType": entry["messageType"], "emailID": str(entry["emailDocId"])}],
+        }
+        ctx.audit(task, user_id, "delete", "done", details)
     return None
 
 
@@ -181,11 +186,25 @@ def _process_studies(ctx: TaskContext, key: str, entry: Mapping[str, Any], studi
                 )
                 ctx.pipeline.add_to_set(key, "ruleFailures", f"{study.key}: {outcome.rule_error}")
                 runner.rule_failures.append((entry["userID"], study.key, outcome.rule_error))
-                ctx.audit(entry["task"], entry["userID"], f"leave-rules:{study.key}", "failed")
+                ctx.audit(
+                    entry["task"],
+                    entry["userID"],
+                    f"leave-rules:{study.key}",
+                    "failed",
+                    {"study": study.key, "error": ids_only(outcome.rule_error)},
+                )
             if step_errors:
                 errors.extend(f"study {study.key}: {e}" for e in step_errors)
                 continue
             ctx.pipeline.mark_done(key, "studiesDone", [pair], clear="pendingStudy")
+            if not outcome.rule_error:
+                ctx.audit(
+                    entry["task"],
+                    entry["userID"],
+                    f"leave-rules:{study.key}",
+                    "applied",
+                    {"study": study.key, "reports": len(outcome.reports or [])},
+                )
             checkpoint("delete:study-erased")
         if never_took_part:
             try:
