@@ -7,7 +7,10 @@ collections (code lists, counters, variables, survey responses, researcher messa
 
 from __future__ import annotations
 
+import hashlib
 import time
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -163,6 +166,19 @@ class StudyCollections:
                 ]
                 return int(exc.details.get("nInserted", 0)), duplicates, errors
 
+    def id_map_digests(self) -> IdMapDigests:
+        """Every (studyKey, confidentialID) of the map as a sorted 8-byte digest: one streamed read."""
+        digests = array("Q")
+        with op_deadline(self.timeout):
+            cursor = self.id_map.find(
+                {}, projection={"_id": 0, "confidentialID": 1, "studyKey": 1}, batch_size=10_000
+            )
+            for doc in cursor:
+                cid, key = doc.get("confidentialID"), doc.get("studyKey")
+                if isinstance(cid, str) and isinstance(key, str):
+                    digests.append(id_map_digest(key, cid))
+        return IdMapDigests(array("Q", sorted(digests)))
+
     def id_map_is_unique_indexed(self) -> bool:
         """Whether `confidential-id-map` has CASE's unique (confidentialID, studyKey) index (01 §2.5).
 
@@ -175,3 +191,29 @@ class StudyCollections:
             info.get("unique") and list(info.get("key", [])) == [("confidentialID", 1), ("studyKey", 1)]
             for info in indexes.values()
         )
+
+
+def id_map_digest(study_key: str, confidential_id: str) -> int:
+    """A 64-bit digest of one map entry's key (blake2b; the two strings are NUL-separated)."""
+    raw = hashlib.blake2b(f"{study_key}\0{confidential_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(raw, "big")
+
+
+@dataclass(frozen=True)
+class IdMapDigests:
+    """Which map entries exist, in 8 bytes per entry (a Python set of the strings takes about 20 times more).
+
+    Membership is exact up to a digest collision: the chance that any of M missing entries is taken for one
+    of N existing ones is about M*N/2^64 (1e-8 for half a million of each); such an entry would show up in
+    the lookup's "one entry per profile x study" check.
+    """
+
+    sorted_digests: array
+
+    def __contains__(self, item: tuple[str, str]) -> bool:
+        value = id_map_digest(*item)
+        index = bisect_left(self.sorted_digests, value)
+        return index < len(self.sorted_digests) and self.sorted_digests[index] == value
+
+    def __len__(self) -> int:
+        return len(self.sorted_digests)

@@ -1,11 +1,13 @@
 """Task 4: an entry in `confidential-id-map` for every profile x active study (02 §1.5), computed in bulk.
 
 Go does one find and (if missing) one insert per profile x study. We read users in batches (profile ids
-only; one getMore per 1000 users) and compute the confidential IDs for the batch. Where CASE's unique (confidentialID, studyKey) index
-exists, we insert the batch with one unordered bulk write and count the server's duplicate-key rejections
-as "already present" (no read at all). Without that index we first ask once per study and batch which
-entries exist (`$in`) and insert only the missing ones. Either way the resulting documents are Go's;
-memory is bounded by the batch size, not by the instance.
+only; one getMore per 1000 users) and compute the confidential IDs for the batch. Before the walk, one
+streamed read of the map's keys (8 bytes per entry, see `IdMapDigests`) tells which entries exist already;
+those are counted as present and never sent, so a rerun with nothing new writes nothing. The rest: where
+CASE's unique (confidentialID, studyKey) index exists, we insert the batch with one unordered bulk write
+and count the server's duplicate-key rejections (a concurrent writer) as "already present"; without that
+index we first ask once per study and batch which entries exist (`$in`) and insert only the missing ones.
+Either way the resulting documents are Go's. Memory: the batch, plus 8 bytes per existing map entry.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from usermgmt_pipeline.case.id_mapping import compute_participant_ids
-from usermgmt_pipeline.case.studies import Study, StudyDecodeError, decode_study
+from usermgmt_pipeline.case.studies import IdMapDigests, Study, StudyDecodeError, decode_study
 from usermgmt_pipeline.tasks import selection
 from usermgmt_pipeline.tasks.checkpoints import checkpoint
 from usermgmt_pipeline.tasks.context import TaskContext
@@ -54,9 +56,10 @@ def generate_profile_id_lookup(ctx: TaskContext) -> TaskResult:
 
     unique_index = ctx.studies.id_map_is_unique_indexed()
     result.extra["unique_index"] = unique_index
+    existing = ctx.studies.id_map_digests()
 
     def flush() -> None:
-        _process_batch(ctx, studies, batch, stats, unique_index)
+        _process_batch(ctx, studies, batch, stats, unique_index, existing)
         batch.clear()
 
     for user in selected_users(ctx, TASK, selection.ALL_USERS, result, fetch_batch_size=BATCH_PROFILES):
@@ -84,6 +87,7 @@ def _process_batch(
     batch: list[tuple[str, str]],
     stats: dict[str, StudyLookupStats],
     unique_index: bool,
+    existing: IdMapDigests,
 ) -> None:
     if not batch:
         return
@@ -91,7 +95,14 @@ def _process_batch(
         wanted: dict[str, str] = {}
         for _user_id, profile_id in batch:
             ids = compute_participant_ids(study.identity, profile_id, ctx.global_secret)
+            if (study.key, ids.confidential_id) in existing:
+                stats[study.key].already_present += ids.confidential_id not in wanted
+                wanted.setdefault(ids.confidential_id, "")
+                continue
             wanted.setdefault(ids.confidential_id, profile_id)
+        wanted = {cid: pid for cid, pid in wanted.items() if pid}
+        if not wanted:
+            continue
         entries = [
             {"confidentialID": cid, "profileID": pid, "studyKey": study.key} for cid, pid in wanted.items()
         ]

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 from bson import ObjectId
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from pymongo.collection import Collection
 from pymongo.database import Database
 
@@ -298,3 +298,42 @@ def make_env(
         client=mongo_client,
         prefix=db_prefix,
     )
+
+
+class CommandLog(monitoring.CommandListener):
+    """(command, collection) of every command sent while `recording`, for tests of round trips per batch.
+
+    pymongo fixes a client's listeners when it is created and cannot unregister a global one, so one
+    instance is registered for the test process (`COMMAND_LOG`); use it with clients created afterwards.
+    """
+
+    def __init__(self) -> None:
+        self.recording = False
+        self.commands: list[tuple[str, str]] = []
+
+    def started(self, event: Any) -> None:
+        if self.recording:
+            target = event.command.get(event.command_name)
+            self.commands.append((event.command_name, target if isinstance(target, str) else ""))
+
+    def succeeded(self, event: Any) -> None:
+        pass
+
+    def failed(self, event: Any) -> None:
+        pass
+
+
+COMMAND_LOG = CommandLog()
+monitoring.register(COMMAND_LOG)
+
+
+def run_counting_commands(env: CaseEnv, task: Any) -> tuple[Any, list[tuple[str, str]]]:
+    """Run `task` on fresh clients (so they carry `COMMAND_LOG`); returns its result and its commands."""
+    dbs = CaseDatabases.connect(env.config.db_configs)
+    frozen_ns = env.t0 * 1_000_000_000
+    COMMAND_LOG.commands, COMMAND_LOG.recording = [], True
+    try:
+        return task(TaskContext(env.config, dbs, INSTANCE, now_ns=lambda: frozen_ns)), COMMAND_LOG.commands
+    finally:
+        COMMAND_LOG.recording = False
+        dbs.close()

@@ -11,7 +11,7 @@ from pymongo import MongoClient
 from usermgmt_pipeline.case.id_mapping import StudyIdentity, compute_participant_ids
 from usermgmt_pipeline.demo.documents import user_document
 from usermgmt_pipeline.tasks.generate_profile_id_lookup import generate_profile_id_lookup
-from usermgmt_pipeline_tests.tasks.helpers import GLOBAL_SECRET, CaseEnv, make_env
+from usermgmt_pipeline_tests.tasks.helpers import GLOBAL_SECRET, CaseEnv, make_env, run_counting_commands
 
 METHODS = ("sha256", None, "same", "sha224-b64", "aesctr", "unknown-method")
 
@@ -132,6 +132,22 @@ def test_bulk_lookup_equals_the_per_entry_result_and_a_rerun_creates_nothing(
         for name in mongo_client.list_database_names():
             if name.startswith(db_prefix):
                 mongo_client.drop_database(name)
+
+
+def test_a_rerun_with_nothing_new_sends_no_write_and_reads_the_map_once(env: CaseEnv) -> None:
+    env.id_map.create_index([("confidentialID", 1), ("studyKey", 1)], unique=True)
+    studies = [env.add_study("s1"), env.add_study("s2", method="same")]
+    users = [env.add_user(profiles=[(ObjectId(), True), (ObjectId(), False)]) for _ in range(30)]
+    first = generate_profile_id_lookup(env.context())
+    env.add_user(profiles=[(ObjectId(), True)])
+
+    rerun, commands = run_counting_commands(env, generate_profile_id_lookup)
+
+    assert first.extra["created"] == 60 * len(studies)
+    assert (rerun.extra["created"], rerun.extra["already_present"]) == (len(studies), 60 * len(studies))
+    assert env.id_map.count_documents({}) == 61 * len(studies) and len(users) == 30
+    map_commands = [name for name, collection in commands if collection == "confidential-id-map"]
+    assert map_commands == ["listIndexes", "find", "insert", "insert"]  # one insert per study: the new user
 
 
 def test_undecodable_user_is_skipped_and_reported(env: CaseEnv) -> None:
