@@ -8,10 +8,11 @@ collections (code lists, counters, variables, survey responses, researcher messa
 from __future__ import annotations
 
 import hashlib
+import heapq
 import time
 from array import array
-from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,7 +178,18 @@ class StudyCollections:
                 cid, key = doc.get("confidentialID"), doc.get("studyKey")
                 if isinstance(cid, str) and isinstance(key, str):
                     digests.append(id_map_digest(key, cid))
-        return IdMapDigests(array("Q", sorted(digests)))
+        return IdMapDigests(sorted_digests(digests))
+
+    def id_map_entries(self) -> Iterator[tuple[Any, Any, Any]]:
+        """(studyKey, confidentialID, profileID) of every map entry, streamed (values as stored)."""
+        with op_deadline(self.timeout):
+            cursor = self.id_map.find(
+                {},
+                projection={"_id": 0, "studyKey": 1, "confidentialID": 1, "profileID": 1},
+                batch_size=10_000,
+            )
+            for doc in cursor:
+                yield doc.get("studyKey"), doc.get("confidentialID"), doc.get("profileID")
 
     def id_map_is_unique_indexed(self) -> bool:
         """Whether `confidential-id-map` has CASE's unique (confidentialID, studyKey) index (01 §2.5).
@@ -191,6 +203,24 @@ class StudyCollections:
             info.get("unique") and list(info.get("key", [])) == [("confidentialID", 1), ("studyKey", 1)]
             for info in indexes.values()
         )
+
+
+def sorted_digests(values: Iterable[int], *, distinct: bool = False, chunk: int = 65_536) -> array:
+    """The values as a sorted array of 8-byte ints, sorted chunk by chunk and merged, so that no Python
+    list of them all ever exists (an int in a list costs about 40 bytes, in the array 8)."""
+    runs: list[array] = []
+    pending: list[int] = []
+    for value in values:
+        pending.append(value)
+        if len(pending) >= chunk:
+            runs.append(array("Q", sorted(pending)))
+            pending = []
+    runs.append(array("Q", sorted(pending)))
+    out = array("Q")
+    for value in heapq.merge(*runs):
+        if not (distinct and out and out[-1] == value):
+            out.append(value)
+    return out
 
 
 def id_map_digest(study_key: str, confidential_id: str) -> int:
@@ -217,3 +247,8 @@ class IdMapDigests:
 
     def __len__(self) -> int:
         return len(self.sorted_digests)
+
+    def count(self, study_key: str, confidential_id: str) -> int:
+        """How many entries have this key (the digests are sorted, so equal ones are adjacent)."""
+        value = id_map_digest(study_key, confidential_id)
+        return bisect_right(self.sorted_digests, value) - bisect_left(self.sorted_digests, value)

@@ -12,12 +12,15 @@ Either way the resulting documents are Go's. Memory: the batch, plus 8 bytes per
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Iterable
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from usermgmt_pipeline.case.id_mapping import compute_participant_ids
-from usermgmt_pipeline.case.studies import IdMapDigests, Study, StudyDecodeError, decode_study
+from usermgmt_pipeline.case.studies import IdMapDigests, Study, StudyDecodeError, decode_study, sorted_digests
 from usermgmt_pipeline.tasks import selection
 from usermgmt_pipeline.tasks.checkpoints import checkpoint
 from usermgmt_pipeline.tasks.context import TaskContext
@@ -124,26 +127,49 @@ def _process_batch(
 
 
 def lookup_consistency(ctx: TaskContext) -> dict[str, object]:
-    """For the asset checks: profiles x active studies without exactly one entry, and orphan entries."""
+    """For the asset checks: profiles x active studies without exactly one entry, and orphan entries.
+
+    Flat in memory: 8 bytes per map entry and 9 per profile (sorted digests), never the IDs themselves.
+    One streamed read of the map, two of the users' profile ids.
+    """
     result = TaskResult(TASK, ctx.instance_id)
     studies = active_studies(ctx, result)
-    profiles: set[str] = set()
+    entries = ctx.studies.id_map_digests()
+    entry_profiles = array("Q")
+    for _key, _cid, profile_id in ctx.studies.id_map_entries():
+        entry_profiles.append(_digest(profile_id) if isinstance(profile_id, str) else 0)
+    profile_digests = sorted_digests((_digest(p) for p in _profile_ids(ctx, result)), distinct=True)
+    seen = bytearray(len(profile_digests))
     missing = duplicated = 0
-    for user in selected_users(ctx, TASK, selection.ALL_USERS, result):
-        profiles.update(p.id for p in user.profiles)
-    for study in studies:
-        counts: dict[str, int] = {}
-        for doc in ctx.studies.id_map.find(
-            {"studyKey": study.key}, projection={"_id": 0, "confidentialID": 1}
-        ):
-            counts[doc["confidentialID"]] = counts.get(doc["confidentialID"], 0) + 1
-        for profile_id in profiles:
-            n = counts.get(
-                compute_participant_ids(study.identity, profile_id, ctx.global_secret).confidential_id, 0
-            )
+    for profile_id in _profile_ids(ctx, result):
+        index = bisect_left(profile_digests, _digest(profile_id))
+        if seen[index]:
+            continue
+        seen[index] = 1
+        for study in studies:
+            cid = compute_participant_ids(study.identity, profile_id, ctx.global_secret).confidential_id
+            n = entries.count(study.key, cid)
             missing += n == 0
             duplicated += n > 1
-    orphans = 0
-    for doc in ctx.studies.id_map.find({}, projection={"_id": 0, "profileID": 1}):
-        orphans += doc.get("profileID") not in profiles
-    return {"missing": missing, "duplicated": duplicated, "orphans": orphans, "profiles": len(profiles)}
+    orphans = sum(1 for digest in entry_profiles if not _has(profile_digests, digest))
+    return {
+        "missing": missing,
+        "duplicated": duplicated,
+        "orphans": orphans,
+        "profiles": len(profile_digests),
+    }
+
+
+def _profile_ids(ctx: TaskContext, result: TaskResult) -> Iterator[str]:
+    for user in selected_users(ctx, TASK, selection.ALL_USERS, result, fetch_batch_size=BATCH_PROFILES):
+        for profile in user.profiles:
+            yield profile.id
+
+
+def _digest(profile_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(profile_id.encode(), digest_size=8).digest(), "big") or 1
+
+
+def _has(sorted_digests: array, value: int) -> bool:
+    index = bisect_left(sorted_digests, value)
+    return index < len(sorted_digests) and sorted_digests[index] == value

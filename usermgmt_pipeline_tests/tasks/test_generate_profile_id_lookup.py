@@ -10,7 +10,7 @@ from pymongo import MongoClient
 
 from usermgmt_pipeline.case.id_mapping import StudyIdentity, compute_participant_ids
 from usermgmt_pipeline.demo.documents import user_document
-from usermgmt_pipeline.tasks.generate_profile_id_lookup import generate_profile_id_lookup
+from usermgmt_pipeline.tasks.generate_profile_id_lookup import generate_profile_id_lookup, lookup_consistency
 from usermgmt_pipeline_tests.tasks.helpers import GLOBAL_SECRET, CaseEnv, make_env, run_counting_commands
 
 METHODS = ("sha256", None, "same", "sha224-b64", "aesctr", "unknown-method")
@@ -170,3 +170,21 @@ def test_dry_run_counts_without_writing(env: CaseEnv) -> None:
 
     assert result.extra["created"] == 2
     assert env.id_map.count_documents({}) == 0
+
+
+def test_consistency_counts_missing_duplicated_and_orphan_entries(env: CaseEnv) -> None:
+    studies = [env.add_study("s1"), env.add_study("s2", method=None), env.add_study("old", status="inactive")]
+    profiles = [ObjectId() for _ in range(4)]
+    env.add_user(profiles=[(profiles[0], True), (profiles[1], False)])
+    env.add_user(profiles=[(profiles[2], True)])
+    env.add_user(profiles=[(profiles[3], True)])
+    generate_profile_id_lookup(env.context())
+    assert lookup_consistency(env.context()) == {"missing": 0, "duplicated": 0, "orphans": 0, "profiles": 4}
+
+    env.id_map.delete_one({"profileID": str(profiles[0]), "studyKey": "s1"})
+    env.id_map.delete_one({"profileID": str(profiles[3]), "studyKey": "s2"})
+    env.add_id_map_entry(studies[1], profiles[2])  # a second entry for the same profile x study
+    env.id_map.insert_one({"confidentialID": "x", "profileID": str(ObjectId()), "studyKey": "s1"})
+    env.id_map.insert_one({"confidentialID": "y", "profileID": None, "studyKey": "old"})
+
+    assert lookup_consistency(env.context()) == {"missing": 2, "duplicated": 1, "orphans": 2, "profiles": 4}
