@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup ferretdb test demo ui lint bench clean
+.PHONY: setup ferretdb test typecheck demo ui lint bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -35,6 +35,9 @@ ui: setup
 	DAGSTER_HOME=$$PWD/demo_home CONFIG_FILE_PATH=$$PWD/usermgmt_pipeline/demo/demo_config.yaml \
 	  $(VENV)/bin/dagster dev -m usermgmt_pipeline.definitions -h 127.0.0.1 -p 3000; \
 	kill $$(cat .cache/demo-db.pid) 2>/dev/null || true
+
+typecheck: $(STAMP)  # mypy --strict on the packages listed in pyproject.toml [tool.mypy]
+	$(VENV)/bin/mypy
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -151,10 +151,10 @@ def client_kwargs(cfg: DBConfigLike, key: str) -> dict[str, Any]:
     return kwargs
 
 
-def make_client(cfg: DBConfigLike, key: str, *, ping: bool = True) -> MongoClient:
+def make_client(cfg: DBConfigLike, key: str, *, ping: bool = True) -> MongoClient[Any]:
     """Create one database's client; with `ping`, fail fast (bounded by `timeout`) like the Go start-up."""
     kwargs = client_kwargs(cfg, key)
-    client: MongoClient = MongoClient(build_uri(cfg, key), connect=False, **kwargs)
+    client: MongoClient[Any] = MongoClient(build_uri(cfg, key), connect=False, **kwargs)
     if ping:
         try:
             with pymongo.timeout(cfg.timeout):
@@ -173,12 +173,12 @@ class CaseDatabases:
     """
 
     configs: dict[str, DBConfigLike]
-    clients: dict[str, MongoClient]
+    clients: dict[str, MongoClient[Any]]
 
     @classmethod
     def connect(cls, db_configs: Any, *, ping: bool = True) -> CaseDatabases:
         configs = {key: getattr(db_configs, key) for key in DB_KEYS}
-        clients: dict[str, MongoClient] = {}
+        clients: dict[str, MongoClient[Any]] = {}
         unauthenticated = [key for key in DB_KEYS if "username" not in client_kwargs(configs[key], key)]
         if unauthenticated:
             log.warning(
@@ -198,19 +198,19 @@ class CaseDatabases:
         for client in self.clients.values():
             client.close()
 
-    def users_db(self, instance_id: str) -> Database:
+    def users_db(self, instance_id: str) -> Database[Any]:
         return self._db("participant_user_db", f"{instance_id}_users")
 
-    def global_infos_db(self) -> Database:
+    def global_infos_db(self) -> Database[Any]:
         return self._db("global_infos_db", "global-infos")
 
-    def messaging_db(self, instance_id: str) -> Database:
+    def messaging_db(self, instance_id: str) -> Database[Any]:
         return self._db("messaging_db", f"{instance_id}_messageDB")
 
-    def study_db(self, instance_id: str) -> Database:
+    def study_db(self, instance_id: str) -> Database[Any]:
         return self._db("study_db", f"{instance_id}_studyDB")
 
-    def pipeline_db(self) -> Database:
+    def pipeline_db(self) -> Database[Any]:
         """Our own bookkeeping (journal, audit): kept out of every CASE database and collection."""
         return self._db("global_infos_db", "usermgmt-pipeline")
 
@@ -220,7 +220,7 @@ class CaseDatabases:
     def no_cursor_timeout(self, key: str) -> bool:
         return bool(self.configs[key].use_no_cursor_timeout)
 
-    def _db(self, key: str, name: str) -> Database:
+    def _db(self, key: str, name: str) -> Database[Any]:
         return self.clients[key][f"{self.configs[key].db_name_prefix}{name}"]
 
 

@@ -178,7 +178,7 @@ def outgoing_email_document(
 
 
 class MessagingCollections:
-    def __init__(self, db: Database, op_timeout_s: float) -> None:
+    def __init__(self, db: Database[Any], op_timeout_s: float) -> None:
         self.templates = db["email-templates"]
         self.outgoing = db["outgoing-emails"]
         self.sent = db["sent-emails"]

@@ -8,7 +8,7 @@ task, each action on each user id with its outcome, and no personal data beyond 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
@@ -22,7 +22,7 @@ FINISHED_STATES = ("done", "selection-changed", "abandoned")
 
 
 class PipelineStore:
-    def __init__(self, db: Database, op_timeout_s: float) -> None:
+    def __init__(self, db: Database[Any], op_timeout_s: float) -> None:
         self.journal = db["journal"]
         self.audit = db["audit"]
         self.timeout = op_timeout_s
@@ -61,12 +61,15 @@ class PipelineStore:
     def open_entry(self, key: str, on_insert: Mapping[str, Any]) -> Mapping[str, Any]:
         """Create the journal entry for `key` or return the existing one (its pre-assigned ids are reused)."""
         with op_deadline(self.timeout):
-            return self.journal.find_one_and_update(
+            entry = self.journal.find_one_and_update(
                 {"_id": key},
                 {"$setOnInsert": {**on_insert, "openedAt": int(time.time())}},
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
+        assert entry is not None  # an upsert returning the document AFTER always has one
+        opened: Mapping[str, Any] = entry
+        return opened
 
     def open_entries(self, entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
         """`open_entry` for many keys in two calls: insert the new ones unordered, read the existing back.
@@ -133,7 +136,7 @@ class PipelineStore:
             )
         yield from docs
 
-    def record_audit(self, records: list[Mapping[str, Any]]) -> None:
+    def record_audit(self, records: Sequence[Mapping[str, Any]]) -> None:
         if not records:
             return
         with op_deadline(self.timeout):

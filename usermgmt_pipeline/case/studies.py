@@ -65,7 +65,7 @@ def decode_study(doc: Mapping[str, Any]) -> Study:
 
 
 class StudyCollections:
-    def __init__(self, db: Database, op_timeout_s: float) -> None:
+    def __init__(self, db: Database[Any], op_timeout_s: float) -> None:
         self.db = db
         self.timeout = op_timeout_s
         self.id_map = db[ID_MAP]

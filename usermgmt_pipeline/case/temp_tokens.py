@@ -63,7 +63,7 @@ def token_document(
 
 
 class TempTokens:
-    def __init__(self, db: Database, op_timeout_s: float) -> None:
+    def __init__(self, db: Database[Any], op_timeout_s: float) -> None:
         self.collection = db["temp-tokens"]
         self.timeout = op_timeout_s
 

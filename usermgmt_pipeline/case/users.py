@@ -133,7 +133,7 @@ def _ids_if_selected(user_ids: list[ObjectId], selection: Mapping[str, Any]) -> 
 class UsersCollections:
     """Reads and writes on one instance's `<p><iid>_users` database."""
 
-    def __init__(self, db: Database, op_timeout_s: float, *, no_cursor_timeout: bool = False) -> None:
+    def __init__(self, db: Database[Any], op_timeout_s: float, *, no_cursor_timeout: bool = False) -> None:
         self.db = db
         self.users = db["users"]
         self.user_attributes = db["userAttributes"]

@@ -3,7 +3,7 @@
 import logging
 from typing import Any
 
-from dagster import InitLoggerContext, LoggerDefinition, logger
+from dagster import InitLoggerContext, LoggerDefinition
 
 from usermgmt_pipeline.logging_setup import build_handlers, go_level
 
@@ -11,7 +11,6 @@ from usermgmt_pipeline.logging_setup import build_handlers, go_level
 def build_case_logger(logging_config: Any) -> LoggerDefinition:
     """Same JSON lines, level, source and rotating file as the Python loggers, for Dagster's run loggers."""
 
-    @logger(description="JSON lines shaped like the Go job's slog output, per the config's logging section.")
     def case_json_logger(init_context: InitLoggerContext) -> logging.Logger:
         klass = logging.getLoggerClass()
         dagster_logger = klass("usermgmt_pipeline.dagster", level=go_level(logging_config.log_level))
@@ -19,4 +18,7 @@ def build_case_logger(logging_config: Any) -> LoggerDefinition:
             dagster_logger.addHandler(handler)
         return dagster_logger
 
-    return case_json_logger
+    return LoggerDefinition(
+        case_json_logger,
+        description="JSON lines shaped like the Go job's slog output, per the config's logging section.",
+    )

@@ -15,6 +15,7 @@ the run ends.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
@@ -25,7 +26,7 @@ from usermgmt_pipeline.smtp_bridge import SmtpBridgeClient
 from usermgmt_pipeline.tasks.context import RunOptions, TaskContext
 
 
-class CaseResource(ConfigurableResource):
+class CaseResource(ConfigurableResource):  # type: ignore[type-arg]  # generic only for factories
     """The job's YAML file, loaded once per run, and the four CASE database clients it describes."""
 
     config_file_path: str
@@ -65,7 +66,7 @@ class CaseResource(ConfigurableResource):
         )
 
 
-class SmtpBridgeResource(ConfigurableResource):
+class SmtpBridgeResource(ConfigurableResource):  # type: ignore[type-arg]  # generic only for factories
     """The CASE SMTP bridge, used for operator alerts; URL, key and timeout come from the run's config."""
 
     case: CaseResource
@@ -83,7 +84,7 @@ class SmtpBridgeResource(ConfigurableResource):
         )
 
 
-class RunOptionsResource(ConfigurableResource):
+class RunOptionsResource(ConfigurableResource):  # type: ignore[type-arg]  # generic only for factories
     """Per-run switches, set in the launchpad or a backfill's run config: `dry_run`, `allow_mass_deletion`."""
 
     dry_run: bool = False
@@ -93,7 +94,7 @@ class RunOptionsResource(ConfigurableResource):
         return RunOptions(dry_run=self.dry_run, allow_mass_deletion=self.allow_mass_deletion, run_id=run_id)
 
 
-def build_resources(config_file_path: str) -> dict[str, ConfigurableResource]:
+def build_resources(config_file_path: str) -> dict[str, Any]:
     """The resources of the code location: everything is read from the file at run time."""
     case = CaseResource(config_file_path=config_file_path)
     return {

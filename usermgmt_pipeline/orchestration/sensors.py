@@ -84,9 +84,9 @@ def build_failure_alert_sensor(
             return
         run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
         errors = [
-            event.event_specific_data.error.message.strip()
+            error.message.strip()
             for event in context.get_step_failure_events()
-            if event.event_specific_data and event.event_specific_data.error
+            if (error := event.step_failure_data.error) is not None
         ]
         if not errors and context.failure_event.message:
             errors = [context.failure_event.message]

@@ -7,7 +7,7 @@ tasks of that instance then do not run, and a rerun of the partition resumes.
 """
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from dagster import (
@@ -58,7 +58,7 @@ def result_metadata(results: list[TaskResult]) -> dict[str, Any]:
                 meta[f"{prefix}studies.{study}.{key}"] = MetadataValue.int(int(stats.get(key, 0)))
         if result.sample_user_ids:
             meta[f"{prefix}sample_user_ids"] = MetadataValue.json(list(result.sample_user_ids))
-        reasons = [{"id": i, "reason": r} for i, r in result.failure_reasons[:50]]
+        reasons: list[dict[str, Any]] = [{"id": i, "reason": r} for i, r in result.failure_reasons[:50]]
         reasons += [{"id": i, "reason": r, "skipped": True} for i, r in result.skip_reasons[:50]]
         if reasons:
             meta[f"{prefix}reasons"] = MetadataValue.json(reasons)
@@ -69,7 +69,7 @@ def result_metadata(results: list[TaskResult]) -> dict[str, Any]:
 
 def run_task(
     context: AssetExecutionContext, case: CaseResource, run_options: RunOptionsResource, flag: str
-) -> MaterializeResult:
+) -> MaterializeResult[None]:
     instance_id = context.partition_key
     ctx = case.task_context(instance_id, run_options.options(context.run.run_id), context.log)
     try:
@@ -96,7 +96,7 @@ def run_task(
 
 def _make_asset(
     flag: str, partitions_def: PartitionsDefinition, upstream: str | None
-) -> Callable[..., AssetsDefinition]:
+) -> AssetsDefinition:
     name = ASSET_NAMES[flag]
 
     @asset(
@@ -111,7 +111,7 @@ def _make_asset(
     )
     def _task_asset(
         context: AssetExecutionContext, case: CaseResource, run_options: RunOptionsResource
-    ) -> MaterializeResult:
+    ) -> MaterializeResult[None]:
         return run_task(context, case, run_options, flag)
 
     return _task_asset

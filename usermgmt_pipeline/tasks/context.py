@@ -91,7 +91,8 @@ class TaskContext:
 
     @property
     def global_secret(self) -> str:
-        return self.config.study_configs.global_secret.get_secret_value()
+        secret: str = self.config.study_configs.global_secret.get_secret_value()
+        return secret
 
     @property
     def batch_size(self) -> int:
