@@ -26,7 +26,7 @@ class InsertOutcome:
     errors: dict[int, str] = field(default_factory=dict)
 
 
-def insert_unordered(collection: Collection, docs: Sequence[Mapping[str, Any]]) -> InsertOutcome:
+def insert_unordered(collection: Collection[Any], docs: Sequence[Mapping[str, Any]]) -> InsertOutcome:
     """One `insert_many(ordered=False)`; per-document rejections are returned, a failed command raises."""
     outcome = InsertOutcome()
     if not docs:

@@ -296,7 +296,7 @@ def _instance_id_errors(cfg: Any) -> list[RuleError]:
     if is_set(db_configs):
         for db_key in INSTANCE_DB_SUFFIXES:
             db = get(db_configs, db_key)
-            prefix = get(db, "db_name_prefix") if is_set(db) else MISSING
+            prefix: Any = get(db, "db_name_prefix") if is_set(db) else MISSING
             prefixes[db_key] = prefix if is_set(prefix) else ""
     errors: list[RuleError] = []
     first_index: dict[str, int] = {}
@@ -340,7 +340,7 @@ def _instance_id_errors(cfg: Any) -> list[RuleError]:
 def _global_infos_name_errors(cfg: Any) -> list[RuleError]:
     db_configs = get(cfg, "db_configs")
     db = get(db_configs, "global_infos_db") if is_set(db_configs) else MISSING
-    prefix = get(db, "db_name_prefix") if is_set(db) else MISSING
+    prefix: Any = get(db, "db_name_prefix") if is_set(db) else MISSING
     if not is_set(prefix):
         return []
     name = prefix + GLOBAL_INFOS_DB_NAME

@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -57,7 +57,8 @@ class _ComposeLoader(yaml.SafeLoader):
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
         if kind is yaml.ScalarNode and implicit[0]:
             return _IMPLICIT_PLAIN
-        return super().resolve(kind, value, implicit)
+        resolved: str = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+        return resolved
 
 
 def compose_document(text: str | bytes) -> yaml.Node | None:
@@ -105,7 +106,7 @@ def node_label(node: yaml.Node) -> str:
         return "!!map"
     if isinstance(node, yaml.SequenceNode):
         return "!!seq"
-    return resolve_scalar(node).label
+    return resolve_scalar(cast(yaml.ScalarNode, node)).label
 
 
 def is_null(node: yaml.Node) -> bool:

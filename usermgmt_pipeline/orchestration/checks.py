@@ -5,6 +5,7 @@ A dry run writes nothing, so the checks then report what they find without faili
 """
 
 import warnings
+from typing import Any
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -33,7 +34,10 @@ def _consistency(
 
 
 def _result(passed: bool, counts: dict[str, object], dry_run: bool, description: str) -> AssetCheckResult:
-    metadata = {key: MetadataValue.int(int(value)) for key, value in counts.items()}  # type: ignore[call-overload]
+    metadata: dict[str, MetadataValue[Any]] = {
+        key: MetadataValue.int(int(value))  # type: ignore[call-overload]
+        for key, value in counts.items()
+    }
     metadata["dry_run"] = MetadataValue.bool(dry_run)
     return AssetCheckResult(
         passed=passed or dry_run,

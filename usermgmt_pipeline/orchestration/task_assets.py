@@ -94,9 +94,7 @@ def run_task(
     )
 
 
-def _make_asset(
-    flag: str, partitions_def: PartitionsDefinition, upstream: str | None
-) -> AssetsDefinition:
+def _make_asset(flag: str, partitions_def: PartitionsDefinition, upstream: str | None) -> AssetsDefinition:
     name = ASSET_NAMES[flag]
 
     @asset(

@@ -14,8 +14,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import psutil
 from pymongo.errors import DuplicateKeyError
@@ -35,7 +36,7 @@ class InstanceBusyError(TaskFailedError):
     """Another run holds this instance; nothing was done."""
 
 
-def _holder_is_gone(lock: dict, held_key: tuple[str, str]) -> bool:
+def _holder_is_gone(lock: Mapping[str, Any], held_key: tuple[str, str]) -> bool:
     if time.time() - float(lock.get("heartbeatAt", 0)) > LEASE_SECONDS:
         return True
     if lock.get("host") == socket.gethostname():

@@ -125,8 +125,8 @@ def send_notices(
         for user in active
     ]
     stored: list[str | Exception] = []
-    for part in in_parts("notify:token-inserted", token_docs):
-        stored += ctx.temp_tokens.insert_many_once(list(part))
+    for token_part in in_parts("notify:token-inserted", token_docs):
+        stored += ctx.temp_tokens.insert_many_once(list(token_part))
     tokens: dict[str, str] = {}
     for user, token in zip(active, stored, strict=True):
         if isinstance(token, Exception):
@@ -170,22 +170,22 @@ def send_notices(
             )
         )
     offset = 0
-    for part in in_parts("notify:email-queued", email_docs):
-        for index, reason in ctx.messaging.queue_many_once(list(part)).items():
+    for email_part in in_parts("notify:email-queued", email_docs):
+        for index, reason in ctx.messaging.queue_many_once(list(email_part)).items():
             outcomes[email_users[offset + index].id] = (
                 "error",
                 RuntimeError(f"queueing the email failed: {reason}"),
             )
-        offset += len(part)
+        offset += len(email_part)
     queued = [user for user in to_email if user.id not in outcomes]
     ctx.pipeline.update_many([keys[user.id] for user in queued], {"state": "email_queued"})
     active = [user for user in active if user.id not in outcomes]
     _visit("notify:email-queued", active)
 
     updated: set[ObjectId] = set()
-    for part in in_parts("notify:user-updated", [user.object_id for user in active]):
+    for id_part in in_parts("notify:user-updated", [user.object_id for user in active]):
         updated |= ctx.users.set_timestamp_many_if_selected(
-            list(part), spec.selection, spec.timestamp_field, spec.timestamp_value
+            list(id_part), spec.selection, spec.timestamp_field, spec.timestamp_value
         )
     _visit("notify:user-updated", active)
     done = [user for user in active if user.object_id in updated]
@@ -209,7 +209,8 @@ def send_notice(ctx: TaskContext, spec: NoticeSpec, user: User, template: Mappin
     kind, value = send_notices(ctx, spec, [user], template)[user.id]
     if kind == "error":
         raise value
-    return value
+    reason: str | None = value
+    return reason
 
 
 def finish_interrupted_notices(ctx: TaskContext, spec: NoticeSpec) -> int:
@@ -227,7 +228,8 @@ def finish_interrupted_notices(ctx: TaskContext, spec: NoticeSpec) -> int:
         still_selected = ctx.users.selected_ids([ObjectId(e["userID"]) for e in chunk], spec.selection)
         rest = [e for e in chunk if ObjectId(e["userID"]) not in still_selected]
         raws = ctx.users.get_raw_many([ObjectId(e["userID"]) for e in rest])
-        done, changed = [], []
+        done: list[str] = []
+        changed: list[str] = []
         for entry in rest:
             raw = raws.get(ObjectId(entry["userID"]))
             try:

@@ -45,7 +45,8 @@ class LeaveOutcome:
 
     @classmethod
     def from_journal(cls, doc: Mapping[str, Any]) -> LeaveOutcome:
-        return cls(**{k: doc.get(k) for k in cls.__dataclass_fields__})
+        fields: dict[str, Any] = {k: doc.get(k) for k in cls.__dataclass_fields__}
+        return cls(**fields)
 
 
 def external_service_settings(config: Any) -> list[ExternalServiceSettings]:
