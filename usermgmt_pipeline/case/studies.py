@@ -205,10 +205,10 @@ class StudyCollections:
         )
 
 
-def sorted_digests(values: Iterable[int], *, distinct: bool = False, chunk: int = 65_536) -> array:
+def sorted_digests(values: Iterable[int], *, distinct: bool = False, chunk: int = 65_536) -> array[int]:
     """The values as a sorted array of 8-byte ints, sorted chunk by chunk and merged, so that no Python
     list of them all ever exists (an int in a list costs about 40 bytes, in the array 8)."""
-    runs: list[array] = []
+    runs: list[array[int]] = []
     pending: list[int] = []
     for value in values:
         pending.append(value)
@@ -238,7 +238,7 @@ class IdMapDigests:
     the lookup's "one entry per profile x study" check.
     """
 
-    sorted_digests: array
+    sorted_digests: array[int]
 
     def __contains__(self, item: tuple[str, str]) -> bool:
         value = id_map_digest(*item)

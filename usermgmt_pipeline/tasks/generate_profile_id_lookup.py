@@ -113,9 +113,9 @@ def _process_batch(
             inserted, duplicates, errors = ctx.studies.insert_id_map_entries(entries)
             stats[study.key].already_present += duplicates
         else:
-            existing = ctx.studies.existing_confidential_ids(study.key, list(wanted))
-            missing = [e for e in entries if e["confidentialID"] not in existing]
-            stats[study.key].already_present += len(existing)
+            present = ctx.studies.existing_confidential_ids(study.key, list(wanted))
+            missing = [e for e in entries if e["confidentialID"] not in present]
+            stats[study.key].already_present += len(present)
             if ctx.options.dry_run:
                 stats[study.key].created += len(missing)  # would be created
                 continue
@@ -170,6 +170,6 @@ def _digest(profile_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(profile_id.encode(), digest_size=8).digest(), "big") or 1
 
 
-def _has(sorted_digests: array, value: int) -> bool:
+def _has(sorted_digests: array[int], value: int) -> bool:
     index = bisect_left(sorted_digests, value)
     return index < len(sorted_digests) and sorted_digests[index] == value
