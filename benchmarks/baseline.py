@@ -1,4 +1,4 @@
-"""The benchmark's baseline: the same work done the way the Go job does it (reference 02 §0.3, §1, §2).
+"""The benchmark's baseline: the same work done the way the Go job does it (docs/tasks.md §0.3, §1, §2).
 
 One cursor over the task's selection (batch size 32, whole user documents), then per user one query per
 step: a fresh read, per profile a reload of all studies, per profile x study the participant, the rules and

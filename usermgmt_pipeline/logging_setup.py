@@ -1,4 +1,4 @@
-"""The `logging` config section (reference/01 §1.3) applied to Python's logging, in the Go job's format.
+"""The `logging` config section (docs/case-data.md §1.3) applied to Python's logging, in the Go job's format.
 
 Records are JSON lines shaped like Go `slog`'s JSON handler (`time`, `level`, `msg`, optional `source`, then
 attributes), so log pipelines built for the CASE services keep working. The rotating file follows

@@ -1,4 +1,4 @@
-"""HTTP client for the CASE SMTP bridge (`services/smtp-bridge`, reference/02 §3.5).
+"""HTTP client for the CASE SMTP bridge (`services/smtp-bridge`, docs/tasks.md §3.5).
 
 The Go job never calls the bridge (it only queues emails); we use it for one thing the original lacks:
 telling the operators that a run failed or that the mass-deletion guard stopped a run. The request and

@@ -1,4 +1,4 @@
-"""The logging section (reference/01 §1.3): Go slog-shaped JSON lines, levels, source, build info, rotation."""
+"""The logging section (docs/case-data.md §1.3): Go slog-shaped JSON lines, levels, source, build info, rotation."""
 
 from __future__ import annotations
 

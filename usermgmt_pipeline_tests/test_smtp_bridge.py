@@ -1,4 +1,4 @@
-"""The SMTP bridge client against a real HTTP server on 127.0.0.1 (reference/02 §3.5 contract)."""
+"""The SMTP bridge client against a real HTTP server on 127.0.0.1 (docs/tasks.md §3.5 contract)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MongoDB clients for the four CASE databases, built the way the Go job builds them (reference/01 §2).
+"""MongoDB clients for the four CASE databases, built the way the Go job builds them (docs/case-data.md §2).
 
 Why not just hand the URI to pymongo: the Go job splices `username:password@` into the URI verbatim and the Go
 driver decodes them with `url.PathUnescape`, where `+` stays `+`. pymongo decodes URI credentials with
@@ -167,7 +167,7 @@ def make_client(cfg: DBConfigLike, key: str, *, ping: bool = True) -> MongoClien
 
 @dataclass
 class CaseDatabases:
-    """The four CASE database clients and their naming rules (reference/01 §2.3).
+    """The four CASE database clients and their naming rules (docs/case-data.md §2.3).
 
     `global-infos` is one database for all instances; the other three are per instance.
     """

@@ -1,4 +1,4 @@
-"""The Go mongo driver's decoding rules for the scalar fields the job reads (reference/01 §3.0).
+"""The Go mongo driver's decoding rules for the scalar fields the job reads (docs/case-data.md §3.0).
 
 Go accepts int32/int64/integral double/bool for integer fields, string/ObjectId/null for string fields and
 booleans or numbers for bool fields; anything else is a decode error. Mirroring this keeps our notion of

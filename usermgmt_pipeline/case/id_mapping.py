@@ -1,4 +1,4 @@
-"""Participant-ID / confidential-ID derivation, exactly as CASE's `pkg/study/utils/participantID.go` (02 §5).
+"""Participant-ID / confidential-ID derivation, exactly as CASE's `pkg/study/utils/participantID.go` (docs/tasks.md §5).
 
 These IDs address participant documents and confidential-ID map entries; one differing byte means the
 pipeline reads and writes someone else's (or no one's) study data. Unknown and empty methods fall back to
@@ -67,7 +67,7 @@ def compute_participant_ids(study: StudyIdentity, profile_id: str, global_secret
 
 
 def main_and_other_profiles(profiles: Sequence[tuple[str, bool]]) -> tuple[str, list[str]]:
-    """CASE's `GetMainAndOtherProfiles` over (profile id, mainProfile) pairs, quirks included (02 §5.4).
+    """CASE's `GetMainAndOtherProfiles` over (profile id, mainProfile) pairs, quirks included (docs/tasks.md §5.4).
 
     A later main-flagged profile replaces an earlier one, and the replaced one is dropped from both results.
     """

@@ -1,4 +1,4 @@
-"""`<p><iid>_messageDB`: `email-templates` (read), `outgoing-emails` (insert), `sent-emails` (read) (01 §3.5-3.6).
+"""`<p><iid>_messageDB`: `email-templates` (read), `outgoing-emails` (insert), `sent-emails` (read) (docs/case-data.md §3.5-3.6).
 
 Templates are decoded with the Go driver's rules for CASE's `EmailTemplate` struct, and the outgoing-email
 document is written with Go's exact field order and BSON types, because the CASE messaging job decodes it
@@ -70,7 +70,7 @@ class EmailTemplate:
 
 
 def decode_email_template(doc: Mapping[str, Any]) -> EmailTemplate:
-    """Decode as the Go driver decodes into `EmailTemplate` (01 §3.5); raises `TemplateDecodeError`.
+    """Decode as the Go driver decodes into `EmailTemplate` (docs/case-data.md §3.5); raises `TemplateDecodeError`.
 
     Strings take string, ObjectId (as hex) or null; `noReplyTo` takes a boolean, a number or null;
     `replyTo` and `translations` an array or null; `headerOverrides` and each translation a document or

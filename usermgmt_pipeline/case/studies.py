@@ -1,4 +1,4 @@
-"""`<p><iid>_studyDB`: study infos, rules, participants, reports, confidential responses, the ID map (01 §3.7-3.12, §4.5).
+"""`<p><iid>_studyDB`: study infos, rules, participants, reports, confidential responses, the ID map (docs/case-data.md §3.7-3.12, §4.5).
 
 Every read and write the tasks and the deletion flow make on the study database is here; the engine-only
 collections (code lists, counters, variables, survey responses, researcher messages) are in
@@ -192,7 +192,7 @@ class StudyCollections:
                 yield doc.get("studyKey"), doc.get("confidentialID"), doc.get("profileID")
 
     def id_map_is_unique_indexed(self) -> bool:
-        """Whether `confidential-id-map` has CASE's unique (confidentialID, studyKey) index (01 §2.5).
+        """Whether `confidential-id-map` has CASE's unique (confidentialID, studyKey) index (docs/case-data.md §2.5).
 
         With it, the server itself rejects an existing entry, so the lookup can insert blindly and count the
         rejections; without it (db-migration never run) it must read first, or it would create duplicates.

@@ -1,10 +1,10 @@
-"""MongoDB implementation of the study engine's store (01 §4.5, §3.13), bound to one ``<p><iid>_studyDB``.
+"""MongoDB implementation of the study engine's store (docs/case-data.md §4.5, §3.13), bound to one ``<p><iid>_studyDB``.
 
 Filters, updates, options and BSON types are those of the Go ``pkg/db/study`` functions: a counter
 created by ``$inc {value: 1}`` stays Int32 (Go encodes the literal 1 as int32), ``valueUpdatedAt`` is a
 BSON datetime, researcher messages omit empty fields. Every operation runs under
 ``pymongo.timeout(op_timeout_s)``. Any driver error becomes a ``StudyEngineError`` - including the
-confidential-response delete, where Go panics on a non-write error (fixed, 00-decisions).
+confidential-response delete, where Go panics on a non-write error (fixed, docs/decisions.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`<p>global-infos.temp-tokens`: the login-capable tokens emailed to users (01 §3.4, 02 §4).
+"""`<p>global-infos.temp-tokens`: the login-capable tokens emailed to users (docs/case-data.md §3.4, docs/tasks.md §4).
 
 The token format is copied exactly (39 lower-case base32 chars, 48-bit millisecond time prefix, 18 random
 bytes) because the participant API looks tokens up by string and the time prefix orders them.

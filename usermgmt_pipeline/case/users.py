@@ -1,7 +1,7 @@
-"""The participant-user database `<p><iid>_users`: `users`, `userAttributes`, `renewTokens` (01 §2.4, §3.1-3.3, §4.2).
+"""The participant-user database `<p><iid>_users`: `users`, `userAttributes`, `renewTokens` (docs/case-data.md §2.4, §3.1-3.3, §4.2).
 
 Every read and write the tasks make on these collections is here. User documents are decoded with the Go
-driver's rules for the fields the tasks use (01 §3.0): a field of the wrong type makes that one user
+driver's rules for the fields the tasks use (docs/case-data.md §3.0): a field of the wrong type makes that one user
 undecodable (`UserDecodeError`), which the tasks skip and report instead of aborting the instance as Go does.
 """
 

@@ -2,7 +2,7 @@
 
 This is the strict part of loading: unknown keys, duplicate keys, both spellings of one setting, and
 values of the wrong YAML type are reported with their dotted path, following Go yaml.v2's typing rules
-(01 §1.2) plus our duration fixes (bare numbers and negative values refused). Nothing is echoed from a
+(docs/case-data.md §1.2) plus our duration fixes (bare numbers and negative values refused). Nothing is echoed from a
 value in a type error, so secrets cannot leak through one. The walk is driven by the pydantic models'
 fields, so a key added to a model is automatically accepted here.
 """

@@ -1,4 +1,4 @@
-"""Secret overrides from environment variables, exactly the set the Go job honours (01 §1.6).
+"""Secret overrides from environment variables, exactly the set the Go job honours (docs/case-data.md §1.6).
 
 Only a non-empty variable overrides; connection strings, prefixes and timeouts cannot be overridden,
 as in Go. Applied to the decoded data before validation, so e.g. a password supplied only through

@@ -1,4 +1,4 @@
-"""Builders for CASE documents with the exact field names and BSON types the Go services write (01 §3).
+"""Builders for CASE documents with the exact field names and BSON types the Go services write (docs/case-data.md §3).
 
 Used by the demo seed, the tests and the benchmark dataset generator, so every one of them writes data
 that looks like a real deployment's: Int64 Unix seconds, ObjectId ids, hex-string references.

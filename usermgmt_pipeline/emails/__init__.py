@@ -1,1 +1,1 @@
-"""Email queueing exactly as CASE's `QueueEmailByTemplate` does it (02 §3)."""
+"""Email queueing exactly as CASE's `QueueEmailByTemplate` does it (docs/tasks.md §3)."""

@@ -6,7 +6,7 @@ some user could be given, under every language that selects it, with the task's 
 stricter limits than the per-user render (`PREFLIGHT_LIMITS`), so a template that passes here cannot
 trip the per-user limits.
 
-Which (translation, language) pairs are reachable follows Go's choice (02 §3.2): the first translation of
+Which (translation, language) pairs are reachable follows Go's choice (docs/tasks.md §3.2): the first translation of
 each `languageCode` is chosen exactly by that language; every other language, including `""` and any
 language a user may pick tomorrow, falls back to the last translation whose code is `defaultLanguage`.
 The first set is finite and rendered as is. The second is open, so:

@@ -1,4 +1,4 @@
-"""Template lookup, translation choice, base64 decoding and the data map of CASE's email queueing (02 §3.2).
+"""Template lookup, translation choice, base64 decoding and the data map of CASE's email queueing (docs/tasks.md §3.2).
 
 The messaging service sends whatever `content` we queue, so each of these steps copies Go exactly; the
 rendering itself is `usermgmt_pipeline.gotemplate` (Go `html/template` compatible). The document is decoded

@@ -1,4 +1,4 @@
-"""A Dagster logger that writes the run's log (context.log) with the job's `logging` config (01 §1.3)."""
+"""A Dagster logger that writes the run's log (context.log) with the job's `logging` config (docs/case-data.md §1.3)."""
 
 import logging
 from typing import Any

@@ -36,7 +36,7 @@ ASSET_NAMES: dict[str, str] = {
     "generate_profile_id_lookup": "profile_id_lookup",
     "migrate_account_info": "migrate_account_info",
 }
-"""run_tasks flag -> asset name, in the original's execution order (02 §0.4)."""
+"""run_tasks flag -> asset name, in the original's execution order (docs/tasks.md §0.4)."""
 
 
 def result_metadata(results: list[TaskResult]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """A Python port of the CASE study engine (``pkg/study/studyengine``) for the user-management job.
 
 It evaluates a study's rules for an event - in this job always ``LEAVE`` on account deletion - with the
-same results as the Go engine (reference 03), bugs and quirks included, except where 00-decisions fixes
+same results as the Go engine (docs/study-engine.md), bugs and quirks included, except where docs/decisions.md fixes
 them: Go panics become :class:`StudyEngineError` (:class:`StudyEnginePanic`) instead of killing the
 process; ``SEND_MESSAGE_NOW`` fails because the job has no message sender (as in Go); external services
 treat non-2xx as an error, verify the server with ``ca_file`` and apply a returned ``pState`` and

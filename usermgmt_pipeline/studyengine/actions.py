@@ -1,11 +1,11 @@
-"""The 35 actions (03 §4): each maps ``(action, state, event)`` to a new state or a failure.
+"""The 35 actions (docs/study-engine.md §4): each maps ``(action, state, event)`` to a new state or a failure.
 
 Go returns the state *at the moment of failure* with the error (usually the input state; DO, IF,
 UPDATE_REPORT_DATA and DRAW_STUDY_CODE_AS_LINKING_CODE can return a changed one), and IFTHEN carries on
 with it. :class:`ActionFailure` carries that state. Actions never mutate their input: lists, maps and
 reports are copied before a change, so a failed branch cannot leak half-done edits.
 
-Decisions (00-decisions): ``SEND_MESSAGE_NOW`` fails - the user-management job has no study message
+Decisions (docs/decisions.md): ``SEND_MESSAGE_NOW`` fails - the user-management job has no study message
 sender, as in Go; ``EXTERNAL_EVENT_HANDLER`` applies a returned ``pState`` (replaces the participant
 state; ``null`` keeps it) and ``reportsToCreate`` (a list or an object of reports, prepended in the
 given order) instead of Go's panic / silent drop.
@@ -216,7 +216,7 @@ def _update_status(
 
 @_action("START_NEW_STUDY_SESSION")
 def _new_session(ev: ActionEvaluator, action: Expression, state: ActionData, event: StudyEvent) -> ActionData:
-    # Real system time, not the engine clock (03 §2.10); hex without padding + 4 random bytes.
+    # Real system time, not the engine clock (docs/study-engine.md §2.10); hex without padding + 4 random bytes.
     session = format(int(time.time()), "x") + os.urandom(4).hex()
     return _with_participant(state, current_study_session=session)
 

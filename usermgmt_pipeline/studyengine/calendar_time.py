@@ -1,4 +1,4 @@
-"""Calendar arithmetic of the time expressions, in the engine's configurable zone (03 §2.10, §3.2).
+"""Calendar arithmetic of the time expressions, in the engine's configurable zone (docs/study-engine.md §2.10, §3.2).
 
 Go works in ``time.Local``; the port takes the zone explicitly (default UTC). ``AddDate`` keeps the
 wall-clock time, so day steps are done on the local wall clock and re-localised, as Go's ``time.Date``.

@@ -1,4 +1,4 @@
-"""Running a study's rules for one event and participant (03 §5.1, §4.2 top-level loop)."""
+"""Running a study's rules for one event and participant (docs/study-engine.md §5.1, §4.2 top-level loop)."""
 
 from __future__ import annotations
 

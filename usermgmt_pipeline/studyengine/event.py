@@ -1,4 +1,4 @@
-"""The study event and the survey response it may carry (03 §2.3, §2.7)."""
+"""The study event and the survey response it may carry (docs/study-engine.md §2.3, §2.7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The expression evaluator: 58 base expressions plus 15 ``incomingState:`` variants (03 §3).
+"""The expression evaluator: 58 base expressions plus 15 ``incomingState:`` variants (docs/study-engine.md §3).
 
 Each function mirrors the Go expression of the same name, including its argument-count checks (made
 before resolving), left-to-right resolution, exact Go typing (:mod:`values`) and the documented
@@ -226,7 +226,7 @@ def _response_has_only_keys_other_than(ev: ExpressionEvaluator, exp: Expression,
     found, targets = _item_path_and_targets(ev, exp, ctx)
     if found is None or not found.items:
         return False
-    # BUG kept (03 §3.2): only the first target key decides.
+    # BUG kept (docs/study-engine.md §3.2): only the first target key decides.
     return targets[0] not in {child.key for child in found.items}
 
 
@@ -431,7 +431,7 @@ def _variable_string(ev: ExpressionEvaluator, exp: Expression, ctx: EvalContext)
 @_register("getStudyVariableDate")
 def _variable_date(ev: ExpressionEvaluator, exp: Expression, ctx: EvalContext) -> float:
     _study_variable(ev, exp, ctx, "date")
-    # Faithful to Go against a real DB (03 §3.2): the driver decodes a BSON date held in an untyped
+    # Faithful to Go against a real DB (docs/study-engine.md §3.2): the driver decodes a BSON date held in an untyped
     # field as primitive.DateTime, never time.Time, so the cast always fails.
     raise StudyEngineError("could not cast arguments")
 

@@ -1,6 +1,6 @@
-"""External study services: ``EXTERNAL_EVENT_HANDLER`` and ``externalEventEval`` (03 §4.7).
+"""External study services: ``EXTERNAL_EVENT_HANDLER`` and ``externalEventEval`` (docs/study-engine.md §4.7).
 
-Differences from Go, decided in 00-decisions: a non-2xx status is an error (Go ignores the status);
+Differences from Go, decided in docs/decisions.md: a non-2xx status is an error (Go ignores the status);
 ``ca_file`` verifies the *server* certificate (Go loads it where a client never looks, so it verified
 against the system roots); the API key never appears in an exception, log line or repr. The request
 URL is built with Go's ``url.JoinPath`` rules (hand-written below; ``urllib`` cleans paths differently).
@@ -92,7 +92,7 @@ def _go_valid_encoded(path: str) -> bool:
 
 
 def go_url_join_path(base: str, route: str) -> str:
-    """Go ``url.JoinPath(base, route)`` (examples in 03 §4.7)."""
+    """Go ``url.JoinPath(base, route)`` (examples in docs/study-engine.md §4.7)."""
     parts = urlsplit(base)
     escaped_base = parts.path
     elements = [escaped_base, route]
@@ -116,7 +116,7 @@ def go_url_join_path(base: str, route: str) -> str:
 
 
 def build_payload(state: Participant, event: StudyEvent) -> str:
-    """The JSON request body (03 §4.7), key order and escaping as Go's ``encoding/json``."""
+    """The JSON request body (docs/study-engine.md §4.7), key order and escaping as Go's ``encoding/json``."""
     return go_json_dumps(
         GoJSONObject(
             [
@@ -133,7 +133,7 @@ def build_payload(state: Participant, event: StudyEvent) -> str:
 
 
 class ExternalServiceClient:
-    """Performs the POST of 03 §4.7 for a configured service; returns the decoded JSON object."""
+    """Performs the POST of docs/study-engine.md §4.7 for a configured service; returns the decoded JSON object."""
 
     def __init__(self, services: Sequence[ExternalServiceSettings]) -> None:
         self._services = list(services)

@@ -4,7 +4,7 @@ Rules, external-service replies and participant documents must be accepted or re
 does: JSON keys match struct fields case-insensitively (last key wins, ``null`` leaves the field
 alone, unknown keys are ignored, a type mismatch is an error); BSON integer fields take int32/int64/
 integral double/bool, string fields take string/ObjectId/null, and anything else is a decode error
-(01 §3.0). Hand-written because neither the stdlib ``json`` nor ``bson`` knows Go's struct semantics.
+(docs/case-data.md §3.0). Hand-written because neither the stdlib ``json`` nor ``bson`` knows Go's struct semantics.
 """
 
 from __future__ import annotations

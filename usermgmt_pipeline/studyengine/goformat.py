@@ -2,7 +2,7 @@
 
 Hand-written because no Python library reproduces Go's exact text: ``%f`` spells NaN/Inf differently,
 ``strconv.ParseFloat`` accepts hex floats and ``_`` separators but rejects surrounding spaces, and
-``encoding/json`` escapes HTML characters and formats floats its own way (03 §3.5, §4.3, §4.6, §4.7).
+``encoding/json`` escapes HTML characters and formats floats its own way (docs/study-engine.md §3.5, §4.3, §4.6, §4.7).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ _HEX_RE = re.compile(
 
 
 def go_parse_float(text: str) -> float:
-    """Go ``strconv.ParseFloat(s, 64)``; raises ``ValueError`` where Go returns an error (03 §3.5)."""
+    """Go ``strconv.ParseFloat(s, 64)``; raises ``ValueError`` where Go returns an error (docs/study-engine.md §3.5)."""
     special = _parse_special(text)
     if special is not None:
         return special

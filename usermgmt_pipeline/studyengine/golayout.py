@@ -1,4 +1,4 @@
-"""``dateToStr``: the date-fns-like token mapping followed by Go's ``time.Format`` (03 §3.4).
+"""``dateToStr``: the date-fns-like token mapping followed by Go's ``time.Format`` (docs/study-engine.md §3.4).
 
 Hand-written: the engine turns a date-fns pattern into a Go layout by blind substring replacement and
 then formats with Go's layout language, so literal letters and digits in the pattern become Go tokens
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-# Applied in this order, as global plain-substring replacements (03 §3.4 step 1).
+# Applied in this order, as global plain-substring replacements (docs/study-engine.md §3.4 step 1).
 _DATE_FNS_TO_GO = (
     ("yyyy", "2006"),
     ("yy", "06"),

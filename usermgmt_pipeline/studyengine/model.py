@@ -1,4 +1,4 @@
-"""Rule expressions (03 §2.1) and the decoding of a ``studyRules`` document (03 §2.2)."""
+"""Rule expressions (docs/study-engine.md §2.1) and the decoding of a ``studyRules`` document (docs/study-engine.md §2.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The participant state document ``<studyKey>_participants`` (01 §3.8, 03 §2.6).
+"""The participant state document ``<studyKey>_participants`` (docs/case-data.md §3.8, docs/study-engine.md §2.6).
 
 ``from_bson`` decodes like the Go driver (unknown fields dropped, null -> zero value, integer fields
 from int32/int64/integral double/bool); ``to_bson`` writes exactly what Go's ``SaveParticipantState``

@@ -1,4 +1,4 @@
-"""Reports produced by rules, saved to ``<studyKey>_reports`` (01 §3.11, 03 §2.8)."""
+"""Reports produced by rules, saved to ``<studyKey>_reports`` (docs/case-data.md §3.11, docs/study-engine.md §2.8)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ def utc_now() -> datetime:
 
 @dataclass
 class EngineRuntime:
-    """The engine clock ``Now`` is read fresh at every use, like Go (03 §2.10)."""
+    """The engine clock ``Now`` is read fresh at every use, like Go (docs/study-engine.md §2.10)."""
 
     store: StudyEngineStore | None
     external: ExternalServiceClient

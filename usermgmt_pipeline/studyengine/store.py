@@ -1,4 +1,4 @@
-"""Every database operation the study engine needs (03 §3.3, 01 §4.5), as a protocol.
+"""Every database operation the study engine needs (docs/study-engine.md §3.3, docs/case-data.md §4.5), as a protocol.
 
 A store is bound to one instance's study database, so operations take the study key but no instance
 ID. Implementations raise :class:`~usermgmt_pipeline.studyengine.errors.StudyEngineError` for any

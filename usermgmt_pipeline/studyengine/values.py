@@ -1,4 +1,4 @@
-"""The expression value model of the Go engine (03 §2.11).
+"""The expression value model of the Go engine (docs/study-engine.md §2.11).
 
 Expressions return Go ``interface{}`` values whose dynamic type matters: ``string``, ``float64``,
 ``bool``, ``int64`` (only ``getMessageNextTime``) and raw JSON (``externalEventEval``). Python's ``bool``

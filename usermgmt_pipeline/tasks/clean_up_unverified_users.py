@@ -1,4 +1,4 @@
-"""Task 1: delete accounts never confirmed within `delete_unverified_users_after` (02 §1.1)."""
+"""Task 1: delete accounts never confirmed within `delete_unverified_users_after` (docs/tasks.md §1.1)."""
 
 from __future__ import annotations
 

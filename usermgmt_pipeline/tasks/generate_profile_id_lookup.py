@@ -1,4 +1,4 @@
-"""Task 4: an entry in `confidential-id-map` for every profile x active study (02 §1.5), computed in bulk.
+"""Task 4: an entry in `confidential-id-map` for every profile x active study (docs/tasks.md §1.5), computed in bulk.
 
 Go does one find and (if missing) one insert per profile x study. We read users in batches (profile ids
 only; one getMore per 1000 users) and compute the confidential IDs for the batch. Before the walk, one

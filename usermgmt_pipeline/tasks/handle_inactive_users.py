@@ -1,4 +1,4 @@
-"""Task 3: warn inactive users and mark them (02 §1.3), then delete those whose grace period is over (§1.4).
+"""Task 3: warn inactive users and mark them (docs/tasks.md §1.3), then delete those whose grace period is over (§1.4).
 
 Go reads "now" again for each user's `markedForDeletion`; we read it again for each batch of users (one
 `update_many` sets a batch's marks).

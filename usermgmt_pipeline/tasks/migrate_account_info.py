@@ -1,4 +1,4 @@
-"""Task 5: store the pseudonymised account ID and main-profile flag on participants of tracking studies (02 §1.6)."""
+"""Task 5: store the pseudonymised account ID and main-profile flag on participants of tracking studies (docs/tasks.md §1.6)."""
 
 from __future__ import annotations
 

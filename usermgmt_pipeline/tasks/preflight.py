@@ -29,7 +29,7 @@ def require_template(ctx: TaskContext, message_type: str, result: TaskResult) ->
     return template
 
 
-# The payload each task gives QueueEmailByTemplate (01 §4 step 4): a temp token for the reminder and the
+# The payload each task gives QueueEmailByTemplate (docs/case-data.md §4 step 4): a temp token for the reminder and the
 # inactivity notice, nothing for the deletion notices.
 _TOKEN_MESSAGE_TYPES = frozenset({"registration", "account-inactivity"})
 

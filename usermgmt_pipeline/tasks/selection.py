@@ -1,4 +1,4 @@
-"""Which users each task selects: the original's filters, verbatim (01 §4.1, 02 §1).
+"""Which users each task selects: the original's filters, verbatim (docs/case-data.md §4.1, docs/tasks.md §1).
 
 They are re-applied, as a filter on the write itself, at every mutating step, so a user who logs in or
 confirms the account while the run is under way is left alone (the original re-checked nothing).

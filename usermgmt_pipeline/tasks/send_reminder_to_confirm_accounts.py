@@ -1,4 +1,4 @@
-"""Task 2: remind users who have not confirmed their account, once (02 §1.2)."""
+"""Task 2: remind users who have not confirmed their account, once (docs/tasks.md §1.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What deleting a profile does in each study: LEAVE rules, then the mandatory erasure steps (02 §2.2).
+"""What deleting a profile does in each study: LEAVE rules, then the mandatory erasure steps (docs/tasks.md §2.2).
 
 Go skips a study entirely when its rules fail or it has no rules document, leaving the participant active
 and the confidential data and ID-map entries in place, while the account is deleted anyway. We always run

@@ -1,4 +1,4 @@
-"""Deleting one user: the journal-driven, resumable version of CASE's DeleteUser (02 §2.1-2.3).
+"""Deleting one user: the journal-driven, resumable version of CASE's DeleteUser (docs/tasks.md §2.1-2.3).
 
 Go's order (studies, tokens, renew tokens, user document, email) loses the deletion notice forever when it
 dies after the user document is gone, and re-runs LEAVE rules when it dies before. Ours:

@@ -1,5 +1,5 @@
 """Credential decoding with the Go driver's rules, real connections (authenticated and open), client options
-and database names (reference/01 §2.1-2.3, 00-decisions "credentials passed separately")."""
+and database names (docs/case-data.md §2.1-2.3, docs/decisions.md "credentials passed separately")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Participant-ID / confidential-ID derivation against every DERIVED vector of reference/02 §5.3, and the
+"""Participant-ID / confidential-ID derivation against every DERIVED vector of docs/tasks.md §5.3, and the
 main-profile choice of §5.4 (upstream `profiles_test.go` cases)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from usermgmt_pipeline.case.id_mapping import (
 )
 
 METHODS = ("same", "sha224", "sha224-b64", "sha256", "sha256-b64", "aesctr")
-# (input, global secret, study secret) and per method (map(input), map(map(input))); 02 §5.3 cases A-E.
+# (input, global secret, study secret) and per method (map(input), map(map(input))); docs/tasks.md §5.3 cases A-E.
 CASES: dict[str, tuple[tuple[str, str, str], dict[str, tuple[str, str]]]] = {
     "A": (
         ("5f8d0d55b54764421b7156c3", "globalsecret", "studysecret"),

@@ -1,4 +1,4 @@
-"""`email-templates` lookup and the `outgoing-emails` document shape of reference/02 §3.3 on the real server."""
+"""`email-templates` lookup and the `outgoing-emails` document shape of docs/tasks.md §3.3 on the real server."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ OUTGOING_FIELDS = [
 
 
 def assert_outgoing_email_shape(doc: dict, *, message_type: str, user_id: str, to: str) -> None:
-    """The exact 02 §3.3 document: field order, values and BSON types (used by the task tests too)."""
+    """The exact docs/tasks.md §3.3 document: field order, values and BSON types (used by the task tests too)."""
     assert list(doc) == OUTGOING_FIELDS
     assert isinstance(doc["_id"], ObjectId)
     assert doc["messageType"] == message_type

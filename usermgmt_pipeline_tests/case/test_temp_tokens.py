@@ -1,4 +1,4 @@
-"""Temp tokens: the original's string format (DERIVED vector of reference/02 §4) and document shape in the DB."""
+"""Temp tokens: the original's string format (DERIVED vector of docs/tasks.md §4) and document shape in the DB."""
 
 from __future__ import annotations
 

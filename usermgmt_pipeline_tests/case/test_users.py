@@ -1,4 +1,4 @@
-"""The participant-user database layer: Go decoding rules and selection-conditional writes (01 §3.0, §4.2)."""
+"""The participant-user database layer: Go decoding rules and selection-conditional writes (docs/case-data.md §3.0, §4.2)."""
 
 from __future__ import annotations
 

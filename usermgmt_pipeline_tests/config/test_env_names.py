@@ -1,4 +1,4 @@
-"""Env-var name normalisation parity with Go `pkg/utils/env-utils.go` (01 §1.7)."""
+"""Env-var name normalisation parity with Go `pkg/utils/env-utils.go` (docs/case-data.md §1.7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Email template handling of CASE's QueueEmailByTemplate (02 §3.2): translation choice, strict base64, the
+"""Email template handling of CASE's QueueEmailByTemplate (docs/tasks.md §3.2): translation choice, strict base64, the
 data map's precedence, rendering through the Go html/template port, and errors that name the template."""
 
 from __future__ import annotations

@@ -211,7 +211,7 @@ def test_a_broken_email_template_fails_the_task_before_anyone_is_touched(
         (json.dumps([exp_arg("INIT_REPORT", str_arg("r"))["exp"], {"name": "noSuchExpression"}]), True),
         ("{ not json", True),
         ('[{"name": 5}]', True),
-        # Inside IFTHEN the Go engine only logs a child's error and carries on (03 §4.2); we apply the result
+        # Inside IFTHEN the Go engine only logs a child's error and carries on (docs/study-engine.md §4.2); we apply the result
         # the same way but also report the error, so an operator sees the rule set is broken.
         (json.dumps([on_leave(exp_arg("NO_SUCH_ACTION", str_arg("x")))]), True),
     ],

@@ -1,4 +1,4 @@
-"""Upstream actions_test.go vectors (03 §7.2) and LEAVE-specific action behaviour."""
+"""Upstream actions_test.go vectors (docs/study-engine.md §7.2) and LEAVE-specific action behaviour."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DB-backed vectors (03 §7.1 #11-19, #183-187; §7.2 V1-V5) through MongoStudyEngineStore on a real server."""
+"""DB-backed vectors (docs/study-engine.md §7.1 #11-19, #183-187; §7.2 V1-V5) through MongoStudyEngineStore on a real server."""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def test_upstream_study_variables(store, variables, expression, expected) -> Non
 
 def test_upstream_187_date_variable_errors_against_a_real_db_as_in_go(store, variables) -> None:
     # The upstream vector passes only with a mock returning a native time; Go's driver decodes the BSON
-    # date as primitive.DateTime, so against a real DB the cast fails (03 §3.2). We copy that.
+    # date as primitive.DateTime, so against a real DB the cast fails (docs/study-engine.md §3.2). We copy that.
     with pytest.raises(StudyEngineError, match="could not cast"):
         evaluate(E("getStudyVariableDate", "dateVar"), Participant(), EV_S1, _engine(store))
 

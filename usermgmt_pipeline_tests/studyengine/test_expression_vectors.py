@@ -1,4 +1,4 @@
-"""Upstream expressions_test.go vectors without a DB (03 §7.1), by upstream number."""
+"""Upstream expressions_test.go vectors without a DB (docs/study-engine.md §7.1), by upstream number."""
 
 from __future__ import annotations
 

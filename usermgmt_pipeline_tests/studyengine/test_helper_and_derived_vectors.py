@@ -1,4 +1,4 @@
-"""Upstream helpers_test.go vectors (03 §7.3) and the derived vectors of 03 §7.4, §3.5, §4.6, §4.7."""
+"""Upstream helpers_test.go vectors (docs/study-engine.md §7.3) and the derived vectors of docs/study-engine.md §7.4, §3.5, §4.6, §4.7."""
 
 from __future__ import annotations
 

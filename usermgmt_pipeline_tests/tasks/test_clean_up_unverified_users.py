@@ -1,4 +1,4 @@
-"""Task 1, clean_up_unverified_users (02 §1.1, §2): filter boundaries, every effect, error paths and fixes."""
+"""Task 1, clean_up_unverified_users (docs/tasks.md §1.1, §2): filter boundaries, every effect, error paths and fixes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Crash safety (00-decisions): a worker process is SIGKILLed at a checkpoint mid-task, then the task is rerun
+"""Crash safety (docs/decisions.md): a worker process is SIGKILLed at a checkpoint mid-task, then the task is rerun
 to completion in-process. After the rerun: exactly one notice per user with exactly one valid token referenced
 by it, no lost deletion notice, no half-deleted user, no duplicate LEAVE report."""
 

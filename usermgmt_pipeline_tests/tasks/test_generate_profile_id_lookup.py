@@ -1,4 +1,4 @@
-"""Task 4, generate_profile_id_lookup (02 §1.5): the bulk version equals Go's per-entry algorithm."""
+"""Task 4, generate_profile_id_lookup (docs/tasks.md §1.5): the bulk version equals Go's per-entry algorithm."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Task 3, handle_inactive_users: notify and mark (02 §1.3), delete marked users (§1.4)."""
+"""Task 3, handle_inactive_users: notify and mark (docs/tasks.md §1.3), delete marked users (§1.4)."""
 
 from __future__ import annotations
 

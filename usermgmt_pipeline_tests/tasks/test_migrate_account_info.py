@@ -1,4 +1,4 @@
-"""Task 5, migrate_account_info (02 §1.6, §2.3): hashedAccountID per method, isMainProfile, Go field order."""
+"""Task 5, migrate_account_info (docs/tasks.md §1.6, §2.3): hashedAccountID per method, isMainProfile, Go field order."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ GO_PARTICIPANT_FIELDS = [
     "hashedAccountID",
     "isMainProfile",
 ]
-# 02 §5.3 case C: map("user@example.com") with global "globalsecret", study "studysecret"
+# docs/tasks.md §5.3 case C: map("user@example.com") with global "globalsecret", study "studysecret"
 CASE_C = {
     "same": "user@example.com",
     "sha224": "17997dd36d067b750c18d9c862689b9261c504cc70e28934806d4a40",

@@ -1,4 +1,4 @@
-"""Task 2, send_reminder_to_confirm_accounts (02 §1.2): filter boundaries, token + email + update, fixes."""
+"""Task 2, send_reminder_to_confirm_accounts (docs/tasks.md §1.2): filter boundaries, token + email + update, fixes."""
 
 from __future__ import annotations
 
@@ -173,7 +173,7 @@ def notice_spec(env: CaseEnv, chosen: dict) -> object:
 
 
 def test_user_who_confirms_after_being_read_gets_no_token_no_email_and_no_update(env: CaseEnv) -> None:
-    """Fix of 00-decisions: the selection is re-checked before the first write and on the last one."""
+    """Fix of docs/decisions.md: the selection is re-checked before the first write and on the last one."""
     from usermgmt_pipeline.case.users import decode_user
     from usermgmt_pipeline.tasks import selection
     from usermgmt_pipeline.tasks.notify_flow import send_notice

@@ -1,4 +1,4 @@
-"""The study side of deleting a user (02 §2.2 with the 00-decisions fixes): the erasure always runs."""
+"""The study side of deleting a user (docs/tasks.md §2.2 with the docs/decisions.md fixes): the erasure always runs."""
 
 from __future__ import annotations
 
