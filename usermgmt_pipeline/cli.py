@@ -55,6 +55,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="run only this instance (repeatable); default: every instance in instance_ids",
     )
     parser.add_argument(
+        "--report",
+        metavar="DIR",
+        help="with --dry-run: write a review bundle (users.csv/jsonl, the emails, index.html) into DIR "
+        "(created with mode 0700; it holds personal data)",
+    )
+    parser.add_argument(
         "--allow-mass-deletion",
         action="store_true",
         help="let a run delete more than orchestration.max_deletion_share of an instance's users",
@@ -193,6 +199,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_BAD_CONFIG
         instance_ids = [i for i in instance_ids if i in args.instance]
 
+    report_dir = ""
+    if args.report:
+        from usermgmt_pipeline.review import ReviewDirError, open_bundle
+
+        if not args.dry_run:
+            print("user-management: --report needs --dry-run", file=sys.stderr)
+            return EXIT_BAD_CONFIG
+        try:
+            report_dir = str(open_bundle(os.path.abspath(args.report)).clear().root)
+        except (ReviewDirError, OSError) as exc:
+            print(f"user-management: --report: {exc}", file=sys.stderr)
+            return EXIT_BAD_CONFIG
     started = time.monotonic()
     log.info("Starting user management job")
     from usermgmt_pipeline.orchestration.build import (
@@ -207,7 +225,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     defs = build_definitions(cfg, config_file_path())
     job = defs.resolve_job_def(USER_MANAGEMENT_JOB)
-    options = run_config(dry_run=args.dry_run, allow_mass_deletion=args.allow_mass_deletion)
+    options = run_config(
+        dry_run=args.dry_run, allow_mass_deletion=args.allow_mass_deletion, report_dir=report_dir
+    )
     outcomes: list[InstanceOutcome] = []
     with _dagster_instance() as instance:
         for instance_id in instance_ids:
@@ -215,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     send_alerts(cfg, outcomes, USER_MANAGEMENT_JOB)
     log.info("User management jobs completed", extra={"duration": f"{time.monotonic() - started:.3f}s"})
     print_summary(outcomes, args.dry_run)
+    if report_dir:
+        print(f"review bundle: {os.path.join(report_dir, 'index.html')}")
     return exit_code(outcomes)
 
 

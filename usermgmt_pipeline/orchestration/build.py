@@ -40,9 +40,13 @@ EXECUTOR = in_process_executor
 DEFAULT_RUN_CONFIG: dict[str, Any] = {"loggers": {"console": {}}}
 
 
-def run_config(*, dry_run: bool = False, allow_mass_deletion: bool = False) -> dict[str, Any]:
+def run_config(
+    *, dry_run: bool = False, allow_mass_deletion: bool = False, report: bool = False, report_dir: str = ""
+) -> dict[str, Any]:
     """Run config for a launch with the per-run switches (secrets never go here)."""
-    options = {"dry_run": dry_run, "allow_mass_deletion": allow_mass_deletion}
+    options: dict[str, Any] = {"dry_run": dry_run, "allow_mass_deletion": allow_mass_deletion}
+    if report or report_dir:
+        options.update(report=report, report_dir=report_dir)
     return {**DEFAULT_RUN_CONFIG, "resources": {"run_options": {"config": options}}}
 
 

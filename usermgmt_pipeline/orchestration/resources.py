@@ -85,13 +85,22 @@ class SmtpBridgeResource(ConfigurableResource):  # type: ignore[type-arg]  # gen
 
 
 class RunOptionsResource(ConfigurableResource):  # type: ignore[type-arg]  # generic only for factories
-    """Per-run switches, set in the launchpad or a backfill's run config: `dry_run`, `allow_mass_deletion`."""
+    """Per-run switches, set in the launchpad or a backfill's run config: `dry_run`, `allow_mass_deletion`,
+    `report` (with `dry_run`: a review bundle under `orchestration.report_dir`; `report_dir`: the CLI's folder)."""
 
     dry_run: bool = False
     allow_mass_deletion: bool = False
+    report: bool = False
+    report_dir: str = ""
 
     def options(self, run_id: str) -> RunOptions:
-        return RunOptions(dry_run=self.dry_run, allow_mass_deletion=self.allow_mass_deletion, run_id=run_id)
+        return RunOptions(
+            dry_run=self.dry_run,
+            allow_mass_deletion=self.allow_mass_deletion,
+            run_id=run_id,
+            report=self.report,
+            report_dir=self.report_dir,
+        )
 
 
 def build_resources(config_file_path: str) -> dict[str, Any]:

@@ -53,6 +53,8 @@ def result_metadata(results: list[TaskResult]) -> dict[str, Any]:
                 meta[f"{prefix}{key}"] = MetadataValue.int(value)
             elif isinstance(value, float):
                 meta[f"{prefix}{key}"] = MetadataValue.float(value)
+            elif key == "review_bundle":  # only the path: the bundle itself holds the personal data
+                meta[f"{prefix}{key}"] = MetadataValue.path(str(value))
         for study, stats in (result.extra.get("studies") or {}).items():
             for key in ("created", "already_present"):
                 meta[f"{prefix}studies.{study}.{key}"] = MetadataValue.int(int(stats.get(key, 0)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from usermgmt_pipeline.review.collect import ReviewPlan
 from usermgmt_pipeline.tasks import selection
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.deletion_task import run_deletion_task
@@ -14,4 +15,7 @@ MESSAGE_TYPE = "account-deleted"
 def clean_up_unverified_users(ctx: TaskContext) -> TaskResult:
     threshold = ctx.config.user_management_config.delete_unverified_users_after
     created_before = ctx.before(int(threshold))
-    return run_deletion_task(ctx, TASK, selection.unverified_to_delete(created_before), MESSAGE_TYPE)
+    plan = ReviewPlan(
+        "delete", MESSAGE_TYPE, f"delete_unverified_users_after={threshold}", created_before, ("created_at",)
+    )
+    return run_deletion_task(ctx, TASK, selection.unverified_to_delete(created_before), MESSAGE_TYPE, plan)

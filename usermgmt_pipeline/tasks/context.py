@@ -38,6 +38,8 @@ class RunOptions:
     dry_run: bool = False
     allow_mass_deletion: bool = False
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    report: bool = False  # dry run: write a review bundle under orchestration.report_dir/<run id>
+    report_dir: str = ""  # dry run: write the review bundle into this folder (CLI --report DIR)
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from usermgmt_pipeline.review.collect import ReviewPlan
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.iteration import dry_run, run_per_user
 from usermgmt_pipeline.tasks.preflight import guard_mass_deletion, require_global_secret, require_template
@@ -14,11 +15,15 @@ from usermgmt_pipeline.tasks.user_deletion import UNFINISHED, all_studies, delet
 
 
 def run_deletion_task(
-    ctx: TaskContext, task: str, selection: Mapping[str, Any], message_type: str
+    ctx: TaskContext,
+    task: str,
+    selection: Mapping[str, Any],
+    message_type: str,
+    plan: ReviewPlan | None = None,
 ) -> TaskResult:
     result = TaskResult(task, ctx.instance_id)
     if ctx.options.dry_run:
-        dry_run(ctx, task, selection, result)
+        dry_run(ctx, task, selection, result, plan)
         result.extra["guard_candidates"] = result.selected
         return result
     template = require_template(ctx, message_type, result)

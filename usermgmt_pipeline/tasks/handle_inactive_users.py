@@ -7,6 +7,7 @@ Go reads "now" again for each user's `markedForDeletion`; we read it again for e
 from __future__ import annotations
 
 from usermgmt_pipeline.case.temp_tokens import PURPOSE_INACTIVE_USER_NOTIFICATION
+from usermgmt_pipeline.review.collect import ReviewPlan
 from usermgmt_pipeline.tasks import selection
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.deletion_task import run_deletion_task
@@ -27,9 +28,13 @@ def notify_inactive_users(ctx: TaskContext) -> TaskResult:
     if int(umc.notify_after_inactive_for) == 0:
         result.extra["disabled"] = True
         return result
-    chosen = selection.inactive_to_notify(ctx.before(int(umc.notify_after_inactive_for)))
+    inactive_since = ctx.before(int(umc.notify_after_inactive_for))
+    chosen = selection.inactive_to_notify(inactive_since)
     if ctx.options.dry_run:
-        return dry_run(ctx, NOTIFY_TASK, chosen, result)
+        threshold = f"notify_after_inactive_for={umc.notify_after_inactive_for}"
+        fields = ("last_login", "last_token_refresh")
+        plan = ReviewPlan("notify", NOTIFY_MESSAGE_TYPE, threshold, inactive_since, fields, with_token=True)
+        return dry_run(ctx, NOTIFY_TASK, chosen, result, plan)
     template = require_template(ctx, NOTIFY_MESSAGE_TYPE, result)
     grace = int(umc.mark_for_deletion_after_inactivity_notification)
 
@@ -56,8 +61,16 @@ def notify_inactive_users(ctx: TaskContext) -> TaskResult:
 
 
 def delete_marked_users(ctx: TaskContext) -> TaskResult:
-    chosen = selection.marked_to_delete(ctx.now_s())
-    return run_deletion_task(ctx, DELETE_TASK, chosen, DELETE_MESSAGE_TYPE)
+    now = ctx.now_s()
+    chosen = selection.marked_to_delete(now)
+    plan = ReviewPlan(
+        "delete",
+        DELETE_MESSAGE_TYPE,
+        "markedForDeletion (notice + grace period) passed",
+        now,
+        ("marked_for_deletion",),
+    )
+    return run_deletion_task(ctx, DELETE_TASK, chosen, DELETE_MESSAGE_TYPE, plan)
 
 
 def handle_inactive_users(ctx: TaskContext) -> list[TaskResult]:

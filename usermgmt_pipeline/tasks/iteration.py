@@ -11,6 +11,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 
 from usermgmt_pipeline.case.connections import op_deadline
 from usermgmt_pipeline.case.users import User, UserDecodeError, decode_user
+from usermgmt_pipeline.review.collect import ReviewPlan, review_users
 from usermgmt_pipeline.tasks.context import ProgressLogger, TaskContext, ids_only
 from usermgmt_pipeline.tasks.results import TaskFailedError, TaskResult
 
@@ -173,13 +174,24 @@ def _record(ctx: TaskContext, task: str, user: User, outcome: tuple[str, Any], r
     _fail_user(ctx, task, user.id, exc, result)
 
 
-def dry_run(ctx: TaskContext, task: str, selection: Mapping[str, Any], result: TaskResult) -> TaskResult:
-    """Count the selection and sample ids; read-only."""
+def dry_run(
+    ctx: TaskContext,
+    task: str,
+    selection: Mapping[str, Any],
+    result: TaskResult,
+    plan: ReviewPlan | None = None,
+) -> TaskResult:
+    """Count the selection and sample ids; with a review asked for, list every user in the bundle. Read-only."""
     sample_size = int(getattr(getattr(ctx.config, "orchestration", None), "dry_run_sample_size", 20) or 20)
     result.dry_run = True
+    review = review_users(ctx, task, plan) if plan is not None else None
     for user in selected_users(ctx, task, selection, result):
         if len(result.sample_user_ids) < sample_size:
             result.sample_user_ids.append(user.id)
+        if review is not None:
+            review.add(user)
+    if review is not None:
+        review.finish(result)
     return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from usermgmt_pipeline.review.collect import record_summaries
 from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverified_users
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.generate_profile_id_lookup import generate_profile_id_lookup
@@ -19,8 +20,9 @@ def _as_list(
     fn: Callable[[TaskContext], TaskResult | list[TaskResult]],
 ) -> Callable[[TaskContext], list[TaskResult]]:
     def run(ctx: TaskContext) -> list[TaskResult]:
-        if ctx.options.dry_run:  # read-only: needs no lock and writes none
+        if ctx.options.dry_run:  # read-only: needs no lock and writes none (a review bundle is no database)
             out = fn(ctx)
+            record_summaries(ctx, out if isinstance(out, list) else [out])
         else:
             with instance_lock(ctx, fn.__name__):
                 tidy_pipeline_store(ctx)

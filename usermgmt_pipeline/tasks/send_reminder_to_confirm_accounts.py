@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from usermgmt_pipeline.case.temp_tokens import PURPOSE_CONTACT_VERIFICATION
+from usermgmt_pipeline.review.collect import ReviewPlan
 from usermgmt_pipeline.tasks import selection
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.iteration import dry_run, run_in_batches
@@ -16,10 +17,13 @@ MESSAGE_TYPE = "registration"
 
 def send_reminder_to_confirm_accounts(ctx: TaskContext) -> TaskResult:
     umc = ctx.config.user_management_config
-    chosen = selection.unverified_to_remind(ctx.before(int(umc.send_reminder_to_confirm_account_after)))
+    created_before = ctx.before(int(umc.send_reminder_to_confirm_account_after))
+    chosen = selection.unverified_to_remind(created_before)
     result = TaskResult(TASK, ctx.instance_id)
     if ctx.options.dry_run:
-        return dry_run(ctx, TASK, chosen, result)
+        threshold = f"send_reminder_to_confirm_account_after={umc.send_reminder_to_confirm_account_after}"
+        plan = ReviewPlan("notify", MESSAGE_TYPE, threshold, created_before, ("created_at",), with_token=True)
+        return dry_run(ctx, TASK, chosen, result, plan)
     template = require_template(ctx, MESSAGE_TYPE, result)
     spec = NoticeSpec(
         task=TASK,

@@ -1,0 +1,201 @@
+"""Collecting the review in a task's dry-run walk: one row per user the real run would act on.
+
+The rows say why each user was selected (the configured threshold, the cutoff it gives and the user's own
+timestamps), what would happen (delete or which notice), which email in which language would be queued
+(rendered once per message type and language, exactly as queued, with a placeholder token) and, for a
+deletion, in which studies the user's profiles take part, i.e. where LEAVE rules would run.
+
+A user whom an earlier task of the same run deletes is not listed again by a later task (the real run
+would not see them any more), so the bundle lists exactly what the run then does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from usermgmt_pipeline.review.bundle import ReviewBundle, ReviewDirError, open_bundle
+
+PLACEHOLDER_TOKEN = "TOKEN-PLACEHOLDER"
+TASK_ORDER = (
+    "clean_up_unverified_users",
+    "send_reminder_to_confirm_accounts",
+    "notify_inactive_users",
+    "delete_marked_users",
+    "generate_profile_id_lookup",
+    "migrate_account_info",
+)
+
+
+@dataclass(frozen=True)
+class ReviewPlan:
+    """What a task does to each user it selects, and why it selects them (for the review's rows)."""
+
+    action: str  # "delete" or "notify"
+    message_type: str
+    threshold: str  # e.g. "delete_unverified_users_after=168h0m0s"
+    cutoff: int  # Unix seconds the timestamps are compared with
+    fields: tuple[str, ...]  # User attributes the selection compares with the cutoff
+    with_token: bool = False
+
+
+def iso(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if seconds else ""
+
+
+def bundle_for(ctx: Any) -> ReviewBundle | None:
+    """The run's bundle, when a review was asked for (CLI `--report DIR`, Dagster `report: true`)."""
+    options = ctx.options
+    if getattr(options, "report_dir", ""):
+        return open_bundle(options.report_dir)
+    if not getattr(options, "report", False):
+        return None
+    base = str(getattr(ctx.config.orchestration, "report_dir", "") or "")
+    if not base:
+        raise ReviewDirError("report: true needs orchestration.report_dir (the folder for review bundles)")
+    from usermgmt_pipeline.review.files import private_dir
+
+    root = Path(base)
+    if not root.exists():
+        private_dir(root)
+    return open_bundle(root / options.run_id)
+
+
+class TaskReview:
+    def __init__(self, ctx: Any, task: str, plan: ReviewPlan, bundle: ReviewBundle) -> None:
+        self.ctx, self.task, self.plan, self.bundle = ctx, task, plan, bundle
+        earlier = set(TASK_ORDER[: TASK_ORDER.index(task)]) if task in TASK_ORDER else set()
+        self.excluded_ids = {
+            r["user_id"]
+            for r in bundle.rows(ctx.instance_id)
+            if r.get("task") in earlier and r.get("planned_action") == "delete"
+        }
+        self.excluded = 0
+        self.rows: list[dict[str, Any]] = []
+        self.emails: dict[str, tuple[str, str]] = {}  # language -> (email file, error)
+        self.template = ctx.messaging.find_global_template(plan.message_type)
+        self.studies: list[Any] | None = None
+
+    def add(self, user: Any) -> None:
+        if user.id in self.excluded_ids:
+            self.excluded += 1
+            return
+        plan = self.plan
+        email_file, email_error, email_language = self._email(user.preferred_language)
+        self.rows.append(
+            {
+                "instance_id": self.ctx.instance_id,
+                "task": self.task,
+                "user_id": user.id,
+                "account_id": user.account_id,
+                "planned_action": plan.action,
+                "threshold": plan.threshold,
+                "selected_because": "; ".join(f"{f}={iso(getattr(user, f))}" for f in plan.fields)
+                + f" < {iso(plan.cutoff)}",
+                "created_at": iso(user.created_at),
+                "account_confirmed_at": iso(user.account_confirmed_at),
+                "last_login": iso(user.last_login),
+                "last_token_refresh": iso(user.last_token_refresh),
+                "reminder_to_confirm_sent_at": iso(user.reminder_to_confirm_sent_at),
+                "marked_for_deletion": iso(user.marked_for_deletion),
+                "message_type": plan.message_type,
+                "language": user.preferred_language,
+                "email_language": email_language,
+                "email_file": email_file,
+                "email_error": email_error,
+                "leave_rule_studies": self._leave_studies(user) if plan.action == "delete" else [],
+            }
+        )
+
+    def _email(self, language: str) -> tuple[str, str, str]:
+        from usermgmt_pipeline.emails.templates import choose_translation, render_email
+
+        if self.template is None:
+            return "", f"email template {self.plan.message_type!r} is missing: the real run fails", ""
+        chosen = choose_translation(self.template, language).language_code
+        if language not in self.emails:
+            try:
+                email = render_email(
+                    self.template,
+                    instance_id=self.ctx.instance_id,
+                    language=language,
+                    payload={"token": PLACEHOLDER_TOKEN} if self.plan.with_token else {},
+                    constants=self.ctx.config.messaging_configs.global_email_template_constants,
+                )
+                meta = {
+                    "messageType": self.plan.message_type,
+                    "language": language,
+                    "translation": chosen,
+                    "subject": email.subject,
+                    "headerOverrides": dict(email.header_overrides or {}),
+                    "placeholderToken": PLACEHOLDER_TOKEN if self.plan.with_token else None,
+                }
+                path = self.bundle.write_email(
+                    self.ctx.instance_id, self.plan.message_type, language, email.content, meta
+                )
+                self.emails[language] = (path, "")
+            except Exception as exc:
+                self.emails[language] = ("", f"{type(exc).__name__}: {exc}")
+        path, error = self.emails[language]
+        return path, error, chosen
+
+    def _leave_studies(self, user: Any) -> list[str]:
+        from usermgmt_pipeline.case.id_mapping import compute_participant_ids
+        from usermgmt_pipeline.tasks.user_deletion import all_studies
+
+        if self.studies is None:
+            self.studies = all_studies(self.ctx)
+        keys: list[str] = []
+        for profile in user.profiles:
+            for study in self.studies:
+                ids = compute_participant_ids(study.identity, profile.id, self.ctx.global_secret)
+                if self.ctx.studies.participant(study.key, ids.participant_id) is not None:
+                    keys.append(study.key)
+        return sorted(keys)
+
+    def finish(self, result: Any) -> None:
+        self.bundle.write_rows(self.ctx.instance_id, self.task, self.rows)
+        result.extra["review_listed"] = len(self.rows)
+        result.extra["review_not_listed_deleted_earlier"] = self.excluded
+        result.extra["review_bundle"] = str(self.bundle.root)
+        if self.plan.action == "delete":
+            share = float(getattr(self.ctx.config.orchestration, "max_deletion_share", 0.10))
+            total = self.ctx.users.estimated_count()
+            trips = total > 0 and len(self.rows) > share * total
+            result.extra.setdefault(
+                "guard_verdict",
+                f"mass-deletion guard at {self.task}: {'would trip' if trips else 'passes'}: "
+                f"{len(self.rows)} of {total} users, max_deletion_share={share:.0%}",
+            )
+
+
+def review_users(ctx: Any, task: str, plan: ReviewPlan) -> TaskReview | None:
+    """A collector for this task's dry-run walk, or None when no review was asked for."""
+    bundle = bundle_for(ctx)
+    return None if bundle is None else TaskReview(ctx, task, plan, bundle)
+
+
+def record_summaries(ctx: Any, results: list[Any]) -> None:
+    """After a task: its counts into the bundle, then the shared files rebuilt. No-op without a review."""
+    bundle = bundle_for(ctx)
+    if bundle is None:
+        return
+    for result in results:
+        summary: Mapping[str, Any] = {
+            "instance_id": result.instance_id,
+            "task": result.task,
+            "run_id": ctx.options.run_id,
+            "selected": result.selected,
+            "skipped": result.skipped,
+            "failed": result.failed,
+            **{
+                k: v
+                for k, v in result.extra.items()
+                if isinstance(v, (int, float, str, bool)) and k != "review_bundle"
+            },
+        }
+        bundle.write_summary(result.instance_id, result.task, summary)
+    bundle.rebuild()
