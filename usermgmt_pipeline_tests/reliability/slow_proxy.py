@@ -17,6 +17,7 @@ class SlowProxy:
         self.upstream = (upstream_host, upstream_port)
         self.delay_s = 0.0
         self.only_after: bytes = b""
+        self.matched_requests = 0  # requests seen containing `only_after` (their replies are the slow ones)
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -78,6 +79,7 @@ class SlowProxy:
             while chunk := await reader.read(65536):
                 if requests:
                     marked[0] = bool(self.only_after) and self.only_after in chunk
+                    self.matched_requests += marked[0]
                 elif self.delay_s and (not self.only_after or marked[0]):
                     await asyncio.sleep(self.delay_s)
                 writer.write(chunk)
