@@ -22,6 +22,7 @@ from usermgmt_pipeline.orchestration.sensors import (
     build_new_study_sensor,
 )
 from usermgmt_pipeline.orchestration.task_assets import build_task_assets
+from usermgmt_pipeline.tasks.descriptions import task_descriptions
 
 CONFIG_FILE_PATH_VAR = "CONFIG_FILE_PATH"
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "demo" / "demo_config.yaml"
@@ -67,7 +68,7 @@ def build_definitions(cfg: AppConfig, config_path: str) -> Definitions:
     code location loaded is used as a whole (reload the code location for new instances or tasks)."""
     partitions = instance_partitions(cfg.instance_ids)
     enabled = cfg.run_tasks.model_dump()
-    task_assets, selected = build_task_assets(enabled, partitions)
+    task_assets, selected = build_task_assets(enabled, partitions, task_descriptions(cfg))
     checks = build_lookup_checks(partitions)
     jobs = []
     schedules = []

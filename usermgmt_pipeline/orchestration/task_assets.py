@@ -96,7 +96,9 @@ def run_task(
     )
 
 
-def _make_asset(flag: str, partitions_def: PartitionsDefinition, upstream: str | None) -> AssetsDefinition:
+def _make_asset(
+    flag: str, partitions_def: PartitionsDefinition, upstream: str | None, description: str | None = None
+) -> AssetsDefinition:
     name = ASSET_NAMES[flag]
 
     @asset(
@@ -104,7 +106,7 @@ def _make_asset(flag: str, partitions_def: PartitionsDefinition, upstream: str |
         group_name=GROUP,
         partitions_def=partitions_def,
         deps=[AssetKey(upstream)] if upstream else None,
-        description=(TASKS[flag].__doc__ or f"CASE user-management task `{flag}` for one instance.").strip(),
+        description=description or f"CASE user-management task `{flag}` for one instance.",
         kinds={"mongodb"},
         tags={"usermgmt/task": flag},
         check_specs=[failed_users_spec(name)],
@@ -118,7 +120,9 @@ def _make_asset(flag: str, partitions_def: PartitionsDefinition, upstream: str |
 
 
 def build_task_assets(
-    enabled: Mapping[str, bool], partitions_def: PartitionsDefinition
+    enabled: Mapping[str, bool],
+    partitions_def: PartitionsDefinition,
+    descriptions: Mapping[str, str] | None = None,
 ) -> tuple[list[AssetsDefinition], list[str]]:
     """All five task assets; each enabled one depends on the previous enabled one, so a job runs them in order.
 
@@ -129,7 +133,7 @@ def build_task_assets(
     previous: str | None = None
     for flag in TASKS:
         upstream = previous if enabled.get(flag) else None
-        assets.append(_make_asset(flag, partitions_def, upstream))
+        assets.append(_make_asset(flag, partitions_def, upstream, (descriptions or {}).get(flag)))
         if enabled.get(flag):
             selected.append(ASSET_NAMES[flag])
             previous = ASSET_NAMES[flag]
