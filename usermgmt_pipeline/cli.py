@@ -15,14 +15,19 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from usermgmt_pipeline.config import AppConfig, ConfigError, load_config_from_env
-from usermgmt_pipeline.logging_setup import BuildInfoError, configure_logging
+from usermgmt_pipeline.logging_setup import LoggingSetupError, configure_logging
+from usermgmt_pipeline.orchestration.dagster_home import DagsterHomeError, open_dagster_instance
+from usermgmt_pipeline.orchestration.stop_signals import run_in_worker_thread, stop_on_signals
+from usermgmt_pipeline.tasks.stopping import stop_reason
 
 EXIT_OK = 0
 EXIT_INSTANCE_FAILED = 1
 EXIT_BAD_CONFIG = 2
 EXIT_USERS_FAILED = 3
+EXIT_SIGNAL_BASE = 128  # + the signal's number, as shells report a process that a signal ended
 
 log = logging.getLogger("usermgmt_pipeline.cli")
 
@@ -68,10 +73,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _dagster_instance():  # type: ignore[no-untyped-def]
-    from dagster import DagsterInstance
+# Dagster's wrappers around the exception a step raised: their message only says where it happened.
+_WRAPPER_ERRORS = frozenset({"DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError"})
 
-    return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+
+def failure_reason(error: Any) -> str:
+    """The step's own error (e.g. "could not connect to study_db: authentication failed"), not Dagster's wrapper."""
+    while error.cause is not None and error.cls_name in _WRAPPER_ERRORS:
+        error = error.cause
+    return error.message.strip()
 
 
 def run_instance(job, instance, instance_id: str, run_config: dict) -> InstanceOutcome:  # type: ignore[no-untyped-def]
@@ -95,7 +105,7 @@ def run_instance(job, instance, instance_id: str, run_config: dict) -> InstanceO
                     outcome.summaries.append(str(value.value))
         elif event.is_step_failure:
             error = event.step_failure_data.error
-            outcome.errors.append(error.message.strip() if error else event.message or "step failed")
+            outcome.errors.append(failure_reason(error) if error else event.message or "step failed")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.asset_check_evaluation_data
             if not evaluation.passed and evaluation.check_name != NO_FAILED_USERS:
@@ -186,11 +196,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"user-management: invalid configuration:\n{exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    try:
-        configure_logging(cfg.logging)
-    except BuildInfoError as exc:
-        print(f"user-management: logging.include_build_info: {exc}", file=sys.stderr)
-        return EXIT_BAD_CONFIG
     instance_ids = list(cfg.instance_ids)
     if args.instance:
         unknown = [i for i in args.instance if i not in instance_ids]
@@ -198,7 +203,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"user-management: --instance {', '.join(unknown)} is not in instance_ids", file=sys.stderr)
             return EXIT_BAD_CONFIG
         instance_ids = [i for i in instance_ids if i in args.instance]
-
     report_dir = ""
     if args.report:
         from usermgmt_pipeline.review import ReviewDirError, open_bundle
@@ -211,6 +215,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ReviewDirError, OSError) as exc:
             print(f"user-management: --report: {exc}", file=sys.stderr)
             return EXIT_BAD_CONFIG
+    try:
+        configure_logging(cfg.logging)
+        dagster_instance = open_dagster_instance()
+    except LoggingSetupError as exc:
+        print(f"user-management: {exc.key}: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    except DagsterHomeError as exc:
+        print(f"user-management: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    with dagster_instance, stop_on_signals() as received:
+        code = run_in_worker_thread(lambda: run_all(args, cfg, instance_ids, dagster_instance, report_dir))
+    return EXIT_SIGNAL_BASE + received[0] if received else code
+
+
+def run_all(
+    args: argparse.Namespace, cfg: AppConfig, instance_ids: list[str], dagster_instance: Any, report_dir: str
+) -> int:
+    """One run per instance in order, then alerts and the summary; the exit code says whether all went well."""
     started = time.monotonic()
     log.info("Starting user management job")
     from usermgmt_pipeline.orchestration.build import (
@@ -229,9 +251,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         dry_run=args.dry_run, allow_mass_deletion=args.allow_mass_deletion, report_dir=report_dir
     )
     outcomes: list[InstanceOutcome] = []
-    with _dagster_instance() as instance:
-        for instance_id in instance_ids:
-            outcomes.append(run_instance(job, instance, instance_id, options))
+    for instance_id in instance_ids:
+        if stop_reason() is not None:
+            break
+        outcomes.append(run_instance(job, dagster_instance, instance_id, options))
+    if stop_reason() is not None:
+        print_summary(outcomes, args.dry_run)
+        not_started = ", ".join(instance_ids[len(outcomes) :]) or "none"
+        print(
+            f"user-management: stopped ({stop_reason()}): every user handled is complete; instances not "
+            f"started: {not_started}; rerun to finish",
+            file=sys.stderr,
+        )
+        return EXIT_INSTANCE_FAILED
     send_alerts(cfg, outcomes, USER_MANAGEMENT_JOB)
     log.info("User management jobs completed", extra={"duration": f"{time.monotonic() - started:.3f}s"})
     print_summary(outcomes, args.dry_run)

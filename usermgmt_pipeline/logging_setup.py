@@ -33,8 +33,22 @@ _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", 
 _DAGSTER_ATTRS = {"dagster_meta"}
 
 
-class BuildInfoError(RuntimeError):
+class LoggingSetupError(RuntimeError):
+    """The `logging` section cannot be applied; `key` is the config key to fix. The message is one line."""
+
+    key = "logging"
+
+
+class BuildInfoError(LoggingSetupError):
     """`include_build_info` is once/always but build-info.yaml is missing or not a flat map (Go aborts too)."""
+
+    key = "logging.include_build_info"
+
+
+class LogFileError(LoggingSetupError):
+    """`logging.filename` cannot be opened for appending (a folder, under a file, not writable)."""
+
+    key = "logging.filename"
 
 
 def go_level(name: str) -> int:
@@ -51,8 +65,15 @@ def read_build_info(directory: str | os.PathLike[str] | None = None) -> dict[str
     path = Path(directory or os.getcwd()) / BUILD_INFO_FILE
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise BuildInfoError(f"cannot read {path}: {exc}") from None
+    except OSError as exc:
+        raise BuildInfoError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise BuildInfoError(
+            f"cannot read {path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    except yaml.YAMLError as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BuildInfoError(f"cannot read {path}: not valid YAML ({first_line})") from None
     if not isinstance(data, Mapping):
         raise BuildInfoError(f"{path} is not a map of strings")
     return {f"build.{key}": "" if value is None else str(value) for key, value in data.items()}
@@ -197,15 +218,20 @@ def build_handlers(
     formatter = GoJsonFormatter(include_src=bool(getattr(cfg, "include_src", False)), static_attrs=static)
     handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stdout)]
     if getattr(cfg, "log_to_file", False) and getattr(cfg, "filename", ""):
-        handlers.append(
-            LumberjackFileHandler(
-                cfg.filename,
-                max_size_mb=int(cfg.max_size),
-                max_age_days=int(cfg.max_age),
-                max_backups=int(cfg.max_backups),
-                compress=bool(cfg.compress_old_logs),
+        try:
+            handlers.append(
+                LumberjackFileHandler(
+                    cfg.filename,
+                    max_size_mb=int(cfg.max_size),
+                    max_age_days=int(cfg.max_age),
+                    max_backups=int(cfg.max_backups),
+                    compress=bool(cfg.compress_old_logs),
+                )
             )
-        )
+        except OSError as exc:
+            raise LogFileError(
+                f"cannot open the log file {os.fspath(cfg.filename)!r} for appending: {exc.strerror or exc}"
+            ) from None
     for handler in handlers:
         handler.setFormatter(formatter)
     return handlers

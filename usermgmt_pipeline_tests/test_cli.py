@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -206,3 +208,244 @@ def test_runs_are_recorded_in_the_dagster_home_instance_when_set(
         assert sorted(run.tags["dagster/partition"] for run in runs) == INSTANCES
         assert all(run.tags["usermgmt/launched_by"] == "cli" for run in runs)
         assert all(run.run_config["resources"]["run_options"]["config"]["dry_run"] for run in runs)
+
+
+# --- start-up problems: one clear line, exit 2, no database -------------------------------------------
+
+UNWRITABLE_DIR = Path("/sys/kernel")  # read-only even for root, unlike a chmod-ed folder
+
+
+def _is_unwritable(folder: Path) -> bool:
+    try:
+        (folder / "usermgmt-probe").open("w").close()
+    except OSError:
+        return True
+    return False
+
+
+def _log_to(filename: str) -> dict:
+    return {"log_level": "info", "log_to_file": True, "filename": filename, "include_build_info": "never"}
+
+
+def _broken_dagster_home(tmp_path: Path) -> str:
+    home = tmp_path / "broken_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: [not, a, bool\n")
+    return str(home)
+
+
+def _file(tmp_path: Path) -> Path:
+    path = tmp_path / "a-file"
+    path.write_text("x")
+    return path
+
+
+STARTUP_PROBLEMS = {
+    # name: (logging section or None, extra env, files in the working directory, what the line must name)
+    "log-file-in-an-unwritable-folder": (
+        lambda tmp: (_log_to(str(UNWRITABLE_DIR / "usermgmt.log")), {}),
+        "logging.filename",
+    ),
+    "log-file-is-a-folder": (lambda tmp: (_log_to(str(tmp)), {}), "logging.filename"),
+    "log-file-under-a-file": (lambda tmp: (_log_to(str(_file(tmp) / "x.log")), {}), "logging.filename"),
+    "dagster-home-missing": (lambda tmp: (None, {"DAGSTER_HOME": str(tmp / "nowhere")}), "DAGSTER_HOME"),
+    "dagster-home-a-file": (lambda tmp: (None, {"DAGSTER_HOME": str(_file(tmp))}), "DAGSTER_HOME"),
+    "dagster-home-relative": (lambda tmp: (None, {"DAGSTER_HOME": "relative/home"}), "DAGSTER_HOME"),
+    "dagster-home-unwritable": (lambda tmp: (None, {"DAGSTER_HOME": str(UNWRITABLE_DIR)}), "DAGSTER_HOME"),
+    "dagster-home-broken-dagster-yaml": (
+        lambda tmp: (None, {"DAGSTER_HOME": _broken_dagster_home(tmp)}),
+        "dagster.yaml",
+    ),
+    "build-info-not-utf8": (
+        lambda tmp: (
+            (tmp / "build-info.yaml").write_bytes(b"version: caf\xe9\n")
+            and {"log_level": "info", "include_build_info": "once"},
+            {},
+        ),
+        "logging.include_build_info",
+    ),
+}
+
+
+@pytest.mark.parametrize("problem", sorted(STARTUP_PROBLEMS))
+def test_a_start_up_problem_is_one_line_and_exit_2_before_any_database_is_created(
+    problem: str, tmp_path: Path, mongo_uri: str, db_prefix: str, mongo_client: MongoClient
+) -> None:
+    assert _is_unwritable(UNWRITABLE_DIR)
+    make, named = STARTUP_PROBLEMS[problem]
+    logging_section, env = make(tmp_path)
+    document = config_document(mongo_uri, db_prefix, INSTANCES, logging_section=logging_section)
+    config = write_config(tmp_path / "config.yaml", document)
+
+    done = run_cli([], config, tmp_path, **env)
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("user-management: ") and named in lines[0], done.stderr
+    assert not [name for name in mongo_client.list_database_names() if name.startswith(db_prefix)]
+
+
+# --- connection failures: the summary states the cause ------------------------------------------------
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+def test_a_wrong_database_password_is_stated_in_the_summary_without_the_secret(
+    dry_run: bool,
+    tmp_path: Path,
+    auth_mongo_server,  # type: ignore[no-untyped-def]
+) -> None:
+    document = config_document(auth_mongo_server.uri, "authfail_", ["alpha"])
+    for db in document["db_configs"].values():
+        db["username"], db["password"] = "case-admin", "Wr0ng-Secret-in-file"
+    config = write_config(tmp_path / "config.yaml", document)
+
+    done = run_cli(
+        ["--dry-run"] if dry_run else [], config, tmp_path, STUDY_DB_PASSWORD="Wr0ng-Secret-in-env"
+    )
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    summary = done.stdout[done.stdout.index("user-management summary") :]
+    assert "instance alpha: FAILED" in summary
+    assert (
+        "error: ConnectionError: could not connect to participant_user_db: authentication failed" in summary
+    )
+    assert "DagsterExecutionStepExecutionError" not in summary
+    assert "Wr0ng-Secret" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+def test_an_unreachable_database_is_stated_in_the_summary(dry_run: bool, tmp_path: Path) -> None:
+    from usermgmt_pipeline.devtools.local_mongo import free_port
+
+    document = config_document(f"mongodb://127.0.0.1:{free_port()}", "unreachable_", ["alpha"])
+    for db in document["db_configs"].values():
+        db["timeout"] = 2
+    config = write_config(tmp_path / "config.yaml", document)
+
+    done = run_cli(["--dry-run"] if dry_run else [], config, tmp_path)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    summary = done.stdout[done.stdout.index("user-management summary") :]
+    assert (
+        "error: ConnectionError: could not connect to participant_user_db: no server reachable: 127.0.0.1:"
+        in (summary)
+    )
+    assert "Connection refused" in summary
+
+
+def test_a_cli_run_parses_the_config_once(
+    tmp_path: Path,
+    mongo_uri: str,
+    db_prefix: str,
+    seeded: None,
+    mongo_client: MongoClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CLI, every resource and every step ask for the config; the document is composed once."""
+    from usermgmt_pipeline import cli
+    from usermgmt_pipeline.config import loader
+
+    composed: list[int] = []
+    compose = loader.compose_document
+    monkeypatch.setattr(loader, "compose_document", lambda text: composed.append(1) or compose(text))
+    config = write_config(tmp_path / "config.yaml", config_document(mongo_uri, db_prefix, INSTANCES))
+    monkeypatch.setenv("CONFIG_FILE_PATH", str(config))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    users_before = user_count(mongo_client, db_prefix, "alpha")
+
+    assert cli.main(["--instance", "alpha"]) == 0
+
+    assert user_count(mongo_client, db_prefix, "alpha") == users_before - 2
+    assert len(composed) == 1
+
+
+# --- SIGINT / SIGTERM: stop the whole job between two users ---------------------------------------------
+
+SIGNAL_INSTANCES = ["alpha", "beta", "gamma"]
+DUE_USERS = 40
+
+
+def _deletion_emails(client: MongoClient, prefix: str, instance_id: str) -> int:
+    outgoing = client[f"{prefix}{instance_id}_messageDB"]["outgoing-emails"]
+    return outgoing.count_documents({"messageType": "account-deleted"})
+
+
+def _instance_state(client: MongoClient, prefix: str, instance_id: str) -> tuple[int, int, int, int]:
+    journal = client[f"{prefix}usermgmt-pipeline"]["journal"]
+    return (
+        user_count(client, prefix, instance_id),
+        outgoing_count(client, prefix, instance_id),
+        id_map_count(client, prefix, instance_id),
+        journal.count_documents({"instanceID": instance_id}),
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_whole_job_after_the_current_user_and_a_rerun_finishes(
+    signum: int, tmp_path: Path, mongo_uri: str, db_prefix: str, mongo_client: MongoClient
+) -> None:
+    """Three instances; the first has many unverified accounts to delete (one by one, each erased from every
+    study). A signal mid-deletion: the user in flight is finished, nobody after it is touched, the later
+    instances are not started, the exit code says which signal. The rerun completes everything."""
+    from bson import ObjectId
+
+    from usermgmt_pipeline.demo.documents import user_document
+    from usermgmt_pipeline.demo.seed import DELETE_UNVERIFIED_AFTER, HOUR
+
+    now = seed(mongo_client, db_prefix, SIGNAL_INSTANCES)
+    due = [
+        user_document(
+            account_id=f"due{i}@example.org",
+            created_at=now - DELETE_UNVERIFIED_AFTER - HOUR,
+            profiles=[(ObjectId(), True)],
+        )
+        for i in range(DUE_USERS)
+    ]
+    mongo_client[f"{db_prefix}alpha_users"]["users"].insert_many(due)
+    later = {i: _instance_state(mongo_client, db_prefix, i) for i in SIGNAL_INSTANCES[1:]}
+    config = write_config(tmp_path / "config.yaml", config_document(mongo_uri, db_prefix, SIGNAL_INSTANCES))
+    environment = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME",)}
+    environment.update(DAGSTER_DISABLE_TELEMETRY="1", CONFIG_FILE_PATH=str(config))
+    proc = subprocess.Popen(
+        [*CLI, "--allow-mass-deletion"],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while _deletion_emails(mongo_client, db_prefix, "alpha") < 3:
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before the signal"
+        time.sleep(0.02)
+
+    proc.send_signal(signum)
+    at_signal = _deletion_emails(mongo_client, db_prefix, "alpha")
+    stdout, stderr = proc.communicate(timeout=120)
+
+    name = signal.Signals(signum).name
+    assert proc.returncode == 128 + signum, stdout + stderr
+    assert f"user-management: {name} received: finishing the current user's steps" in stderr
+    assert "instances not started: beta, gamma" in stderr and "Traceback" not in stderr
+    assert "instance alpha: FAILED" in stdout and "instance beta" not in stdout
+    sent = _deletion_emails(mongo_client, db_prefix, "alpha")
+    assert at_signal <= sent <= at_signal + 1, "at most the user in flight may get its email after the signal"
+    assert sent < DUE_USERS
+    assert user_count(mongo_client, db_prefix, "alpha") > 0
+    journal = mongo_client[f"{db_prefix}usermgmt-pipeline"]["journal"]
+    assert journal.count_documents({"state": {"$ne": "done"}}) == 0, "the user in flight was left half done"
+    assert {i: _instance_state(mongo_client, db_prefix, i) for i in SIGNAL_INSTANCES[1:]} == later
+
+    rerun = run_cli(["--allow-mass-deletion"], config, tmp_path)
+
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    outgoing = mongo_client[f"{db_prefix}alpha_messageDB"]["outgoing-emails"]
+    users = mongo_client[f"{db_prefix}alpha_users"]["users"]
+    for user in due:
+        assert users.count_documents({"_id": user["_id"]}) == 0
+        assert outgoing.count_documents({"userId": str(user["_id"]), "messageType": "account-deleted"}) == 1
+    for instance_id, (users_before, _, _, _) in later.items():  # the later instances ran in full this time
+        assert user_count(mongo_client, db_prefix, instance_id) < users_before
+        assert id_map_count(mongo_client, db_prefix, instance_id) > 0

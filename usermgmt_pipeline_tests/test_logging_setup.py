@@ -15,6 +15,7 @@ import pytest
 from usermgmt_pipeline.config import LoggingConfig
 from usermgmt_pipeline.logging_setup import (
     BuildInfoError,
+    LogFileError,
     LumberjackFileHandler,
     configure_logging,
     go_level,
@@ -105,6 +106,29 @@ def test_build_info_always_is_on_every_record(tmp_path: Path) -> None:
 def test_missing_build_info_aborts(tmp_path: Path, mode: str) -> None:
     with pytest.raises(BuildInfoError, match=r"build-info\.yaml"):
         configure_logging(LoggingConfig(include_build_info=mode), stream=io.StringIO(), cwd=tmp_path)
+
+
+def test_build_info_that_is_not_utf8_aborts_with_one_line_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "build-info.yaml").write_bytes(b"version: caf\xe9\n")
+    with pytest.raises(BuildInfoError) as caught:
+        configure_logging(LoggingConfig(include_build_info="once"), stream=io.StringIO(), cwd=tmp_path)
+    assert str(caught.value) == (
+        f"cannot read {tmp_path / 'build-info.yaml'}: not UTF-8 text (byte 0xe9 at offset 12)"
+    )
+    assert caught.value.key == "logging.include_build_info"
+
+
+@pytest.mark.parametrize("where", ["a-folder", "under-a-file"])
+def test_a_log_file_that_cannot_be_opened_is_a_log_file_error_and_no_handler_changes(
+    tmp_path: Path, where: str
+) -> None:
+    (tmp_path / "plain-file").write_text("x")
+    filename = tmp_path if where == "a-folder" else tmp_path / "plain-file" / "um.log"
+    before = list(logging.getLogger("usermgmt_pipeline").handlers)
+    with pytest.raises(LogFileError, match="cannot open the log file") as caught:
+        configure_logging(LoggingConfig(log_to_file=True, filename=str(filename)), stream=io.StringIO())
+    assert caught.value.key == "logging.filename" and "\n" not in str(caught.value)
+    assert logging.getLogger("usermgmt_pipeline").handlers == before
 
 
 def test_unknown_build_info_mode_means_never(tmp_path: Path) -> None:

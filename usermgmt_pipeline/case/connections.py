@@ -28,6 +28,8 @@ from pymongo.database import Database
 log = logging.getLogger(__name__)
 
 DB_KEYS = ("participant_user_db", "global_infos_db", "messaging_db", "study_db")
+PIPELINE_DB_NAME = "usermgmt-pipeline"
+"""Our own bookkeeping database (journal, audit, leases), named with the global_infos_db prefix."""
 
 
 class CredentialError(ValueError):
@@ -161,8 +163,24 @@ def make_client(cfg: DBConfigLike, key: str, *, ping: bool = True) -> MongoClien
                 client.admin.command("ping")
         except pymongo.errors.PyMongoError as exc:
             client.close()
-            raise ConnectionError(f"could not connect to {key}: {type(exc).__name__}: {exc}") from None
+            raise ConnectionError(f"could not connect to {key}: {connection_failure(exc)}") from None
     return client
+
+
+AUTHENTICATION_FAILED = 18  # MongoDB's error code, also FerretDB's
+
+
+def connection_failure(exc: pymongo.errors.PyMongoError) -> str:
+    """Why a connection attempt failed, in one line an operator reads in the run summary (never a secret:
+    the credentials are not in the URI, and servers do not echo them)."""
+    if isinstance(exc, pymongo.errors.OperationFailure) and exc.code == AUTHENTICATION_FAILED:
+        server_says = (exc.details or {}).get("errmsg") or "wrong username or password"
+        return f"authentication failed ({server_says})"
+    text = " ".join(str(exc).split())
+    if isinstance(exc, pymongo.errors.ServerSelectionTimeoutError):
+        # pymongo appends the whole topology description; the first part names the host and the cause
+        return f"no server reachable: {text.split(', Timeout: ')[0]}"
+    return f"{type(exc).__name__}: {text}"
 
 
 @dataclass
@@ -212,7 +230,7 @@ class CaseDatabases:
 
     def pipeline_db(self) -> Database[Any]:
         """Our own bookkeeping (journal, audit): kept out of every CASE database and collection."""
-        return self._db("global_infos_db", "usermgmt-pipeline")
+        return self._db("global_infos_db", PIPELINE_DB_NAME)
 
     def timeout_s(self, key: str) -> float:
         return float(self.configs[key].timeout)

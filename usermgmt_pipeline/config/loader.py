@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -30,8 +31,19 @@ def _fallback_path(loc: Loc) -> str:
 
 
 def parse_config_text(text: str | bytes, env: Mapping[str, str] | None = None) -> AppConfig:
-    """Parse a configuration document; `env` None means `os.environ`. Raises `ConfigError`."""
+    """Parse a configuration document; `env` None means `os.environ`. Raises `ConfigError`.
+
+    Memoised per (text, environment): a run asks for the config in many places (CLI, resources, every step),
+    and the `AppConfig` is immutable, so the same document in the same environment is parsed once per process.
+    Keyed by the content rather than a file's mtime, so a file rewritten within one clock tick is re-read.
+    """
     env = os.environ if env is None else env
+    return _parse_cached(text, tuple(sorted(env.items())))
+
+
+@lru_cache(maxsize=8)
+def _parse_cached(text: str | bytes, env_items: tuple[tuple[str, str], ...]) -> AppConfig:
+    env = dict(env_items)
     try:
         root = compose_document(text)
     except YamlSyntaxError as exc:

@@ -16,7 +16,11 @@ from typing import Any, Final
 
 from pydantic import SecretStr
 
-from usermgmt_pipeline.case.connections import connection_str_problem, credential_problems
+from usermgmt_pipeline.case.connections import (
+    PIPELINE_DB_NAME,
+    connection_str_problem,
+    credential_problems,
+)
 from usermgmt_pipeline.config.cron import cron_problem
 
 Loc = tuple[str | int, ...]
@@ -338,22 +342,27 @@ def _instance_id_errors(cfg: Any) -> list[RuleError]:
 
 
 def _global_infos_name_errors(cfg: Any) -> list[RuleError]:
+    """Both databases under the global_infos_db prefix: CASE's `global-infos` and our own, the longer one.
+
+    Checking only `global-infos` let a prefix pass that then failed at run time on our own database.
+    """
     db_configs = get(cfg, "db_configs")
     db = get(db_configs, "global_infos_db") if is_set(db_configs) else MISSING
     prefix: Any = get(db, "db_name_prefix") if is_set(db) else MISSING
     if not is_set(prefix):
         return []
-    name = prefix + GLOBAL_INFOS_DB_NAME
-    size = len(name.encode("utf-8"))
-    if size <= MAX_DB_NAME_BYTES:
-        return []
-    return [
-        (
-            ("db_configs", "global_infos_db", "db_name_prefix"),
-            f"makes the database name {quoted(name)} {size} bytes long; MongoDB database names must be "
-            "shorter than 64 bytes",
-        )
-    ]
+    for suffix, why in ((GLOBAL_INFOS_DB_NAME, ""), (PIPELINE_DB_NAME, " (this job's own journal)")):
+        name = prefix + suffix
+        size = len(name.encode("utf-8"))
+        if size > MAX_DB_NAME_BYTES:
+            return [
+                (
+                    ("db_configs", "global_infos_db", "db_name_prefix"),
+                    f"makes the database name {quoted(name)}{why} {size} bytes long; MongoDB database "
+                    "names must be shorter than 64 bytes",
+                )
+            ]
+    return []
 
 
 def _threshold_errors(cfg: Any) -> list[RuleError]:

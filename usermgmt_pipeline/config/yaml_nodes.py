@@ -46,6 +46,11 @@ _TIMESTAMP = re.compile(
 _DIGITS = {2: frozenset("01"), 8: frozenset("01234567"), 10: frozenset("0123456789")}
 _DIGITS[16] = frozenset("0123456789abcdefABCDEF")
 
+# yaml.v2's "excessive aliasing" limits (decode.go, `allowedAliasRatio`): up to 400 000 decoded nodes 99% may
+# come through aliases, falling linearly to 10% at 4 000 000; below 100 aliased or 1000 decoded nodes, no limit.
+_ALIAS_RATIO_LOW = 400_000
+_ALIAS_RATIO_HIGH = 4_000_000
+
 
 class YamlSyntaxError(Exception):
     """The text is not a single well-formed YAML document; the message never quotes the source line."""
@@ -66,7 +71,10 @@ def compose_document(text: str | bytes) -> yaml.Node | None:
     loader: _ComposeLoader | None = None
     try:
         loader = _ComposeLoader(text)  # already reads (and may reject) the first characters
-        return loader.get_single_node()
+        root = loader.get_single_node()
+        if root is not None:
+            check_aliasing(root)
+        return root
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -81,6 +89,72 @@ def compose_document(text: str | bytes) -> yaml.Node | None:
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _allowed_alias_ratio(decoded: int) -> float:
+    if decoded <= _ALIAS_RATIO_LOW:
+        return 0.99
+    if decoded >= _ALIAS_RATIO_HIGH:
+        return 0.10
+    return 0.99 - 0.89 * (decoded - _ALIAS_RATIO_LOW) / (_ALIAS_RATIO_HIGH - _ALIAS_RATIO_LOW)
+
+
+def alias_counts(root: yaml.Node) -> tuple[int, int]:
+    """(decoded, via_alias): the nodes a decoder visits with every alias and merge expanded, and how many of
+    them it reaches through an alias. Linear in the document: expanded sizes are memoised per node, so a
+    2 KB merge-key bomb of billions of nodes is measured in microseconds instead of being walked.
+
+    PyYAML resolves an alias to the anchored node itself; the first time a node is met in document order is
+    its anchor, every later meeting is an alias. Raises `YamlSyntaxError` for an anchor containing itself.
+    """
+    sizes: dict[int, int] = {}
+
+    def expanded_size(node: yaml.Node, active: set[int]) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise YamlSyntaxError(
+                f"YAML error at line {node.start_mark.line + 1}: an anchored value contains an alias to itself"
+            )
+        active.add(key)
+        size = 1 + sum(expanded_size(child, active) for child in _children(node))
+        active.discard(key)
+        sizes[key] = size
+        return size
+
+    seen: set[int] = set()
+    decoded = via_alias = 0
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            size = expanded_size(node, set())
+            decoded += 1 + size  # the alias node, then the aliased value
+            via_alias += size
+            continue
+        seen.add(id(node))
+        decoded += 1
+        stack.extend(reversed(_children(node)))
+    return decoded, via_alias
+
+
+def check_aliasing(root: yaml.Node) -> None:
+    """Refuse what Go's yaml.v2 refuses as "excessive aliasing" (alias and merge-key bombs), before decoding."""
+    decoded, via_alias = alias_counts(root)
+    if via_alias > 100 and decoded > 1000 and via_alias / decoded > _allowed_alias_ratio(decoded):
+        raise YamlSyntaxError(
+            f"YAML error: the document contains excessive aliasing (aliases and merge keys expand it to "
+            f"{decoded} nodes, {via_alias} of them through aliases); Go's yaml.v2 refuses it too"
+        )
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from pymongo.errors import ConnectionFailure, PyMongoError
@@ -14,6 +14,7 @@ from usermgmt_pipeline.case.users import User, UserDecodeError, decode_user
 from usermgmt_pipeline.review.collect import ReviewPlan, review_users
 from usermgmt_pipeline.tasks.context import ProgressLogger, TaskContext, ids_only
 from usermgmt_pipeline.tasks.results import TaskFailedError, TaskResult
+from usermgmt_pipeline.tasks.stopping import raise_if_stop_requested
 
 
 def selected_users(
@@ -29,6 +30,9 @@ def selected_users(
     silently reported such partial runs as finished. The walk as a whole has no deadline (it may take
     hours), but each fetch from the server (find, getMore) gets the database's `timeout`, like every
     other operation: Go's unbounded cursor context let one stuck reply hang the job forever.
+
+    A requested stop (a signal) ends the walk here, before the next user is read: the caller has finished
+    the previous one, so no user is left half done (`RunStoppedError`).
     """
     progress = ProgressLogger(ctx, task)
     users = ctx.users
@@ -37,6 +41,7 @@ def selected_users(
     )
     fetch_timeout = ctx.dbs.timeout_s("participant_user_db")
     while True:
+        raise_if_stop_requested(task, ctx.instance_id, result)
         try:
             with op_deadline(fetch_timeout):
                 raw = next(iterator)
@@ -100,7 +105,8 @@ def run_per_user(
                 _record(ctx, task, done_user, future.result(), result)
         except BaseException:
             for _user, future in in_flight:
-                future.cancel()
+                future.cancel()  # users not started yet stay untouched; started ones finish their steps
+            wait([future for _user, future in in_flight if not future.cancelled()])
             for done_user, future in in_flight:  # count what finished anyway, without raising again
                 if future.done() and not future.cancelled():
                     kind, value = future.result()

@@ -14,12 +14,14 @@ from usermgmt_pipeline.tasks.instance_lock import instance_lock
 from usermgmt_pipeline.tasks.migrate_account_info import migrate_account_info
 from usermgmt_pipeline.tasks.results import TaskResult
 from usermgmt_pipeline.tasks.send_reminder_to_confirm_accounts import send_reminder_to_confirm_accounts
+from usermgmt_pipeline.tasks.stopping import raise_if_stop_requested
 
 
 def _as_list(
     fn: Callable[[TaskContext], TaskResult | list[TaskResult]],
 ) -> Callable[[TaskContext], list[TaskResult]]:
     def run(ctx: TaskContext) -> list[TaskResult]:
+        raise_if_stop_requested(fn.__name__, ctx.instance_id, TaskResult(fn.__name__, ctx.instance_id))
         if ctx.options.dry_run:  # read-only: needs no lock and writes none (a review bundle is no database)
             out = fn(ctx)
             record_summaries(ctx, out if isinstance(out, list) else [out])

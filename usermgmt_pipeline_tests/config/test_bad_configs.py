@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -441,6 +442,16 @@ CASES = [
             )
         ],
     ),
+    (  # global-infos fits (60 bytes), but our own journal database would not: refused before any run
+        setting("db_configs", "global_infos_db", "db_name_prefix", value="g" * 48),
+        [
+            (
+                "db_configs.global_infos_db.db_name_prefix",
+                f'makes the database name "{"g" * 48}usermgmt-pipeline" (this job\'s own journal) 65 bytes '
+                "long; MongoDB database names must be shorter than 64 bytes",
+            )
+        ],
+    ),
     # study configs and global secret
     (
         setting("study_configs", "time_zone", value="Mars/Olympus_Mons"),
@@ -739,3 +750,53 @@ def test_config_error_str_lists_every_error_on_its_own_line() -> None:
     assert str(caught.value).splitlines() == [f"{path}: {message}" for path, message in caught.value.errors]
     assert len(caught.value.errors) == 2
     assert isinstance(caught.value, ValueError)
+
+
+def merge_key_bomb(levels: int) -> str:
+    """Each level merges the previous one four times: 4**levels mappings once flattened, a few hundred bytes."""
+    lines = ["bomb-0: &b0 {log_level: info}"]
+    lines += [
+        f"bomb-{i}: &b{i} {{<<: [*b{i - 1}, *b{i - 1}, *b{i - 1}, *b{i - 1}]}}" for i in range(1, levels)
+    ]
+    return "\n".join(lines) + f"\nlogging: {{<<: *b{levels - 1}}}\n"
+
+
+def test_a_merge_key_bomb_is_refused_quickly_as_excessive_aliasing() -> None:
+    """Go's yaml.v2 refuses it; flattening the merges without memoisation took minutes."""
+    text = to_yaml(valid_config()) + merge_key_bomb(60)
+    started = time.monotonic()
+    errors = config_errors(text)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 0.5, elapsed
+    assert len(errors) == 1 and errors[0][0] == "(root)"
+    assert "excessive aliasing" in errors[0][1]
+
+
+def test_an_alias_bomb_in_sequences_is_refused_too() -> None:
+    lines = ["lol-0: &l0 [a, a, a, a, a, a, a, a, a, a]"]
+    lines += [f"lol-{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 12)]
+    text = to_yaml(valid_config()) + "\n".join(lines) + "\n"
+    started = time.monotonic()
+    errors = config_errors(text)
+
+    assert time.monotonic() - started < 0.5
+    assert [path for path, _ in errors] == ["(root)"] and "excessive aliasing" in errors[0][1]
+
+
+def test_an_anchor_that_contains_itself_is_refused() -> None:
+    text = to_yaml(valid_config()) + "logging: &loop\n  <<: *loop\n"
+    errors = config_errors(text)
+    assert errors == [
+        (
+            "(root)",
+            f"YAML error at line {_line_of(text, 'logging: &loop')}: an anchored value contains an alias to itself",
+        )
+    ]
+
+
+def test_ordinary_aliases_and_merges_are_not_excessive() -> None:
+    """A hundred aliases of a small anchor (as configs share settings) stays far below Go's limits."""
+    config = valid_config()
+    text = to_yaml(config) + "shared: &s {a: 1, b: 2}\nmany: [" + ", ".join(["*s"] * 100) + "]\n"
+    assert [path for path, _ in config_errors(text)] == ["shared", "many"]  # unknown keys, nothing else

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +30,15 @@ def replace(old: str, new: str) -> Mutation:
 
 def append(extra: str) -> Mutation:
     return lambda text: text + extra
+
+
+def merge_key_bomb(levels: int = 40) -> str:
+    """Anchors that each merge the previous one four times, merged into `logging` (a 2 KB document)."""
+    lines = ["bomb-0: &b0 {log_level: info}"]
+    lines += [
+        f"bomb-{i}: &b{i} {{<<: [*b{i - 1}, *b{i - 1}, *b{i - 1}, *b{i - 1}]}}" for i in range(1, levels)
+    ]
+    return "\n".join(lines) + f"\nlogging:\n  <<: *b{levels - 1}\n"
 
 
 HOSTILE: list[tuple[str, Mutation, str]] = [
@@ -118,6 +128,11 @@ HOSTILE: list[tuple[str, Mutation, str]] = [
         replace("study_configs:\n", 'study_configs:\n  time_zone: "Nowhere/Else"\n'),
         "time_zone",
     ),
+    (
+        "merge-key-bomb",
+        replace("logging:\n", merge_key_bomb()),
+        "excessive aliasing",
+    ),
     ("yaml-syntax-error", replace('log_level: "debug"', 'log_level: "debug'), "yaml"),
     ("duplicate-yaml-key", append('instance_ids:\n  - "other"\n'), "instance_ids"),
     ("tab-indentation", replace("  log_to_file: false", "\tlog_to_file: false"), "yaml"),
@@ -188,3 +203,20 @@ def test_a_missing_config_file_is_refused(value: str) -> None:
     )
     assert proc.returncode != 0
     assert "CONFIG_FILE_PATH" in proc.stdout + proc.stderr
+
+
+def test_a_merge_key_bomb_is_refused_by_the_cli_with_exit_2_at_once(mongo_uri: str, tmp_path: Path) -> None:
+    """It used to take minutes to parse; now the whole CLI process (imports included) ends within seconds."""
+    prefix = new_prefix()
+    base = config_yaml(host_port_of(mongo_uri), prefix)
+    config = tmp_path / "bomb.yaml"
+    config.write_text(base.replace("logging:\n", merge_key_bomb(), 1))
+    assert 2000 <= config.stat().st_size <= 4000
+
+    started = time.monotonic()
+    proc = _run_cli(config)
+    elapsed = time.monotonic() - started
+
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "excessive aliasing" in proc.stderr and "Traceback" not in proc.stderr
+    assert elapsed < 15, elapsed
