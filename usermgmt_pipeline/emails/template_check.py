@@ -25,6 +25,11 @@ The first set is finite and rendered as is. The second is open, so:
 
 A `defaultLanguage` without a translation of its own fails: any user without an exact translation (and a
 user can choose a new language at any time) would get no email.
+
+The other per-user value, the temp token of reminders and notices, is a freshly generated one of the real
+shape (39 characters of a-z2-7); a template that branches on the token's individual characters is
+checked for that stand-in only. The users are queried (one `$group` scan) only for a fallback that reads
+the language; none of the real CASE templates in the corpus does.
 """
 
 from __future__ import annotations
