@@ -449,3 +449,25 @@ def test_a_signal_stops_the_whole_job_after_the_current_user_and_a_rerun_finishe
     for instance_id, (users_before, _, _, _) in later.items():  # the later instances ran in full this time
         assert user_count(mongo_client, db_prefix, instance_id) < users_before
         assert id_map_count(mongo_client, db_prefix, instance_id) > 0
+
+
+def test_a_template_that_fails_some_language_fails_the_instance_before_anyone_is_deleted(
+    tmp_path: Path, mongo_uri: str, db_prefix: str, seeded: None, mongo_client: MongoClient
+) -> None:
+    """A `defaultLanguage` without a translation used to let the clean-up delete users whose language has
+    none, without their email, and exit 0; now the pre-flight fails the instance, names the problem, exits 1."""
+    alpha_users = mongo_client[f"{db_prefix}alpha_users"]["users"]
+    mongo_client[f"{db_prefix}alpha_messageDB"]["email-templates"].update_one(
+        {"messageType": "account-deleted"}, {"$set": {"defaultLanguage": "xx"}}
+    )
+    alpha_users.update_many({}, {"$set": {"account.preferredLanguage": "it"}})
+    unverified_before = alpha_users.count_documents({"account.accountConfirmedAt": 0})
+    document = config_document(mongo_uri, db_prefix, INSTANCES, tasks=["clean_up_unverified_users"])
+
+    done = run_cli([], write_config(tmp_path / "config.yaml", document), tmp_path)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "instance alpha: FAILED" in done.stdout and "instance beta: ok" in done.stdout
+    assert "defaultLanguage 'xx' names no translation" in done.stdout
+    assert alpha_users.count_documents({"account.accountConfirmedAt": 0}) == unverified_before
+    assert outgoing_count(mongo_client, db_prefix, "alpha") == 0
