@@ -121,6 +121,15 @@ class PipelineStore:
         with op_deadline(self.timeout):
             self.journal.update_one({"_id": key}, {"$addToSet": {field: value}})
 
+    def push(self, key: str, field: str, value: Any) -> None:
+        with op_deadline(self.timeout):
+            self.journal.update_one({"_id": key}, {"$push": {field: value}})
+
+    def pull(self, key: str, field: str, match: Mapping[str, Any]) -> None:
+        """Remove the elements of the array `field` that match `match` (a query on the elements)."""
+        with op_deadline(self.timeout):
+            self.journal.update_one({"_id": key}, {"$pull": {field: dict(match)}})
+
     def mark_done(self, key: str, field: str, values: list[Any], clear: str = "") -> None:
         """Add `values` to the set `field` (and null `clear`) in one write."""
         update: dict[str, Any] = {"$addToSet": {field: {"$each": values}}}

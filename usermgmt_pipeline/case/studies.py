@@ -18,14 +18,24 @@ from typing import Any
 
 from bson import Int64
 from pymongo import DESCENDING, InsertOne
+from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, InvalidName, OperationFailure
 
 from usermgmt_pipeline.case.connections import op_deadline
 from usermgmt_pipeline.case.go_decode import GoDecodeError, go_bool, go_string
 from usermgmt_pipeline.case.id_mapping import StudyIdentity
 
 ID_MAP = "confidential-id-map"
+# The per-study collections, `<studyKey><suffix>` (01 §3.8-3.12, §4.5).
+STUDY_COLLECTION_SUFFIXES = (
+    "_participants",
+    "_reports",
+    "_confidentialResponses",
+    "_surveyResponses",
+    "_researcherMessages",
+)
+INVALID_NAMESPACE = 73  # the server's code for a collection name it refuses
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,8 @@ class Study:
     status: str
     id_mapping_method: str
     track_account: bool
+    # Set only by `decode_study_for_erasure`: why participant IDs cannot be derived (only `key` is valid then).
+    identity_error: str = ""
 
     @property
     def identity(self) -> StudyIdentity:
@@ -64,6 +76,36 @@ def decode_study(doc: Mapping[str, Any]) -> Study:
     return study
 
 
+def decode_study_for_erasure(doc: Mapping[str, Any]) -> tuple[Study, str]:
+    """(study, what is wrong with its document, "" if nothing) for erasing a profile's data in it.
+
+    Erasure needs only the key (collection names, ID-map entries) and the secret and ID-mapping method
+    (participant IDs), so a wrong `status` or `trackAccount` must not leave the study's data behind. When
+    the secret or method does not decode either, the study comes back with `identity_error` set: its
+    ID-map entries can still be removed, its participant data cannot be located. Raises StudyDecodeError
+    only when not even the key decodes (then no collection and no map entry can be named by it).
+    """
+    try:
+        return decode_study(doc), ""
+    except StudyDecodeError as exc:
+        problem = str(exc)
+    try:
+        key = go_string(doc, "key", "key")
+    except GoDecodeError:
+        raise StudyDecodeError(problem) from None
+    if not key:
+        raise StudyDecodeError(problem)
+    try:
+        configs = doc.get("configs") or {}
+        if not isinstance(configs, Mapping):
+            raise GoDecodeError("configs", "a document", configs)
+        secret_key = go_string(doc, "secretKey", "secretKey")
+        method = go_string(configs, "idMappingMethod", "configs.idMappingMethod")
+    except GoDecodeError as exc:
+        return Study(key, "", "", "", False, identity_error=str(exc)), problem
+    return Study(key, secret_key, "", method, False), problem
+
+
 class StudyCollections:
     def __init__(self, db: Database[Any], op_timeout_s: float) -> None:
         self.db = db
@@ -80,9 +122,41 @@ class StudyCollections:
         with op_deadline(self.timeout):
             return self.db["studyRules"].find_one({"studyKey": study_key}, sort=[("uploadedAt", DESCENDING)])
 
+    def collection_name_problem(self, study_key: str) -> str:
+        """Why `study_key` cannot name the study's collections ("" when it can; checked by the driver, no I/O).
+
+        A `$`, a null character, `..` or a leading `.` make every `<studyKey>_...` name invalid, so such a
+        study holds no participant data by construction; its entries in the shared ID map can still exist.
+        """
+        for suffix in STUDY_COLLECTION_SUFFIXES:
+            try:
+                self.db[f"{study_key}{suffix}"]
+            except InvalidName as exc:
+                return f"study key {study_key!r} cannot name a MongoDB collection ({exc})"
+        return ""
+
+    def _study_collection(self, study_key: str, suffix: str) -> Collection | None:
+        """`<studyKey><suffix>`, or None when the name is invalid (then no document can exist in it)."""
+        try:
+            return self.db[f"{study_key}{suffix}"]
+        except InvalidName:
+            return None
+
     def participant(self, study_key: str, participant_id: str) -> Mapping[str, Any] | None:
+        """The stored participant, None if there is none (also when no collection can have the study's name).
+
+        Raises `bson.errors.InvalidBSON` when the driver cannot decode the document at all.
+        """
+        collection = self._study_collection(study_key, "_participants")
+        if collection is None:
+            return None
         with op_deadline(self.timeout):
-            return self.db[f"{study_key}_participants"].find_one({"participantID": participant_id})
+            try:
+                return collection.find_one({"participantID": participant_id})
+            except OperationFailure as exc:
+                if exc.code == INVALID_NAMESPACE:  # the server refuses the name: nothing can be stored there
+                    return None
+                raise
 
     def save_participant_state(self, study_key: str, encoded: Mapping[str, Any]) -> Mapping[str, Any] | None:
         """Go's SaveParticipantState: `modifiedAt` = now, find-one-and-replace by participantID, upsert."""
@@ -92,6 +166,22 @@ class StudyCollections:
         with op_deadline(self.timeout):
             return self.db[f"{study_key}_participants"].find_one_and_replace(
                 {"participantID": doc["participantID"]}, doc, upsert=True, return_document=True
+            )
+
+    def set_participant_status(self, study_key: str, participant_id: str, status: str) -> int:
+        """`$set` only `studyStatus` (and `modifiedAt` = now) on the participant's documents.
+
+        For a participant document that does not decode: Go's full replace needs the decoded state, and a
+        targeted update still takes the participant out of the study without touching the rest of it.
+        """
+        with op_deadline(self.timeout):
+            return (
+                self.db[f"{study_key}_participants"]
+                .update_many(
+                    {"participantID": participant_id},
+                    {"$set": {"studyStatus": status, "modifiedAt": Int64(int(time.time()))}},
+                )
+                .matched_count
             )
 
     def insert_report_once(self, study_key: str, report: Mapping[str, Any]) -> bool:
@@ -109,8 +199,16 @@ class StudyCollections:
         selector: dict[str, Any] = {"participantID": confidential_id}
         if key:
             selector["key"] = key
+        collection = self._study_collection(study_key, "_confidentialResponses")
+        if collection is None:
+            return 0
         with op_deadline(self.timeout):
-            return self.db[f"{study_key}_confidentialResponses"].delete_many(selector).deleted_count
+            try:
+                return collection.delete_many(selector).deleted_count
+            except OperationFailure as exc:
+                if exc.code == INVALID_NAMESPACE:
+                    return 0
+                raise
 
     def remove_id_map_entries_for_profile(self, profile_id: str, study_key: str) -> int:
         with op_deadline(self.timeout):

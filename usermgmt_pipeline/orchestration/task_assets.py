@@ -23,6 +23,7 @@ from dagster import (
 
 from usermgmt_pipeline.orchestration.failed_users import failed_users_check, failed_users_spec
 from usermgmt_pipeline.orchestration.resources import CaseResource, RunOptionsResource
+from usermgmt_pipeline.tasks.context import ids_only
 from usermgmt_pipeline.tasks.registry import TASKS
 from usermgmt_pipeline.tasks.results import MassDeletionGuardError, TaskFailedError, TaskResult
 
@@ -55,6 +56,9 @@ def result_metadata(results: list[TaskResult]) -> dict[str, Any]:
                 meta[f"{prefix}{key}"] = MetadataValue.float(value)
             elif key == "review_bundle":  # only the path: the bundle itself holds the personal data
                 meta[f"{prefix}{key}"] = MetadataValue.path(str(value))
+            elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+                # e.g. study problems, LEAVE-rule failures; addresses a driver error might echo are redacted
+                meta[f"{prefix}{key}"] = MetadataValue.json([ids_only(v) for v in value[:50]])
         for study, stats in (result.extra.get("studies") or {}).items():
             for key in ("created", "already_present"):
                 meta[f"{prefix}studies.{study}.{key}"] = MetadataValue.int(int(stats.get(key, 0)))

@@ -28,7 +28,9 @@ def run_deletion_task(
         return result
     template = require_template(ctx, message_type, result)
     require_global_secret(ctx, result)
-    studies = all_studies(ctx)
+    study_problems: list[str] = []
+    result.extra["study_problems"] = study_problems
+    studies = all_studies(ctx, study_problems)
     ensure_leave_rules(ctx).rule_failures.clear()
     try:
         resumed = 0

@@ -170,7 +170,7 @@ def _record(ctx: TaskContext, task: str, user: User, outcome: tuple[str, Any], r
     exc = value
     if isinstance(exc, TaskFailedError):
         raise exc
-    if isinstance(exc, PyMongoError) and _database_unavailable(exc):
+    if isinstance(exc, PyMongoError) and database_unavailable(exc):
         result.fail(user.id, f"{type(exc).__name__}: {exc}")
         raise TaskFailedError(
             f"{task}[{ctx.instance_id}]: database unavailable while processing user {user.id}: "
@@ -208,6 +208,6 @@ def _fail_user(ctx: TaskContext, task: str, user_id: str, exc: Exception, result
     ctx.audit(task, user_id, task, "failed", {"reason": ids_only(reason)})
 
 
-def _database_unavailable(exc: PyMongoError) -> bool:
+def database_unavailable(exc: PyMongoError) -> bool:
     """Connection lost, server unselectable, or the operation's deadline expired."""
     return isinstance(exc, ConnectionFailure) or bool(getattr(exc, "timeout", False))

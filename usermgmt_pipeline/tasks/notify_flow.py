@@ -21,7 +21,9 @@ inside one after k of its n users, leaves every user of the batch at a step boun
 Whatever step a kill hits, the rerun selects the same user again (the timestamp is the last write) and
 converges on exactly one email referencing exactly one token. The cycle is "once per account" for
 reminders and the (lastLogin, lastTokenRefresh) pair for inactivity, so a user who comes back and lapses
-again gets a new notice.
+again gets a new notice. A user selected again although the cycle's entry is `done` had the timestamp
+cleared meanwhile (a lifted mark for deletion): the next notice of the cycle gets its own entry
+(`<key>:2`, `:3`, ...), so it is sent as Go sends it.
 """
 
 from __future__ import annotations
@@ -67,6 +69,29 @@ def _visit(name: str, users: Sequence[User]) -> None:
         checkpoint(name)
 
 
+def _open_next_notices_of_cycle(
+    ctx: TaskContext,
+    keys: dict[str, str],
+    fresh: Mapping[str, Mapping[str, Any]],
+    entries: dict[str, dict[str, Any]],
+) -> None:
+    """Move each user whose cycle entry is `done` on to the cycle's next notice (`<key>:2`, `:3`, ...).
+
+    `done` means this cycle's notice was sent and the timestamp set, so the user is selected again only
+    because the timestamp was cleared since (e.g. a mark for deletion lifted without a login). Go then sends
+    a new notice, and so do we, under ids of its own; a crash while sending it resumes the same entry.
+    """
+    base = dict(keys)
+    notice = 1
+    while done := [user_id for user_id, entry in entries.items() if entry.get("state") == "done"]:
+        notice += 1
+        for user_id in done:
+            keys[user_id] = f"{base[user_id]}:{notice}"
+        opened = ctx.pipeline.open_entries({keys[user_id]: fresh[base[user_id]] for user_id in done})
+        for user_id in done:
+            entries[user_id] = dict(opened[keys[user_id]])
+
+
 def send_notices(
     ctx: TaskContext, spec: NoticeSpec, users: Sequence[User], template: Mapping[str, Any]
 ) -> dict[str, Outcome]:
@@ -90,6 +115,7 @@ def send_notices(
     for part in in_parts("notify:journal-opened", list(fresh)):
         opened.update(ctx.pipeline.open_entries({key: fresh[key] for key in part}))
     entries = {user.id: dict(opened[keys[user.id]]) for user in users}
+    _open_next_notices_of_cycle(ctx, keys, fresh, entries)
     # Selected again in the same cycle: resume under the same ids (the token and email inserts are
     # idempotent), otherwise the timestamp would be set without any email being queued.
     reopened = [user.id for user in users if entries[user.id].get("state") == "selection-changed"]

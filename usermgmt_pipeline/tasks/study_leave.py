@@ -5,6 +5,10 @@ and the confidential data and ID-map entries in place, while the account is dele
 the erasure (status `accountDeleted`, confidential responses deleted, ID-map entries removed) and report the
 rule failure. The rule evaluation result (new participant state, reports with pre-assigned ids) is
 journaled before it is applied, so a crash never creates a LEAVE report twice.
+
+A participant document that does not decode (Go's driver would refuse it, or ours cannot read it at all)
+cannot go through the rules; it is reported as a rule failure and erased all the same, its status set by a
+targeted update instead of Go's full replace.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bson import ObjectId
+from bson.errors import InvalidBSON
 
 from usermgmt_pipeline.case.id_mapping import compute_participant_ids
 from usermgmt_pipeline.case.studies import Study, StudyCollections
@@ -24,6 +29,7 @@ from usermgmt_pipeline.studyengine import (
     StudyEvent,
     parse_rules,
 )
+from usermgmt_pipeline.studyengine.godecode import GoDecodeError
 
 ACCOUNT_DELETED = "accountDeleted"
 
@@ -39,6 +45,8 @@ class LeaveOutcome:
     participant: dict[str, Any] | None
     reports: list[dict[str, Any]] = field(default_factory=list)
     rule_error: str = ""
+    # The stored document does not decode: only its `studyStatus` is set (`participant` is None).
+    status_only: bool = False
 
     def to_journal(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -82,10 +90,15 @@ class LeaveRulesRunner:
     def evaluate(self, study: Study, profile_id: str) -> LeaveOutcome:
         ids = compute_participant_ids(study.identity, profile_id, self.global_secret)
         outcome = LeaveOutcome(study.key, profile_id, ids.participant_id, ids.confidential_id, None)
-        stored = self.studies.participant(study.key, ids.participant_id)
-        if stored is None:
-            return outcome  # never took part: only the erasure steps apply
-        participant = Participant.from_bson(stored)
+        try:
+            stored = self.studies.participant(study.key, ids.participant_id)
+            if stored is None:
+                return outcome  # never took part: only the erasure steps apply
+            participant = Participant.from_bson(stored)
+        except (InvalidBSON, GoDecodeError) as exc:
+            outcome.status_only = True
+            outcome.rule_error = f"participant document does not decode ({exc}); LEAVE rules not run"
+            return outcome
         try:
             rules_doc = self.studies.current_rules_document(study.key)
             if rules_doc is None:
@@ -117,6 +130,13 @@ class LeaveRulesRunner:
     def apply(self, outcome: LeaveOutcome) -> list[str]:
         """Save state, reports, then erase; returns the errors (each step runs even if an earlier one failed)."""
         errors: list[str] = []
+        if outcome.status_only:
+            try:
+                self.studies.set_participant_status(
+                    outcome.study_key, outcome.participant_id, ACCOUNT_DELETED
+                )
+            except Exception as exc:
+                errors.append(f"setting the participant's status failed: {type(exc).__name__}: {exc}")
         if outcome.participant is not None:
             try:
                 self.studies.save_participant_state(outcome.study_key, outcome.participant)

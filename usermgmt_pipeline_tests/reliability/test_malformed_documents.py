@@ -263,3 +263,83 @@ def test_broken_leave_rules_are_reported_and_the_erasure_still_happens(
     assert study_db["covid-cohort_reports"].count_documents({"responseID": "LEAVE"}) == len(
         doomed["profiles"]
     )
+
+
+# (what is broken, how) for the doomed user's data in the first study, `influenzanet`; `covid-cohort` comes later
+BROKEN_STUDY_DATA: dict[str, dict[str, Any]] = {
+    "participant-flags-not-a-map": {"flags": ["not", "a", "map"]},
+    "participant-enteredAt-a-string": {"enteredAt": "2020-01-01"},
+    "participant-_id-a-string": {"_id": "participant-one"},
+    "study-key-with-a-dollar": {},
+}
+
+
+@pytest.mark.parametrize("broken", list(BROKEN_STUDY_DATA))
+def test_one_undecodable_study_does_not_stop_a_deletion_and_a_rerun_leaves_it_finished(
+    broken: str, cloned_instance: Clone, mongo_client: MongoClient
+) -> None:
+    prefix, config = cloned_instance()
+    study_db = mongo_client[f"{prefix}{INSTANCE}_studyDB"]
+    users = mongo_client[f"{prefix}{INSTANCE}_users"]
+    temp_tokens = mongo_client[f"{prefix}global-infos"]["temp-tokens"]
+    outgoing = mongo_client[f"{prefix}{INSTANCE}_messageDB"]["outgoing-emails"]
+    journal = mongo_client[f"{prefix}usermgmt-pipeline"]["journal"]
+    doomed = users["users"].find_one(
+        {"account.accountConfirmedAt": 0, "timestamps.createdAt": {"$lt": NOW_S - 168 * HOUR}}
+    )
+    hex_id = str(doomed["_id"])
+    profiles = [str(p["_id"]) for p in doomed["profiles"]]
+    infos = {s["key"]: s for s in study_db["study-infos"].find({})}
+    ids = {
+        (key, pid): compute_participant_ids(
+            StudyIdentity(key, s["secretKey"], s["configs"].get("idMappingMethod", "")), pid, GLOBAL_SECRET
+        )
+        for key, s in infos.items()
+        for pid in profiles
+    }
+    users["renewTokens"].insert_one({"userID": hex_id, "sessionID": "s", "renewToken": "r"})
+    temp_tokens.insert_one(
+        {"token": "t", "purpose": "password-reset", "userID": hex_id, "instanceID": INSTANCE}
+    )
+    study_db["confidential-id-map"].insert_many(
+        [
+            {"confidentialID": i.confidential_id, "profileID": pid, "studyKey": key}
+            for (key, pid), i in ids.items()
+        ]
+    )
+    if broken == "study-key-with-a-dollar":
+        dollar = study_document("influenza$net", "s3cret")
+        study_db["study-infos"].delete_many({})
+        study_db["study-infos"].insert_many([dollar, *infos.values()])  # first of all
+        study_db["confidential-id-map"].insert_many(
+            [{"confidentialID": f"c{pid}", "profileID": pid, "studyKey": "influenza$net"} for pid in profiles]
+        )
+    else:
+        for pid in profiles:
+            participants = study_db["influenzanet_participants"]
+            query = {"participantID": ids[("influenzanet", pid)].participant_id}
+            changes = {k: f"{v}-{pid}" if k == "_id" else v for k, v in BROKEN_STUDY_DATA[broken].items()}
+            participants.insert_one({**participants.find_one_and_delete(query), **changes})
+
+    for run in ("run", "rerun"):
+        result = run_task(config, "clean_up_unverified_users", NOW_NS)[0]
+
+        assert result.failed == 0, (run, result.failure_reasons)
+        assert users["users"].count_documents({"_id": doomed["_id"]}) == 0
+        for key in ("influenzanet", "covid-cohort"):
+            for pid in profiles:
+                participant = study_db[f"{key}_participants"].find_one(
+                    {"participantID": ids[(key, pid)].participant_id}, projection={"studyStatus": 1}
+                )
+                assert participant["studyStatus"] == "accountDeleted", (run, key)
+                confidential = {"participantID": ids[(key, pid)].confidential_id}
+                assert study_db[f"{key}_confidentialResponses"].count_documents(confidential) == 0, (run, key)
+        assert study_db["confidential-id-map"].count_documents({"profileID": {"$in": profiles}}) == 0, run
+        assert temp_tokens.count_documents({"userID": hex_id}) == 0, run
+        assert users["renewTokens"].count_documents({"userID": hex_id}) == 0, run
+        assert [e["messageType"] for e in outgoing.find({"userId": hex_id})] == ["account-deleted"], run
+        assert journal.find_one({"_id": f"delete:{INSTANCE}:{hex_id}"})["state"] == "done", run
+        reported = result.extra["leave_rule_failure_details"] + result.extra["study_problems"]
+        assert any("influenza" in r for r in reported) is (run == "run" or broken.startswith("study")), (
+            reported
+        )

@@ -258,3 +258,30 @@ def test_undecodable_user_is_skipped_and_reported_in_both_parts(env: CaseEnv) ->
     assert notified(env) == {good_inactive["_id"]}
     assert env.users.count_documents({"_id": good_marked["_id"]}) == 0
     assert env.users.count_documents({"_id": bad_marked["_id"]}) == 1
+
+
+def test_a_user_whose_mark_is_cleared_without_a_login_is_warned_again_when_re_marked(env: CaseEnv) -> None:
+    """As in Go: clearing `markedForDeletion` (an operator's or support's reprieve) makes the user a fresh
+    candidate, and marking them again always comes with a new warning and token."""
+    env.add_templates()
+    t = threshold(env) - 1
+    user = env.add_user(last_login=t, last_token_refresh=t)
+    hex_id = str(user["_id"])
+    notify_inactive_users(env.context())
+    env.users.update_one({"_id": user["_id"]}, {"$set": {"timestamps.markedForDeletion": Int64(0)}})
+
+    result = notify_inactive_users(env.context(t0=env.t0 + 60))
+
+    assert (result.selected, result.done) == (1, 1)
+    emails = list(env.outgoing.find({"userId": hex_id}, sort=[("_id", 1)]))
+    tokens = {d["token"] for d in env.temp_tokens.find({"userID": hex_id})}
+    assert [e["messageType"] for e in emails] == ["account-inactivity"] * 2
+    second_token = TOKEN_IN_CONTENT.findall(emails[1]["content"])
+    assert len(tokens) == 2 and second_token and second_token[0] in tokens
+    assert second_token != TOKEN_IN_CONTENT.findall(emails[0]["content"])
+    stored = env.users.find_one({"_id": user["_id"]})
+    assert stored["timestamps"]["markedForDeletion"] == env.t0 + 60 + GRACE
+
+    rerun = notify_inactive_users(env.context(t0=env.t0 + 120))  # marked again: nothing more to send
+
+    assert rerun.selected == 0 and env.outgoing.count_documents({"userId": hex_id}) == 2

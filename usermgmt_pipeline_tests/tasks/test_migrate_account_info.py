@@ -9,6 +9,7 @@ from bson import Int64, ObjectId
 from pymongo import MongoClient
 
 from usermgmt_pipeline.case.id_mapping import profile_id_to_participant_id
+from usermgmt_pipeline.demo.documents import study_document
 from usermgmt_pipeline.tasks.migrate_account_info import migrate_account_info
 from usermgmt_pipeline_tests.tasks.helpers import GLOBAL_SECRET, CaseEnv, make_env
 
@@ -172,3 +173,35 @@ def test_undecodable_user_is_skipped_and_reported(env: CaseEnv) -> None:
     assert result.skip_reasons[0][0] == str(bad["_id"]) and "mainProfile" in result.skip_reasons[0][1]
     assert "hashedAccountID" not in participant(env, study, bad_profile)
     assert "hashedAccountID" in participant(env, study, good_profile)
+
+
+def test_an_undecodable_participant_fails_the_user_but_not_its_other_studies(env: CaseEnv) -> None:
+    broken_study = env.add_study("broken", track_account=True)
+    later_study = env.add_study("later", track_account=True)
+    profile = ObjectId()
+    user = env.add_user(account_id="a@example.org", profiles=[(profile, True)])
+    env.add_participant(broken_study, profile)
+    env.add_participant(later_study, profile)
+    pid, _ = env.ids(broken_study, profile)
+    env.study_db["broken_participants"].update_one({"participantID": pid}, {"$set": {"flags": "x"}})
+
+    result = migrate_account_info(env.context())
+
+    assert participant(env, later_study, profile)["isMainProfile"] is True
+    assert "hashedAccountID" not in participant(env, broken_study, profile)
+    [(failed_id, reason)] = result.failure_reasons
+    assert failed_id == str(user["_id"]) and "study broken" in reason and "flags" in reason
+    assert result.extra["migrated_participants"] == 1
+
+
+def test_a_tracking_study_whose_key_cannot_name_a_collection_fails_nobody(env: CaseEnv) -> None:
+    env.study_db["study-infos"].insert_one(study_document("bad$key", "s", track_account=True))
+    study = env.add_study("tracked", track_account=True)
+    profile = ObjectId()
+    env.add_user(account_id="a@example.org", profiles=[(profile, True)])
+    env.add_participant(study, profile)
+
+    result = migrate_account_info(env.context())
+
+    assert (result.done, result.failed) == (1, 0)
+    assert participant(env, study, profile)["isMainProfile"] is True

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from bson import ObjectId
+import pytest
+from bson import DatetimeMS, ObjectId
 
-from usermgmt_pipeline.demo.documents import exp_arg, on_leave, str_arg
+from usermgmt_pipeline.demo.documents import (
+    exp_arg,
+    on_leave,
+    participant_document,
+    str_arg,
+    study_document,
+)
 from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverified_users
-from usermgmt_pipeline_tests.tasks.helpers import DELETE_UNVERIFIED_AFTER, CaseEnv
+from usermgmt_pipeline_tests.tasks.helpers import DELETE_UNVERIFIED_AFTER, INSTANCE, CaseEnv
 
 
 def doomed_user(env: CaseEnv, profile: ObjectId) -> dict:
@@ -100,3 +107,205 @@ def test_participants_in_any_status_are_processed(env: CaseEnv) -> None:
     for profile in profiles.values():
         assert_erased(env, study, profile)
     assert env.study_db["s_reports"].count_documents({"responseID": "LEAVE"}) == 3
+
+
+# --- one study whose data does not decode must not stop the erasure (issue 11) ---------------------------
+
+BROKEN_PARTICIPANTS = {
+    "flags-not-a-map": {"flags": "not-a-map"},
+    "enteredAt-a-string": {"enteredAt": "yesterday"},
+    "_id-a-string": {"_id": "not-an-object-id"},
+    # the driver itself cannot decode a date beyond year 9999
+    "enteredAt-a-date-beyond-year-9999": {"enteredAt": DatetimeMS(2**62)},
+}
+
+
+def user_in_three_studies(env: CaseEnv, middle: dict, profile: ObjectId) -> tuple[dict, list[dict]]:
+    """A doomed user with data in `first`, `middle` and `later` (in that order), and tokens of every kind."""
+    first, later = env.add_study("first"), env.add_study("later")
+    env.study_db["study-infos"].delete_many({})
+    env.study_db["study-infos"].insert_many([first, middle, later])  # the broken study in the middle
+    user = doomed_user(env, profile)
+    env.add_related_records(user)
+    for study in (first, later):
+        env.add_participant(study, profile)
+        env.add_confidential_response(study, profile)
+        env.add_id_map_entry(study, profile)
+    return user, [first, later]
+
+
+def assert_whole_deletion_done(env: CaseEnv, user: dict, studies: list[dict], profile: ObjectId) -> None:
+    hex_id = str(user["_id"])
+    assert env.users.find_one({"_id": user["_id"]}) is None
+    for study in studies:
+        assert_erased(env, study, profile)
+    assert env.temp_tokens.count_documents({"userID": hex_id, "instanceID": INSTANCE}) == 0
+    assert env.renew_tokens.count_documents({"userID": hex_id}) == 0
+    assert [e["messageType"] for e in env.outgoing.find({"userId": hex_id})] == ["account-deleted"]
+
+
+@pytest.mark.parametrize("changes", list(BROKEN_PARTICIPANTS.values()), ids=list(BROKEN_PARTICIPANTS))
+def test_an_undecodable_participant_is_erased_by_a_targeted_update_and_the_deletion_completes(
+    env: CaseEnv, changes: dict
+) -> None:
+    env.add_templates()
+    middle = env.add_study("middle")
+    profile = ObjectId()
+    user, others = user_in_three_studies(env, middle, profile)
+    participant_id, confidential_id = env.ids(middle, profile)
+    broken = {**participant_document(participant_id, flags={"keep": "me"}), **changes}
+    env.study_db["middle_participants"].insert_one(broken)
+    env.add_confidential_response(middle, profile)
+    env.add_id_map_entry(middle, profile)
+
+    for run in ("first run", "rerun"):
+        result = clean_up_unverified_users(env.context())
+
+        assert_whole_deletion_done(env, user, others, profile)
+        stored = env.study_db["middle_participants"].find_one(
+            {"participantID": participant_id}, projection={"studyStatus": 1}
+        )
+        assert stored["studyStatus"] == "accountDeleted", run
+        assert (
+            env.study_db["middle_participants"].count_documents({}) == 1
+        )  # updated in place, no new document
+        assert (
+            env.study_db["middle_confidentialResponses"].count_documents({"participantID": confidential_id})
+            == 0
+        )
+        assert env.id_map.count_documents({"profileID": str(profile)}) == 0
+        journal = env.journal.find_one({"userID": str(user["_id"])})
+        assert journal["state"] == "done", run
+        assert any(f.startswith("middle:") and "does not decode" in f for f in journal["ruleFailures"])
+    assert (result.selected, result.failed, result.extra["resumed"]) == (0, 0, 0)  # the rerun found nothing
+
+
+def test_an_undecodable_participant_is_reported_as_a_leave_rule_failure(env: CaseEnv) -> None:
+    env.add_templates()
+    middle = env.add_study("middle")
+    profile = ObjectId()
+    user_in_three_studies(env, middle, profile)
+    participant_id, _ = env.ids(middle, profile)
+    env.study_db["middle_participants"].insert_one({**participant_document(participant_id), "flags": 7})
+
+    result = clean_up_unverified_users(env.context())
+
+    assert (result.done, result.failed) == (1, 0)
+    assert result.extra["leave_rule_failures"] == 1
+    [detail] = result.extra["leave_rule_failure_details"]
+    assert "study middle" in detail and "flags" in detail and "does not decode" in detail
+
+
+def test_a_study_key_that_cannot_name_a_collection_still_has_its_id_map_entries_removed(env: CaseEnv) -> None:
+    """`$` is invalid in a MongoDB collection name: such a study can hold no participant data, but the shared
+    ID map can hold entries for it."""
+    env.add_templates()
+    middle = study_document("mid$dle", "mid-secret", id_mapping_method="sha256")
+    profile = ObjectId()
+    user, others = user_in_three_studies(env, middle, profile)
+    env.add_id_map_entry(middle, profile)
+    other_profile = ObjectId()
+    env.add_id_map_entry(middle, other_profile)  # someone else's entry stays
+
+    for run in ("first run", "rerun"):
+        result = clean_up_unverified_users(env.context())
+
+        assert_whole_deletion_done(env, user, others, profile)
+        assert env.id_map.count_documents({"profileID": str(profile)}) == 0, run
+        assert env.id_map.count_documents({"profileID": str(other_profile), "studyKey": "mid$dle"}) == 1
+        assert env.journal.find_one({"userID": str(user["_id"])})["state"] == "done", run
+        assert result.failed == 0
+        assert any("mid$dle" in p and "collection" in p for p in result.extra["study_problems"]), run
+
+
+def test_an_undecodable_study_document_is_reported_every_run_until_fixed_and_everything_else_is_done(
+    env: CaseEnv,
+) -> None:
+    """Without a decodable `secretKey` the participant IDs cannot be derived, so the study's participant data
+    cannot be located: the deletion finishes every other step, and every rerun says exactly what is left."""
+    env.add_templates()
+    middle = env.add_study("middle")
+    profile = ObjectId()
+    user, others = user_in_three_studies(env, middle, profile)
+    env.add_participant(middle, profile)
+    _, confidential_id = env.ids(middle, profile)
+    env.add_confidential_response(middle, profile)
+    env.add_id_map_entry(middle, profile)
+    infos = env.study_db["study-infos"]
+    infos.update_one({"key": "middle"}, {"$set": {"secretKey": 12345}})
+    hex_id = str(user["_id"])
+
+    for run in ("first run", "rerun"):
+        result = clean_up_unverified_users(env.context())
+
+        assert_whole_deletion_done(env, user, others, profile)
+        assert env.id_map.count_documents({"profileID": str(profile)}) == 0, run  # no secret needed for these
+        [(failed_id, reason)] = result.failure_reasons
+        assert failed_id == hex_id and "study middle" in reason and "secretKey" in reason, (run, reason)
+        journal = env.journal.find_one({"userID": hex_id})
+        assert journal["state"] == "studies_pending", run
+        assert any(e["study"] == "middle" and "secretKey" in e["error"] for e in journal["studyErrors"]), run
+    assert result.extra["resumed"] == 0  # the rerun resumed it, and it still failed
+
+    infos.update_one({"key": "middle"}, {"$set": {"secretKey": "middle-secret"}})  # the operator fixes it
+    result = clean_up_unverified_users(env.context())
+
+    assert (result.failed, result.extra["resumed"]) == (0, 1)
+    assert_whole_deletion_done(env, user, [*others, middle], profile)
+    assert (
+        env.study_db["middle_confidentialResponses"].count_documents({"participantID": confidential_id}) == 0
+    )
+    assert env.journal.find_one({"userID": hex_id})["state"] == "done"
+
+
+def test_a_study_with_a_broken_status_field_is_still_erased_normally(env: CaseEnv) -> None:
+    """Only the key, secret and ID-mapping method are needed to erase a study's data."""
+    env.add_templates()
+    middle = env.add_study("middle")
+    profile = ObjectId()
+    user, others = user_in_three_studies(env, middle, profile)
+    env.add_participant(middle, profile)
+    env.add_confidential_response(middle, profile)
+    env.add_id_map_entry(middle, profile)
+    env.study_db["study-infos"].update_one({"key": "middle"}, {"$set": {"status": ["active"]}})
+
+    result = clean_up_unverified_users(env.context())
+
+    assert (result.done, result.failed) == (1, 0)
+    assert_whole_deletion_done(env, user, [*others, middle], profile)
+
+
+def test_a_study_whose_erasure_fails_is_retried_by_every_run_and_never_holds_back_tokens_or_email(
+    env: CaseEnv,
+) -> None:
+    """A write the server refuses (here: a unique index the new participant state violates) fails that study
+    only; the rerun after the cause is gone finishes it, with no second email and no second LEAVE report."""
+    env.add_templates()
+    middle = env.add_study("middle")
+    profile = ObjectId()
+    user, others = user_in_three_studies(env, middle, profile)
+    env.add_participant(middle, profile)
+    env.add_confidential_response(middle, profile)
+    env.study_db["middle_participants"].insert_one(
+        participant_document("someone-else", status="accountDeleted")
+    )
+    env.study_db["middle_participants"].create_index("studyStatus", unique=True, name="blocker")
+    hex_id = str(user["_id"])
+
+    result = clean_up_unverified_users(env.context())
+
+    assert_whole_deletion_done(env, user, others, profile)
+    [(failed_id, reason)] = result.failure_reasons
+    assert failed_id == hex_id and "study middle: saving participant state failed" in reason
+    assert env.journal.find_one({"userID": hex_id})["state"] == "studies_pending"
+    assert env.study_db["middle_reports"].count_documents({}) == 1  # the LEAVE report is in; the state is not
+
+    env.study_db["middle_participants"].drop_index("blocker")
+    result = clean_up_unverified_users(env.context())
+
+    assert (result.failed, result.extra["resumed"]) == (0, 1)
+    assert_whole_deletion_done(env, user, [*others, middle], profile)
+    assert env.study_db["middle_reports"].count_documents({}) == 1
+    journal = env.journal.find_one({"userID": hex_id})
+    assert journal["state"] == "done"
+    assert not {"studyErrors", "retryOutcomes", "pendingStudy"} & set(journal)
