@@ -11,6 +11,7 @@ from dagster import DagsterInstance, build_run_status_sensor_context
 from pymongo import MongoClient
 
 from usermgmt_pipeline.config import load_config
+from usermgmt_pipeline.demo.documents import study_document
 from usermgmt_pipeline.orchestration.build import (
     LOOKUP_JOB,
     USER_MANAGEMENT_JOB,
@@ -292,3 +293,17 @@ def test_a_run_failing_on_a_wrong_database_password_leaks_no_secret_into_events_
     assert "Authentication failed" in text or "auth" in text.lower()
     assert "do-not-leak" not in text
     assert "wrong+pw" not in text
+
+
+def test_study_problems_met_while_deleting_are_in_the_task_metadata(
+    config_path: Path, dagster_instance: DagsterInstance, mongo_client: MongoClient, db_prefix: str
+) -> None:
+    mongo_client[f"{db_prefix}alpha_studyDB"]["study-infos"].insert_one(study_document("bad$key", "s3cret"))
+
+    result = run(config_path, dagster_instance, "alpha")
+
+    assert result.success
+    [cleanup] = result.asset_materializations_for_node("clean_up_unverified_users")
+    assert cleanup.metadata["selected"].value == 1 and cleanup.metadata["failed"].value == 0
+    problems = cleanup.metadata["study_problems"].value
+    assert len(problems) == 1 and "'bad$key' cannot name a MongoDB collection" in problems[0]
