@@ -27,7 +27,7 @@ from usermgmt_pipeline.case.go_decode import GoDecodeError, go_bool, go_string
 from usermgmt_pipeline.case.id_mapping import StudyIdentity
 
 ID_MAP = "confidential-id-map"
-# The per-study collections, `<studyKey><suffix>` (01 §3.8-3.12, §4.5).
+# The per-study collections, `<studyKey><suffix>` (docs/case-data.md §3.8-3.13, §4.5).
 STUDY_COLLECTION_SUFFIXES = (
     "_participants",
     "_reports",
