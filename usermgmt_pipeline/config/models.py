@@ -224,6 +224,7 @@ class OrchestrationConfig(ConfigModel):
     journal_retention: GoDuration = GoDuration(720 * 3600 * 10**9)
     audit_retention: GoDuration = GoDuration(9600 * 3600 * 10**9)
     report_dir: str = ""  # where Dagster dry runs with `report: true` write their review bundles
+    instance_lease: GoDuration = GoDuration(60 * 10**9)
 
     @model_validator(mode="after")
     def _check(self) -> OrchestrationConfig:

@@ -43,6 +43,8 @@ DB_KEYS = ("participant_user_db", "global_infos_db", "messaging_db", "study_db")
 INSTANCE_DB_SUFFIXES = {"participant_user_db": "_users", "messaging_db": "_messageDB", "study_db": "_studyDB"}
 GLOBAL_INFOS_DB_NAME = "global-infos"
 MAX_DB_NAME_BYTES = 63
+MIN_LEASE_NS = 10**9
+MAX_LEASE_NS = 3600 * 10**9
 TASK_ORDER = (
     "clean_up_unverified_users",
     "send_reminder_to_confirm_accounts",
@@ -282,6 +284,15 @@ def orchestration_errors(cfg: Any) -> list[RuleError]:
         value = get(cfg, key)
         if is_set(value) and isinstance(value, int) and value <= 0:
             errors.append(((key,), f"must be greater than 0 ({what}); {DURATION_HINT}"))
+    lease = get(cfg, "instance_lease")
+    if is_set(lease) and isinstance(lease, int) and not MIN_LEASE_NS <= lease <= MAX_LEASE_NS:
+        errors.append(
+            (
+                ("instance_lease",),
+                "must be between 1s and 1h (how long a run's claim on an instance outlives its last "
+                f"heartbeat; a killed run's instance stays blocked that long); {DURATION_HINT}",
+            )
+        )
     return errors
 
 

@@ -4,8 +4,17 @@ Dagster's tag concurrency only serialises runs that go through the same Dagster 
 journal already makes every per-user step idempotent, but two runs racing on the same user would still
 interleave (one marking a deletion abandoned while the other commits it). So each task run takes a lease in
 our own database, `<p>usermgmt-pipeline.locks`, `_id` = instance id. A second run refuses at once with who
-holds it. A lease whose holder stopped heartbeating (60 s), or whose process is gone on this host (a
-SIGKILLed worker), is taken over, so a rerun after a crash never waits.
+holds it.
+
+A lease is a heartbeat with an expiry (`orchestration.instance_lease`, default 60 s): the holder renews
+`expiresAt` every quarter of it while it runs, and a lease is taken over only once `expiresAt` has passed.
+Liveness is never judged by a process id: across PID namespaces (containers sharing a host name) a live
+holder's pid does not exist locally, and two runs once processed the same users that way. The price is that
+a SIGKILLed holder blocks its instance until the lease expires. The one exception needs no guess: a lease
+this very process took and failed to release (the database was down) carries this process's random token.
+
+A holder that cannot renew its lease (taken over after a long stall, or the database unreachable for a whole
+lease) stops before its next user, like on a signal, instead of working on beside the new holder.
 """
 
 from __future__ import annotations
@@ -14,37 +23,45 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-import psutil
 from pymongo.errors import DuplicateKeyError
 
 from usermgmt_pipeline.case.connections import op_deadline
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.results import TaskFailedError, TaskResult
+from usermgmt_pipeline.tasks.stopping import lease_lost, lease_renewed
 
-LEASE_SECONDS = 60
-HEARTBEAT_SECONDS = 15
+DEFAULT_LEASE_SECONDS = 60.0
+PROCESS_TOKEN = uuid.uuid4().hex
+"""Identifies this process in the leases it takes (a pid is not unique across containers)."""
 _HELD_HERE: set[tuple[str, str]] = set()
-"""(database, instance) leases this process holds right now; a lease naming this pid but not in here is
-a leftover of an earlier run in this process whose release failed (e.g. the database was down)."""
+"""(database, instance) leases this process holds right now; a lease with this process's token but not in
+here is a leftover of an earlier run in this process whose release failed (e.g. the database was down)."""
 
 
 class InstanceBusyError(TaskFailedError):
     """Another run holds this instance; nothing was done."""
 
 
-def _holder_is_gone(lock: Mapping[str, Any], held_key: tuple[str, str]) -> bool:
-    if time.time() - float(lock.get("heartbeatAt", 0)) > LEASE_SECONDS:
+def lease_seconds(ctx: TaskContext) -> float:
+    lease = getattr(getattr(ctx.config, "orchestration", None), "instance_lease", None)
+    return int(lease) / 1e9 if lease else DEFAULT_LEASE_SECONDS
+
+
+def _expires_at(lock: Mapping[str, Any]) -> float:
+    if "expiresAt" in lock:
+        return float(lock["expiresAt"])
+    return float(lock.get("heartbeatAt", 0)) + DEFAULT_LEASE_SECONDS  # a lease written before expiresAt
+
+
+def _may_take_over(lock: Mapping[str, Any], held_key: tuple[str, str]) -> bool:
+    if time.time() > _expires_at(lock):
         return True
-    if lock.get("host") == socket.gethostname():
-        pid = int(lock.get("pid", 0))
-        if pid == os.getpid():
-            return held_key not in _HELD_HERE
-        return pid <= 0 or not psutil.pid_exists(pid)
-    return False
+    return lock.get("holder") == PROCESS_TOKEN and held_key not in _HELD_HERE
 
 
 @contextmanager
@@ -52,20 +69,24 @@ def instance_lock(ctx: TaskContext, task: str) -> Iterator[None]:
     locks = ctx.dbs.pipeline_db()["locks"]
     held_key = (locks.database.name, ctx.instance_id)
     timeout = ctx.dbs.timeout_s("global_infos_db")
+    lease = lease_seconds(ctx)
+    now = time.time()
     me = {
         "runID": ctx.options.run_id,
         "task": task,
         "host": socket.gethostname(),
         "pid": os.getpid(),
-        "since": time.time(),
-        "heartbeatAt": time.time(),
+        "holder": PROCESS_TOKEN,
+        "since": now,
+        "heartbeatAt": now,
+        "expiresAt": now + lease,
     }
     with op_deadline(timeout):
         try:
             locks.insert_one({"_id": ctx.instance_id, **me})
         except DuplicateKeyError:
             current = locks.find_one({"_id": ctx.instance_id}) or {}
-            taken = _holder_is_gone(current, held_key) and (
+            taken = _may_take_over(current, held_key) and (
                 locks.find_one_and_replace(
                     {
                         "_id": ctx.instance_id,
@@ -77,25 +98,38 @@ def instance_lock(ctx: TaskContext, task: str) -> Iterator[None]:
                 is not None
             )
             if not taken:
+                expires_in = max(0.0, _expires_at(current) - time.time())
                 raise InstanceBusyError(
                     f"{task}[{ctx.instance_id}]: instance is being processed by run {current.get('runID')} "
                     f"({current.get('task')}, pid {current.get('pid')} on {current.get('host')}); nothing was done. "
-                    "Wait for it to finish, or rerun later",
+                    f"Wait for it to finish, or rerun later (if that run was killed, its lease expires in "
+                    f"{expires_in:.0f}s)",
                     TaskResult(task, ctx.instance_id),
                 ) from None
     _HELD_HERE.add(held_key)
+    lease_renewed(ctx.options.run_id, ctx.instance_id)
     stop = threading.Event()
 
     def heartbeat() -> None:
-        while not stop.wait(HEARTBEAT_SECONDS):
+        renewed = time.time()
+        while not stop.wait(lease / 4):
             try:
-                with op_deadline(timeout):
-                    locks.update_one(
-                        {"_id": ctx.instance_id, "runID": ctx.options.run_id},
-                        {"$set": {"heartbeatAt": time.time()}},
+                with op_deadline(timeout):  # a slow renewal is still a renewal
+                    beat = time.time()
+                    kept = locks.update_one(
+                        {"_id": ctx.instance_id, "runID": ctx.options.run_id, "holder": PROCESS_TOKEN},
+                        {"$set": {"heartbeatAt": beat, "expiresAt": beat + lease}},
                     )
-            except Exception as exc:  # the lease then simply ages out
+                if kept.matched_count == 0:
+                    lease_lost(ctx.options.run_id, ctx.instance_id, "the instance lease was taken over")
+                    ctx.logger.error("%s[%s]: the instance lease was taken over", task, ctx.instance_id)
+                    return
+                renewed = beat
+            except Exception as exc:  # the lease then ages out; past its expiry we must stop
                 ctx.logger.warning("instance lock heartbeat failed: %s", type(exc).__name__)
+                if time.time() - renewed > lease:
+                    lease_lost(ctx.options.run_id, ctx.instance_id, "the instance lease could not be renewed")
+                    return
 
     beat = threading.Thread(target=heartbeat, name=f"lock-{ctx.instance_id}", daemon=True)
     beat.start()
@@ -107,7 +141,9 @@ def instance_lock(ctx: TaskContext, task: str) -> Iterator[None]:
         beat.join(timeout=1)
         try:
             with op_deadline(timeout):
-                locks.delete_one({"_id": ctx.instance_id, "runID": ctx.options.run_id})
+                locks.delete_one(
+                    {"_id": ctx.instance_id, "runID": ctx.options.run_id, "holder": PROCESS_TOKEN}
+                )
         except Exception as exc:
             ctx.logger.warning(
                 "could not release the instance lock (it expires by itself): %s", type(exc).__name__

@@ -41,7 +41,7 @@ def selected_users(
     )
     fetch_timeout = ctx.dbs.timeout_s("participant_user_db")
     while True:
-        raise_if_stop_requested(task, ctx.instance_id, result)
+        raise_if_stop_requested(ctx, task, result)
         try:
             with op_deadline(fetch_timeout):
                 raw = next(iterator)

@@ -21,7 +21,7 @@ def _as_list(
     fn: Callable[[TaskContext], TaskResult | list[TaskResult]],
 ) -> Callable[[TaskContext], list[TaskResult]]:
     def run(ctx: TaskContext) -> list[TaskResult]:
-        raise_if_stop_requested(fn.__name__, ctx.instance_id, TaskResult(fn.__name__, ctx.instance_id))
+        raise_if_stop_requested(ctx, fn.__name__, TaskResult(fn.__name__, ctx.instance_id))
         if ctx.options.dry_run:  # read-only: needs no lock and writes none (a review bundle is no database)
             out = fn(ctx)
             record_summaries(ctx, out if isinstance(out, list) else [out])

@@ -5,16 +5,23 @@ timestamp; or the erasure of every study) are only consistent once they are all 
 the signal (the CLI) only *requests* a stop; the user walk checks it before it starts the next user and
 before a task starts, finishes the user in flight, and fails the task with `RunStoppedError`. Nothing here
 knows about signals or Dagster.
+
+A run whose instance lease is lost (see `instance_lock`) is stopped the same way, but only that run.
 """
 
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from usermgmt_pipeline.tasks.results import TaskFailedError, TaskResult
 
+if TYPE_CHECKING:
+    from usermgmt_pipeline.tasks.context import TaskContext
+
 _requested = threading.Event()
 _reason: list[str] = []
+_lost_leases: dict[tuple[str, str], str] = {}
 
 
 class RunStoppedError(TaskFailedError):
@@ -39,12 +46,21 @@ def clear_stop_request() -> None:
     _reason.clear()
 
 
-def raise_if_stop_requested(task: str, instance_id: str, result: TaskResult) -> None:
+def lease_lost(run_id: str, instance_id: str, reason: str) -> None:
+    """The run `run_id` no longer holds `instance_id`: stop it before its next user."""
+    _lost_leases[(run_id, instance_id)] = reason
+
+
+def lease_renewed(run_id: str, instance_id: str) -> None:
+    _lost_leases.pop((run_id, instance_id), None)
+
+
+def raise_if_stop_requested(ctx: TaskContext, task: str, result: TaskResult) -> None:
     """Called before a task and before each user: raise `RunStoppedError` with the counts so far."""
-    reason = stop_reason()
+    reason = stop_reason() or _lost_leases.get((ctx.options.run_id, ctx.instance_id))
     if reason is not None:
         raise RunStoppedError(
-            f"{task}[{instance_id}]: stopped ({reason}) after {result.done + result.skipped + result.failed} "
+            f"{task}[{ctx.instance_id}]: stopped ({reason}) after {result.done + result.skipped + result.failed} "
             "users; every user handled so far is complete and none was started after the stop. "
             "Rerun to finish",
             result,

@@ -28,7 +28,8 @@ TASK_KEYS = (
 )
 ORCHESTRATION_KEYS = (
     "operator_emails, max_deletion_share, schedule_cron, schedule_timezone, progress_log_every, "
-    "dry_run_sample_size, user_workers, batch_size, journal_retention, audit_retention, report_dir"
+    "dry_run_sample_size, user_workers, batch_size, journal_retention, audit_retention, report_dir, "
+    "instance_lease"
 )
 BAD_ID = (
     'cannot be used in database names: only letters A-Z and a-z, digits, "_" and "-" are allowed '
@@ -534,6 +535,20 @@ CASES = [
             )
         ],
     ),
+    *[
+        (
+            setting("orchestration", "instance_lease", value=value),
+            [
+                (
+                    "orchestration.instance_lease",
+                    "must be between 1s and 1h (how long a run's claim on an instance outlives its last "
+                    "heartbeat; a killed run's instance stays blocked that long); "
+                    'use a Go duration string such as "168h", "90m" or "1h30m"',
+                )
+            ],
+        )
+        for value in ("500ms", "2h")
+    ],
     (
         setting("orchestration", "journal_retention", value="0s"),
         [

@@ -349,7 +349,13 @@ def test_split_deployment_survives_a_daemon_kill_mid_backfill_and_a_run_worker_k
         ):
             config = write_config(
                 tmp_path / "config.yaml",
-                config_document(f"mongodb://{proxy.host_port}/", deployed, INSTANCES),
+                # a short instance lease: the killed worker's lease must expire before its retry starts
+                config_document(
+                    f"mongodb://{proxy.host_port}/",
+                    deployed,
+                    INSTANCES,
+                    orchestration={"instance_lease": "2s"},
+                ),
             )
             with running_split_deployment(tmp_path / "home", pg_url, config) as deployment:
                 # The test reads the same instance the services share.

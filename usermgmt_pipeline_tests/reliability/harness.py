@@ -29,6 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 INSTANCE = "default"
 GLOBAL_SECRET = "reliability-global-secret"
 HOUR_NS = 3600 * 1_000_000_000
+INSTANCE_LEASE_S = 2  # short, so a SIGKILLed worker's instance lease blocks the rerun only this long
 
 # The `timestamps`-like fields the pipeline writes from the wall clock (not from the task's fixed clock).
 WALL_CLOCK_FIELDS = frozenset({"modifiedAt", "openedAt", "at", "timestamp", "expiration", "sentAt"})
@@ -115,6 +116,7 @@ def config_yaml(
               operator_emails: {operator_emails}
               user_workers: {user_workers}
               batch_size: {batch_size}
+              instance_lease: "{INSTANCE_LEASE_S}s"
             """
         )
     )
@@ -234,7 +236,7 @@ def run_worker(
     env = {k: v for k, v in os.environ.items() if k != "USERMGMT_TEST_CRASH_AT"}
     if crash_at:
         env["USERMGMT_TEST_CRASH_AT"] = crash_at
-    return subprocess.run(
+    done = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -250,6 +252,9 @@ def run_worker(
         timeout=timeout_s,
         check=False,
     )
+    if done.returncode < 0:  # killed: its instance lease (renewed until the kill) expires this much later
+        time.sleep(INSTANCE_LEASE_S + 0.2)
+    return done
 
 
 @contextmanager

@@ -58,6 +58,17 @@ TEMPLATE_BODIES = {
 }
 LEAVE_RULES = leave_rules()  # IFTHEN(LEAVE): UPDATE_FLAG leftReason, INIT_REPORT leave, UPDATE_REPORT_DATA
 CONSTANTS = {"app_name": "Test & Co", "url": "https://example.org"}
+LEASE = "2s"
+"""A short instance lease: a SIGKILLed worker blocks the rerun only this long (`wait_for_lease_expiry`)."""
+
+
+def wait_for_lease_expiry(client: MongoClient, prefix: str, timeout_s: float = 30) -> None:
+    """Wait until no unexpired instance lease is left (e.g. by a SIGKILLed worker, which never releases)."""
+    locks = client[f"{prefix}usermgmt-pipeline"]["locks"]
+    deadline = time.monotonic() + timeout_s
+    while locks.count_documents({"expiresAt": {"$gt": time.time()}}):
+        assert time.monotonic() < deadline, "an instance lease did not expire"
+        time.sleep(0.2)
 
 
 def host_of(uri: str) -> str:
@@ -73,6 +84,7 @@ def config_document(
     max_deletion_share: float = 1.0,
     use_no_cursor_timeout: bool = False,
     global_secret: str = GLOBAL_SECRET,
+    instance_lease: str = LEASE,
 ) -> dict[str, Any]:
     db = {
         "connection_str": host_of(mongo_uri),
@@ -101,7 +113,7 @@ def config_document(
         "messaging_configs": {"global_email_template_constants": dict(CONSTANTS)},
         "study_configs": {"global_secret": global_secret},
         "run_tasks": {task: task in set(run_tasks) for task in ALL_TASKS},
-        "orchestration": {"max_deletion_share": max_deletion_share},
+        "orchestration": {"max_deletion_share": max_deletion_share, "instance_lease": instance_lease},
     }
 
 

@@ -20,6 +20,7 @@ from usermgmt_pipeline_tests.tasks.helpers import (
     INACTIVE_AFTER,
     REMIND_AFTER,
     CaseEnv,
+    wait_for_lease_expiry,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +41,7 @@ def run_worker_until_killed(env: CaseEnv, task: str, crash_at: str) -> None:
     assert proc.returncode == -signal.SIGKILL, (
         f"worker was not killed at {crash_at}: {proc.returncode}\n{proc.stderr[-2000:]}"
     )
+    wait_for_lease_expiry(env.client, env.prefix)  # a killed worker never releases its instance lease
 
 
 def rerun(env: CaseEnv, task: str) -> list:

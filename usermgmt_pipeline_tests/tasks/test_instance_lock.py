@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
-from usermgmt_pipeline.tasks.instance_lock import InstanceBusyError, instance_lock
+from usermgmt_pipeline.tasks.checkpoints import install_checkpoint_hook
+from usermgmt_pipeline.tasks.instance_lock import PROCESS_TOKEN, InstanceBusyError, instance_lock
 from usermgmt_pipeline.tasks.registry import TASKS
-from usermgmt_pipeline_tests.tasks.helpers import DELETE_UNVERIFIED_AFTER, INSTANCE, CaseEnv
+from usermgmt_pipeline.tasks.stopping import RunStoppedError
+from usermgmt_pipeline_tests.tasks.helpers import (
+    DELETE_UNVERIFIED_AFTER,
+    INSTANCE,
+    REMIND_AFTER,
+    CaseEnv,
+    config_document,
+    wait_for_lease_expiry,
+    write_config,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+TASK = "send_reminder_to_confirm_accounts"
 
 
 def locks(env: CaseEnv):  # type: ignore[no-untyped-def]
@@ -39,26 +53,93 @@ def test_a_second_run_on_a_locked_instance_refuses_and_changes_nothing(env: Case
     assert env.users.find_one({"_id": user["_id"]}) is None
 
 
-def test_a_lease_left_by_a_killed_process_on_this_host_is_taken_over_at_once(env: CaseEnv) -> None:
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    locks(env).insert_one(
-        {
-            "_id": INSTANCE,
-            "runID": "killed-run",
-            "task": "x",
-            "host": socket.gethostname(),
-            "pid": dead.pid,
-            "since": time.time(),
-            "heartbeatAt": time.time(),
-        }
-    )
+def test_a_lease_left_by_a_killed_process_blocks_until_it_expires_then_is_taken_over(env: CaseEnv) -> None:
+    """A real worker SIGKILLed mid-task never releases its lease: the rerun is refused (nothing done) until
+    the lease's heartbeat expires (`orchestration.instance_lease`, 2 s here), then proceeds."""
     env.add_templates()
+    users = [env.add_user(created_at=int(time.time()) - REMIND_AFTER - 100) for _ in range(3)]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "usermgmt_pipeline_tests.tasks.crash_worker", str(env.config_path), TASK],
+        cwd=REPO_ROOT,
+        env={**os.environ, "USERMGMT_TEST_CRASH_AT": "notify:email-queued"},
+    )
+    assert worker.wait(timeout=300) == -signal.SIGKILL
+    lease = locks(env).find_one({"_id": INSTANCE})
+    assert lease is not None and lease["pid"] == worker.pid  # left behind by the killed worker
 
+    queued_by_the_killed_worker = env.outgoing.count_documents({})
+    with pytest.raises(InstanceBusyError, match="its lease expires in"):
+        TASKS["send_reminder_to_confirm_accounts"](env.context())
+    assert env.outgoing.count_documents({}) == queued_by_the_killed_worker  # the refused run did nothing
+
+    wait_for_lease_expiry(env.client, env.prefix)
     [result] = TASKS["send_reminder_to_confirm_accounts"](env.context())
 
     assert result.failed == 0
+    assert sorted(e["userId"] for e in env.outgoing.find({})) == sorted(str(u["_id"]) for u in users)
     assert locks(env).count_documents({}) == 0
+
+
+@pytest.mark.parametrize("pid", ["gone-here", "same-as-ours"])
+def test_a_live_holder_whose_pid_does_not_exist_here_is_not_overtaken(env: CaseEnv, pid: str) -> None:
+    """Two containers on host networking share the host name but not their PID namespaces: the holder's pid
+    means nothing here (it may not exist, or be this very process's pid, e.g. both are pid 1). A fresh
+    heartbeat is what counts, so its instance is left alone."""
+    env.add_templates()
+    user = env.add_user(created_at=int(time.time()) - REMIND_AFTER - 100)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert not psutil.pid_exists(gone.pid)
+    holder_pid = gone.pid if pid == "gone-here" else os.getpid()
+    now = time.time()
+    locks(env).insert_one(
+        {
+            "_id": INSTANCE,
+            "runID": "run-in-the-other-container",
+            "task": "send_reminder_to_confirm_accounts",
+            "host": socket.gethostname(),
+            "pid": holder_pid,
+            "holder": "another-process",
+            "since": now,
+            "heartbeatAt": now,
+            "expiresAt": now + 60,
+        }
+    )
+
+    for task in TASKS:
+        with pytest.raises(InstanceBusyError, match="run-in-the-other-container"):
+            TASKS[task](env.context())
+
+    assert env.users.find_one({"_id": user["_id"]})["timestamps"]["reminderToConfirmSentAt"] == 0
+    assert env.outgoing.count_documents({}) == 0
+    assert locks(env).find_one({"_id": INSTANCE})["runID"] == "run-in-the-other-container"
+
+
+def test_a_holder_that_loses_its_lease_stops_before_its_next_user(env: CaseEnv) -> None:
+    """Taken over after a stall (its heartbeat missed the expiry): the holder finishes the deletion in flight,
+    starts no further one and leaves the new holder's lease in place."""
+    env.add_templates()
+    users = [env.add_user(created_at=int(time.time()) - DELETE_UNVERIFIED_AFTER - 100) for _ in range(5)]
+    taken_over = threading.Event()
+
+    def take_over_mid_user(name: str) -> None:
+        if name == "delete:user-deleted" and not taken_over.is_set():
+            taken_over.set()
+            locks(env).update_one({"_id": INSTANCE}, {"$set": {"runID": "new-holder", "holder": "other"}})
+            time.sleep(1.5)  # more than one heartbeat (a quarter of the 2 s lease): the holder notices
+
+    remove = install_checkpoint_hook(take_over_mid_user)
+    try:
+        with pytest.raises(RunStoppedError, match="the instance lease was taken over"):
+            TASKS["clean_up_unverified_users"](env.context())
+    finally:
+        remove()
+
+    remaining = env.users.count_documents({"_id": {"$in": [u["_id"] for u in users]}})
+    assert remaining == 4  # the user in flight was deleted completely; nobody after it was touched
+    assert env.outgoing.count_documents({"messageType": "account-deleted"}) == 1
+    assert env.journal.count_documents({"state": {"$ne": "done"}}) == 0
+    assert locks(env).find_one({"_id": INSTANCE})["runID"] == "new-holder"
 
 
 def test_a_live_lease_of_another_host_is_respected_until_its_heartbeat_is_stale(env: CaseEnv) -> None:
@@ -75,16 +156,22 @@ def test_a_live_lease_of_another_host_is_respected_until_its_heartbeat_is_stale(
     with pytest.raises(InstanceBusyError, match="elsewhere"):
         TASKS["generate_profile_id_lookup"](env.context())
 
+    # a lease without expiresAt (written by an earlier version) expires 60 s after its last heartbeat
     locks(env).update_one({"_id": INSTANCE}, {"$set": {"heartbeatAt": time.time() - 120}})
     [result] = TASKS["generate_profile_id_lookup"](env.context())
     assert result.failed == 0
 
 
-def test_two_cli_processes_started_at_once_never_act_twice(env: CaseEnv) -> None:
+def test_two_cli_processes_started_at_once_never_act_twice(env: CaseEnv, mongo_uri: str) -> None:
     """Without Dagster's run queue: one CLI process deletes, the other refuses; one notice per user."""
     env.add_templates()
     users = [env.add_user(created_at=int(time.time()) - DELETE_UNVERIFIED_AFTER - 3600) for _ in range(40)]
-    cli_env = {**os.environ, "CONFIG_FILE_PATH": str(env.config_path), "DAGSTER_DISABLE_TELEMETRY": "1"}
+    # the production lease: on this loaded machine a 2 s lease could expire under a live holder
+    config = write_config(
+        env.config_path.with_name("cli.yaml"),
+        config_document(mongo_uri, env.prefix, max_deletion_share=1.0, instance_lease="60s"),
+    )
+    cli_env = {**os.environ, "CONFIG_FILE_PATH": str(config), "DAGSTER_DISABLE_TELEMETRY": "1"}
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "usermgmt_pipeline.cli", "--instance", INSTANCE],
@@ -117,8 +204,10 @@ def test_a_lease_this_process_failed_to_release_does_not_block_its_next_run(env:
             "task": "x",
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "holder": PROCESS_TOKEN,
             "since": time.time(),
             "heartbeatAt": time.time(),
+            "expiresAt": time.time() + 60,
         }
     )
 
