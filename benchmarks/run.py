@@ -434,7 +434,7 @@ def _server(tmp: Path) -> tuple[str, Any]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description="Benchmark of issue 8: our tasks vs the Go-style baseline.")
-    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument(
         "--tasks", default=",".join(TASK_ORDER), help="comma-separated subset of " + ", ".join(TASK_ORDER)
     )

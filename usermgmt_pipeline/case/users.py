@@ -214,15 +214,18 @@ class UsersCollections:
     ) -> set[ObjectId]:
         """`$set timestamps.<field>` (Int64) on those of `user_ids` still selected; returns who was set.
 
-        One `update_many` filtered by `_id` `$in` plus the selection, then one read of who now carries the
-        value: a user who left the selection meanwhile is neither written nor counted.
+        One `update_many` filtered by `_id` `$in` plus the selection; only when it matched fewer users than
+        asked, one read of who now carries the value: a user who left the selection meanwhile is neither
+        written nor counted.
         """
         if not user_ids:
             return set()
         with op_deadline(self.timeout):
-            self.users.update_many(
+            result = self.users.update_many(
                 _ids_if_selected(user_ids, selection), {"$set": {f"timestamps.{field}": Int64(value)}}
             )
+            if result.matched_count == len(set(user_ids)):  # all still selected: no second read needed
+                return set(user_ids)
             return {
                 doc["_id"]
                 for doc in self.users.find(
