@@ -76,7 +76,6 @@ def build_definitions(cfg: AppConfig, config_path: str) -> Definitions:
         user_management_job = define_asset_job(
             USER_MANAGEMENT_JOB,
             selection=AssetSelection.assets(*selected),
-            partitions_def=partitions,
             config=DEFAULT_RUN_CONFIG,
             description="Every enabled task (run_tasks) for one instance, in the original's order.",
         )
@@ -92,7 +91,6 @@ def build_definitions(cfg: AppConfig, config_path: str) -> Definitions:
     lookup_job = define_asset_job(
         LOOKUP_JOB,
         selection=AssetSelection.assets(LOOKUP_ASSET),
-        partitions_def=partitions,
         config=DEFAULT_RUN_CONFIG,
         description="Only the profile-ID lookup (and its checks) for one instance.",
     )

@@ -81,7 +81,7 @@ def run_task(
     try:
         results = TASKS[flag](ctx)
     except MassDeletionGuardError as exc:
-        context.instance.add_run_tags(context.run_id, {MASS_DELETION_GUARD_TAG: instance_id})
+        context.instance.add_run_tags(context.run.run_id, {MASS_DELETION_GUARD_TAG: instance_id})
         raise Failure(
             description=str(exc),
             metadata={**result_metadata([exc.result]), "mass_deletion_guard": True},
