@@ -135,7 +135,7 @@ class StudyCollections:
                 return f"study key {study_key!r} cannot name a MongoDB collection ({exc})"
         return ""
 
-    def _study_collection(self, study_key: str, suffix: str) -> Collection | None:
+    def _study_collection(self, study_key: str, suffix: str) -> Collection[Any] | None:
         """`<studyKey><suffix>`, or None when the name is invalid (then no document can exist in it)."""
         try:
             return self.db[f"{study_key}{suffix}"]
