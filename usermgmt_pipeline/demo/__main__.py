@@ -1,8 +1,9 @@
-"""`python -m usermgmt_pipeline.demo [run|serve-db]`: the one-command demo on a local FerretDB.
+"""`python -m usermgmt_pipeline.demo [run|serve-db|serve-ui]`: the one-command demo on a local FerretDB.
 
 `run` starts FerretDB on 127.0.0.1:27018 (data under .cache/demo), seeds three instances and runs the
 user-management CLI over them with the bundled demo config. `serve-db` only starts and seeds the server
-and keeps it running (for `make ui`).
+and keeps it running. `serve-ui` (for `make ui`) also runs the job once per instance into $DAGSTER_HOME
+first, so the UI opens on a populated instance.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from usermgmt_pipeline.devtools.local_mongo import REPO_ROOT, start_ferretdb
 DEMO_CONFIG = Path(__file__).with_name("demo_config.yaml")
 DEMO_PORT = 27018
 DEMO_PREFIX = "demo_"
+READY_FILE = REPO_ROOT / ".cache" / "demo-ui-ready"
 DEMO_INSTANCES = ("default", "research_instance", "pilot_study")
 
 
@@ -40,12 +42,27 @@ def start_and_seed() -> object:
     return server
 
 
+def populate_dagster_home() -> None:
+    """Run the job once per demo instance into $DAGSTER_HOME, so the UI opens on materializations, metadata
+    plots and check results instead of an empty page; then mark the demo as ready for `make ui`."""
+    from usermgmt_pipeline.cli import main as cli_main
+
+    if os.environ.get("DAGSTER_HOME"):
+        code = cli_main([])
+        print(f"demo: ran the job once per instance into {os.environ['DAGSTER_HOME']} (exit code {code})")
+    READY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    READY_FILE.write_text("ready\n")
+
+
 def main(argv: list[str]) -> int:
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     os.environ["CONFIG_FILE_PATH"] = str(DEMO_CONFIG)  # the demo runs on the demo config, whatever is set
     mode = argv[0] if argv else "run"
     server = start_and_seed()
     try:
+        if mode == "serve-ui":
+            populate_dagster_home()
+            mode = "serve-db"
         if mode == "serve-db":
             print(f"FerretDB with the demo data is listening on 127.0.0.1:{DEMO_PORT}; Ctrl-C stops it.")
             server.process.wait()  # type: ignore[attr-defined]
