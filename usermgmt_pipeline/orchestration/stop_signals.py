@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from usermgmt_pipeline.tasks.stopping import request_stop
+from usermgmt_pipeline.tasks.stopping import request_stop, stop_reason
 
 T = TypeVar("T")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -47,6 +47,32 @@ def stop_on_signals() -> Iterator[list[int]]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+@contextmanager
+def stop_between_users() -> Iterator[None]:
+    """Around one task of a step that Dagster executes on the main thread (a run worker, a terminated run):
+    SIGINT/SIGTERM request a stop instead of raising at an arbitrary line; the task then ends after the user in
+    flight, and the caller reports the run as interrupted. On another thread (the CLI's runs) it does nothing:
+    there the CLI's own handlers are in charge."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, _frame: object) -> None:
+        request_stop(f"{signal.Signals(signum).name} received")
+
+    previous = {signum: signal.signal(signum, handle) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def interrupted_by_signal() -> bool:
+    """A signal stopped this process's task on the main thread (see `stop_between_users`)."""
+    return threading.current_thread() is threading.main_thread() and stop_reason() is not None
 
 
 def run_in_worker_thread(work: Callable[[], T]) -> T:

@@ -14,6 +14,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    DagsterExecutionInterruptedError,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -23,9 +24,11 @@ from dagster import (
 
 from usermgmt_pipeline.orchestration.failed_users import failed_users_check, failed_users_spec
 from usermgmt_pipeline.orchestration.resources import CaseResource, RunOptionsResource
+from usermgmt_pipeline.orchestration.stop_signals import interrupted_by_signal, stop_between_users
 from usermgmt_pipeline.tasks.context import ids_only
 from usermgmt_pipeline.tasks.registry import TASKS
 from usermgmt_pipeline.tasks.results import MassDeletionGuardError, TaskFailedError, TaskResult
+from usermgmt_pipeline.tasks.stopping import RunStoppedError
 
 GROUP = "user_management"
 MASS_DELETION_GUARD_TAG = "usermgmt/mass_deletion_guard"
@@ -79,7 +82,13 @@ def run_task(
     instance_id = context.partition_key
     ctx = case.task_context(instance_id, run_options.options(context.run.run_id), context.log)
     try:
-        results = TASKS[flag](ctx)
+        with stop_between_users():
+            results = TASKS[flag](ctx)
+    except RunStoppedError as exc:
+        if interrupted_by_signal():  # the user in flight is complete; Dagster records the run as interrupted
+            context.log.warning(str(exc))
+            raise DagsterExecutionInterruptedError(str(exc)) from None
+        raise Failure(description=str(exc), metadata=result_metadata([exc.result])) from None
     except MassDeletionGuardError as exc:
         context.instance.add_run_tags(context.run.run_id, {MASS_DELETION_GUARD_TAG: instance_id})
         raise Failure(

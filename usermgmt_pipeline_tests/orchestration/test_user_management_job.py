@@ -307,3 +307,62 @@ def test_study_problems_met_while_deleting_are_in_the_task_metadata(
     assert cleanup.metadata["selected"].value == 1 and cleanup.metadata["failed"].value == 0
     problems = cleanup.metadata["study_problems"].value
     assert len(problems) == 1 and "'bad$key' cannot name a MongoDB collection" in problems[0]
+
+
+def test_a_signal_to_a_run_worker_stops_the_run_after_the_deletion_in_flight(
+    tmp_path: Path,
+    mongo_uri: str,
+    db_prefix: str,
+    mongo_client: MongoClient,
+    dagster_instance: DagsterInstance,
+) -> None:
+    """Dagster executes a launched run's steps on the main thread, where a SIGTERM (a terminated run, a pod
+    eviction) used to raise at whatever line the step was on. Now the deletion in flight completes, no further
+    user or asset is started, and the step is recorded as interrupted."""
+    import os
+    import signal
+
+    from usermgmt_pipeline.demo.documents import user_document
+    from usermgmt_pipeline.demo.seed import DELETE_UNVERIFIED_AFTER, HOUR
+    from usermgmt_pipeline.tasks.checkpoints import install_checkpoint_hook
+    from usermgmt_pipeline.tasks.stopping import clear_stop_request
+    from usermgmt_pipeline_tests.orchestration.helpers import seed
+
+    now = seed(mongo_client, db_prefix, ["alpha"])
+    users = mongo_client[f"{db_prefix}alpha_users"]["users"]
+    users.insert_many(
+        [
+            user_document(
+                account_id=f"due{i}@example.org",
+                created_at=now - DELETE_UNVERIFIED_AFTER - HOUR,
+                profiles=[(ObjectId(), True)],
+            )
+            for i in range(10)
+        ]
+    )
+    before = users.count_documents({})
+    document = config_document(mongo_uri, db_prefix, ["alpha"], orchestration={"max_deletion_share": 1.0})
+    config = write_config(tmp_path / "config.yaml", document)
+
+    def terminate_mid_user(name: str) -> None:
+        if name == "delete:user-deleted":
+            remove()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    remove = install_checkpoint_hook(terminate_mid_user)
+    try:
+        result = run(config, dagster_instance, "alpha")
+    finally:
+        remove()
+        clear_stop_request()
+
+    assert not result.success
+    assert users.count_documents({}) == before - 1  # the user in flight, completely; nobody after it
+    outgoing = mongo_client[f"{db_prefix}alpha_messageDB"]["outgoing-emails"]
+    assert outgoing.count_documents({"messageType": "account-deleted"}) == 1
+    journal = mongo_client[f"{db_prefix}usermgmt-pipeline"]["journal"]
+    assert journal.count_documents({"state": {"$ne": "done"}}) == 0
+    assert materialized(result) == []
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_failure_data.error_source.value == "INTERRUPT"
+    assert "stopped (SIGTERM received)" in failure.step_failure_data.error.message
