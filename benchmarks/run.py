@@ -62,6 +62,7 @@ STATE_OF_TASK = {
 SIDES = {"baseline": "bench_base_", "ours": "bench_ours_"}
 RAW_PREFIX = "bench_raw_"
 
+LEASE_S = 1  # a capped worker exits holding its instance lease; short, so the next measurement waits little
 CONFIG_TEMPLATE = """\
 db_configs:
   participant_user_db: &db
@@ -95,6 +96,7 @@ orchestration:
   max_deletion_share: 1.0
   progress_log_every: 1
   user_workers: {workers}
+  instance_lease: "{lease_s}s"
 """
 
 
@@ -111,6 +113,7 @@ def write_config(directory: Path, host: str, prefix: str, workers: int = 1) -> P
             grace_h=dataset.GRACE_H,
             secret=dataset.GLOBAL_SECRET,
             workers=workers,
+            lease_s=LEASE_S,
         )
     )
     return path
@@ -408,6 +411,8 @@ def measure(spec: dict[str, Any]) -> Measurement:
     if not lines:
         return Measurement(0, 0, False, 0, f"worker died: {out.stderr[-500:]}", 0, 0, [])
     data = json.loads(lines[-1])
+    if data["capped"]:  # the worker exited holding its instance lease; the next measurement waits it out
+        time.sleep(LEASE_S + 0.5)
     return Measurement(
         data["seconds"],
         data["users"],
