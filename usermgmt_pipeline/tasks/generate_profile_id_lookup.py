@@ -65,7 +65,7 @@ def generate_profile_id_lookup(ctx: TaskContext) -> TaskResult:
         _process_batch(ctx, studies, batch, stats, unique_index, existing)
         batch.clear()
 
-    for user in selected_users(ctx, TASK, selection.ALL_USERS, result, fetch_batch_size=BATCH_PROFILES):
+    for user in selected_users(ctx, TASK, selection.ALL_USERS, result, fetch_batch_size=ctx.batch_size):
         batch.extend((user.id, profile.id) for profile in user.profiles)
         result.done += 1
         if len(batch) >= BATCH_PROFILES:
@@ -161,7 +161,7 @@ def lookup_consistency(ctx: TaskContext) -> dict[str, object]:
 
 
 def _profile_ids(ctx: TaskContext, result: TaskResult) -> Iterator[str]:
-    for user in selected_users(ctx, TASK, selection.ALL_USERS, result, fetch_batch_size=BATCH_PROFILES):
+    for user in selected_users(ctx, TASK, selection.ALL_USERS, result, fetch_batch_size=ctx.batch_size):
         for profile in user.profiles:
             yield profile.id
 

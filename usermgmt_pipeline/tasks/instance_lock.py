@@ -138,7 +138,8 @@ def instance_lock(ctx: TaskContext, task: str) -> Iterator[None]:
     finally:
         _HELD_HERE.discard(held_key)
         stop.set()
-        beat.join(timeout=1)
+        # No waiting for a renewal in flight: it filters on our run id, so one landing after the release
+        # matches nothing, and against a server that stopped answering it would only add its timeout.
         try:
             with op_deadline(timeout):
                 locks.delete_one(
@@ -148,3 +149,4 @@ def instance_lock(ctx: TaskContext, task: str) -> Iterator[None]:
             ctx.logger.warning(
                 "could not release the instance lock (it expires by itself): %s", type(exc).__name__
             )
+        beat.join(timeout=0.1)

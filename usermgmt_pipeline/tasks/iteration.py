@@ -40,31 +40,51 @@ def selected_users(
         users.iterate(selection) if fetch_batch_size is None else users.iterate(selection, fetch_batch_size)
     )
     fetch_timeout = ctx.dbs.timeout_s("participant_user_db")
-    while True:
-        raise_if_stop_requested(ctx, task, result)
-        try:
-            with op_deadline(fetch_timeout):
-                raw = next(iterator)
-        except StopIteration:
-            return
-        except PyMongoError as exc:
-            raise TaskFailedError(
-                f"{task}[{ctx.instance_id}]: reading users failed after {result.selected} users: "
-                f"{type(exc).__name__}: {exc}",
-                result,
-            ) from exc
-        result.selected += 1
-        progress.tick()
-        try:
-            user = decode_user(raw)
-        except UserDecodeError as exc:
-            ctx.logger.warning(
-                "%s[%s]: skipping undecodable user %s: %s", task, ctx.instance_id, exc.user_id, exc.reason
-            )
-            result.skip(exc.user_id, f"undecodable: {exc.reason}")
-            ctx.audit(task, exc.user_id, "decode", "skipped")
-            continue
-        yield user
+    try:
+        while True:
+            raise_if_stop_requested(ctx, task, result)
+            try:
+                with op_deadline(fetch_timeout):
+                    raw = next(iterator)
+            except StopIteration:
+                return
+            except PyMongoError as exc:
+                raise TaskFailedError(
+                    f"{task}[{ctx.instance_id}]: reading users failed after {result.selected} users: "
+                    f"{type(exc).__name__}: {exc}",
+                    result,
+                ) from exc
+            result.selected += 1
+            progress.tick()
+            try:
+                user = decode_user(raw)
+            except UserDecodeError as exc:
+                ctx.logger.warning(
+                    "%s[%s]: skipping undecodable user %s: %s", task, ctx.instance_id, exc.user_id, exc.reason
+                )
+                result.skip(exc.user_id, f"undecodable: {exc.reason}")
+                ctx.audit(task, exc.user_id, "decode", "skipped")
+                continue
+            yield user
+    finally:
+        _close_cursor(ctx, iterator, fetch_timeout)
+
+
+def _close_cursor(ctx: TaskContext, iterator: Iterator[Any], timeout_s: float) -> None:
+    """Close a walk that ends early (an error, a stop) under the operation timeout.
+
+    Closing an unexhausted cursor sends killCursors; without a deadline a server that stopped answering
+    would hold the run (and the instance lease) until the socket gives up. The cursor is dead to us either
+    way, and the server reaps it itself, so a failure here is only logged.
+    """
+    close = getattr(iterator, "close", None)
+    if close is None:
+        return
+    try:
+        with op_deadline(timeout_s):
+            close()
+    except PyMongoError as exc:
+        ctx.logger.debug("closing the user cursor failed: %s", type(exc).__name__)
 
 
 def run_per_user(

@@ -85,6 +85,7 @@ def config_document(
     use_no_cursor_timeout: bool = False,
     global_secret: str = GLOBAL_SECRET,
     instance_lease: str = LEASE,
+    batch_size: int | None = None,
 ) -> dict[str, Any]:
     db = {
         "connection_str": host_of(mongo_uri),
@@ -113,7 +114,11 @@ def config_document(
         "messaging_configs": {"global_email_template_constants": dict(CONSTANTS)},
         "study_configs": {"global_secret": global_secret},
         "run_tasks": {task: task in set(run_tasks) for task in ALL_TASKS},
-        "orchestration": {"max_deletion_share": max_deletion_share, "instance_lease": instance_lease},
+        "orchestration": {
+            "max_deletion_share": max_deletion_share,
+            "instance_lease": instance_lease,
+            **({"batch_size": batch_size} if batch_size is not None else {}),
+        },
     }
 
 

@@ -26,7 +26,7 @@ from usermgmt_pipeline_tests.tasks.helpers import (
 )
 
 USERS = 40  # more than one batch of 32
-FIRST_BATCH = 32
+FIRST_BATCH = 32  # Go's cursor batch, and the batch size the proxied runs are configured with
 
 
 @pytest.fixture
@@ -39,7 +39,11 @@ def cut_env(
     with proxy.running():
         (tmp_path / "proxy").mkdir()
         through_proxy = make_env(
-            tmp_path / "proxy", f"mongodb://127.0.0.1:{proxy.port}", mongo_client, db_prefix
+            tmp_path / "proxy",
+            f"mongodb://127.0.0.1:{proxy.port}",
+            mongo_client,
+            db_prefix,
+            batch_size=FIRST_BATCH,  # the batched tasks fetch this many users per getMore
         )
         direct = make_env(tmp_path, mongo_uri, mongo_client, db_prefix)
         through_proxy.t0 = direct.t0
