@@ -93,7 +93,7 @@ class TaskReview:
                 "account_id": user.account_id,
                 "planned_action": plan.action,
                 "threshold": plan.threshold,
-                "selected_because": "; ".join(f"{f}={iso(getattr(user, f))}" for f in plan.fields)
+                "selected_because": "; ".join(f"{f}={iso(getattr(user, f)) or 'never'}" for f in plan.fields)
                 + f" < {iso(plan.cutoff)}",
                 "created_at": iso(user.created_at),
                 "account_confirmed_at": iso(user.account_confirmed_at),

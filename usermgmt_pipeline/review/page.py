@@ -54,8 +54,9 @@ def _cell(row: Mapping[str, Any], key: str) -> str:
         return f'<a href="{escape(str(row["email_file"]))}">{escape(label)}</a>'
     if key == "message_type" and row.get("email_error"):
         return f'{escape(str(value))} <span class="warn">{escape(str(row["email_error"]))}</span>'
-    if isinstance(value, list):
-        return escape(", ".join(str(v) for v in value))
+    if isinstance(value, list):  # a study once per profile that takes part: "influenzanet ×2"
+        counted = {str(v): value.count(v) for v in value}
+        return escape(", ".join(k if n == 1 else f"{k} ×{n}" for k, n in counted.items()))
     return escape("" if value is None else str(value))
 
 

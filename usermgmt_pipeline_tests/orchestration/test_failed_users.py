@@ -51,12 +51,6 @@ def test_failed_users_fail_the_warn_check_with_ids_and_reasons_and_the_sensor_al
 ) -> None:
     break_participants(mongo_client, db_prefix, "alpha", "influenzanet")
     users = mongo_client[f"{db_prefix}alpha_users"]["users"]
-    doomed = {
-        str(u["_id"])
-        for u in users.find(
-            {"account.accountConfirmedAt": 0, "timestamps.createdAt": {"$lt": seeded - 168 * 3600}}
-        )
-    }
     with running_bridge() as bridge, DagsterInstance.ephemeral() as instance:
         document = config_document(
             mongo_uri,
@@ -72,12 +66,15 @@ def test_failed_users_fail_the_warn_check_with_ids_and_reasons_and_the_sensor_al
         )
 
         assert result.success  # a failed user does not fail the run ...
-        check = _checks(result)["clean_up_unverified_users"]
+        # every remaining user takes part in the broken study: migrating their account info fails
+        doomed = {str(u["_id"]) for u in users.find({}, {"_id": 1})}
+        check = _checks(result)["migrate_account_info"]
         assert not check.passed and check.severity == AssetCheckSeverity.WARN  # ... but shows
         listed = check.metadata["failed_users"].value
         assert {f["id"] for f in listed} == doomed and check.metadata["failed"].value == len(doomed)
         assert all("studyStatus" in f["reason"] for f in listed)
         assert _checks(result)["send_reminder_to_confirm_accounts"].passed
+        assert _checks(result)["profile_id_lookup"].passed
 
         sensor = defs.resolve_sensor_def("failed_users_alert_sensor")
         success_event = next(e for e in result.all_events if e.event_type_value == "PIPELINE_SUCCESS")
