@@ -9,6 +9,7 @@ first, so the UI opens on a populated instance.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -58,6 +59,8 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     os.environ["CONFIG_FILE_PATH"] = str(DEMO_CONFIG)  # the demo runs on the demo config, whatever is set
     mode = argv[0] if argv else "run"
+    # `make ui` stops us with SIGTERM: exit through `finally` so the FerretDB child is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = start_and_seed()
     try:
         if mode == "serve-ui":
