@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from usermgmt_pipeline.review.bundle import ReviewDirError
 from usermgmt_pipeline.review.collect import record_summaries
 from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverified_users
 from usermgmt_pipeline.tasks.context import TaskContext
@@ -22,6 +23,8 @@ def _as_list(
 ) -> Callable[[TaskContext], list[TaskResult]]:
     def run(ctx: TaskContext) -> list[TaskResult]:
         raise_if_stop_requested(ctx, fn.__name__, TaskResult(fn.__name__, ctx.instance_id))
+        if not ctx.options.dry_run and (ctx.options.report or ctx.options.report_dir):
+            raise ReviewDirError("report needs dry_run: true (the review is of a run that writes nothing)")
         if ctx.options.dry_run:  # read-only: needs no lock and writes none (a review bundle is no database)
             out = fn(ctx)
             record_summaries(ctx, out if isinstance(out, list) else [out])

@@ -131,3 +131,24 @@ def test_report_needs_a_dry_run_and_a_folder_that_is_free_or_ours(
     assert refused.returncode == 2 and "not a review bundle" in refused.stderr
     assert (foreign / "notes.txt").read_text() == "mine"
     assert f"{db_prefix}usermgmt-pipeline" not in mongo_client.list_database_names()
+
+
+def test_dagster_report_without_dry_run_fails_before_touching_anyone(
+    tmp_path: Path, mongo_uri: str, db_prefix: str, mongo_client: MongoClient
+) -> None:
+    _seed_alpha(mongo_client, db_prefix)
+    users = mongo_client[f"{db_prefix}alpha_users"]["users"]
+    before = users.count_documents({})
+    document = config_document(
+        mongo_uri, db_prefix, ["alpha"], orchestration={"report_dir": str(tmp_path / "r")}
+    )
+    path = write_config(tmp_path / "config.yaml", document)
+    defs = build_definitions(load_config(path), str(path))
+    with DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_job_def(USER_MANAGEMENT_JOB).execute_in_process(
+            partition_key="alpha", instance=instance, run_config=run_config(report=True), raise_on_error=False
+        )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "report needs dry_run: true" in failure.step_failure_data.error.to_string()
+    assert users.count_documents({}) == before and not (tmp_path / "r").exists()
