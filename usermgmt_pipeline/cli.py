@@ -40,6 +40,7 @@ class InstanceOutcome:
     summaries: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     mass_deletion_guard: bool = False
+    notes: list[str] = field(default_factory=list)  # the guard's verdicts, checks failed as warnings
     failed_users: list[dict[str, str]] = field(default_factory=list)
     failed_user_count: int = 0
 
@@ -86,6 +87,8 @@ def failure_reason(error: Any) -> str:
 
 def run_instance(job, instance, instance_id: str, run_config: dict) -> InstanceOutcome:  # type: ignore[no-untyped-def]
     """One in-process run for one instance partition, reduced to what the summary and alerts need."""
+    from dagster import AssetCheckSeverity
+
     from usermgmt_pipeline.orchestration.failed_users import NO_FAILED_USERS, failures_in_evaluations
     from usermgmt_pipeline.orchestration.task_assets import MASS_DELETION_GUARD_TAG
 
@@ -103,13 +106,19 @@ def run_instance(job, instance, instance_id: str, run_config: dict) -> InstanceO
             for key, value in metadata.items():
                 if key == "summary" or key.endswith(".summary"):
                     outcome.summaries.append(str(value.value))
+                elif key == "guard_verdict" or key.endswith(".guard_verdict"):
+                    outcome.notes.append(str(value.value))
         elif event.is_step_failure:
             error = event.step_failure_data.error
             outcome.errors.append(failure_reason(error) if error else event.message or "step failed")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.asset_check_evaluation_data
             if not evaluation.passed and evaluation.check_name != NO_FAILED_USERS:
-                outcome.errors.append(f"check {evaluation.check_name} failed: {evaluation.description}")
+                failed_check = f"check {evaluation.check_name} failed: {evaluation.description}"
+                warns = evaluation.severity == AssetCheckSeverity.WARN
+                (outcome.notes if warns else outcome.errors).append(
+                    ("warning: " if warns else "") + failed_check
+                )
     outcome.failed_user_count, outcome.failed_users = failures_in_evaluations(
         [
             e.asset_check_evaluation_data
@@ -172,6 +181,8 @@ def print_summary(outcomes: Sequence[InstanceOutcome], dry_run: bool) -> None:
         print(f"  instance {outcome.instance_id}: {status}{guard} [run {outcome.run_id}]")
         for line in outcome.summaries:
             print(f"    {line}")
+        for note in outcome.notes:
+            print(f"    {note}")
         for error in outcome.errors:
             first_line = error.splitlines()[0] if error else ""
             print(f"    error: {first_line}")

@@ -159,3 +159,8 @@ class PipelineStore:
                     [("at", ASCENDING), ("_id", ASCENDING)]
                 )
             )
+
+    def count_audit(self, run_id: str, instance_id: str, action: str) -> int:
+        """How many `action` records this run wrote for this instance (e.g. accounts it deleted so far)."""
+        with op_deadline(self.timeout):
+            return self.audit.count_documents({"runID": run_id, "instanceID": instance_id, "action": action})

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bson import Int64
+from bson import Int64, ObjectId
 from pymongo import DESCENDING, InsertOne
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -219,6 +219,78 @@ class StudyCollections:
         with op_deadline(self.timeout):
             return self.id_map.delete_many(
                 {"profileID": profile_id, "studyKey": {"$in": list(study_keys)}}
+            ).deleted_count
+
+    @property
+    def id_map_table_name(self) -> str:
+        """`<database>.<collection>` of the map, as Dagster's `dagster/table_name` names a table."""
+        return f"{self.db.name}.{ID_MAP}"
+
+    def id_map_size(self) -> int:
+        with op_deadline(self.timeout):
+            return self.id_map.count_documents({})
+
+    def id_map_entries_by_profile(self) -> Iterator[Mapping[str, Any]]:
+        """Every map entry (`_id`, `profileID`, `studyKey`, `confidentialID`), ordered by `profileID`.
+
+        Non-string `profileID`s sort into other BSON type brackets around the strings; the strings stay
+        contiguous and ordered, which is what a merge by profile id needs.
+        """
+        cursor = self.id_map.find(
+            {},
+            projection={"profileID": 1, "studyKey": 1, "confidentialID": 1},
+            sort=[("profileID", 1)],
+            allow_disk_use=True,  # MongoDB's in-memory sort limit; FerretDB accepts and ignores it
+            batch_size=1000,
+        )
+        with cursor:
+            yield from cursor
+
+    def duplicated_id_map_keys(self, study_keys: Sequence[str]) -> set[tuple[str, str]]:
+        """`(studyKey, confidentialID)` pairs held by more than one entry (possible only without the unique index).
+
+        One read ordered by the pair, compared with the previous entry: memory holds the defects found, not
+        the entries. (FerretDB v1's `$group` needs minutes for ten thousand entries; a sorted find does not.)
+        """
+        duplicated: set[tuple[str, str]] = set()
+        if not study_keys:
+            return duplicated
+        previous: tuple[Any, Any] | None = None
+        cursor = self.id_map.find(
+            {"studyKey": {"$in": list(study_keys)}},
+            projection={"_id": 0, "studyKey": 1, "confidentialID": 1},
+            sort=[("studyKey", 1), ("confidentialID", 1)],
+            allow_disk_use=True,
+            batch_size=1000,
+        )
+        with cursor:
+            for doc in cursor:
+                key = (doc.get("studyKey"), doc.get("confidentialID"))
+                if key == previous and isinstance(key[1], str):
+                    duplicated.add((str(key[0]), key[1]))
+                previous = key
+        return duplicated
+
+    def count_id_map_entries(self, study_key: str, confidential_ids: Sequence[str]) -> dict[str, int]:
+        """How many entries each of these confidential IDs has in the study (one query per batch)."""
+        counts: dict[str, int] = {}
+        if not confidential_ids:
+            return counts
+        with op_deadline(self.timeout):
+            for doc in self.id_map.find(
+                {"studyKey": study_key, "confidentialID": {"$in": list(confidential_ids)}},
+                projection={"_id": 0, "confidentialID": 1},
+            ):
+                counts[doc["confidentialID"]] = counts.get(doc["confidentialID"], 0) + 1
+        return counts
+
+    def remove_id_map_entries(self, entry_ids: Sequence[ObjectId], profile_ids: Sequence[str]) -> int:
+        """Delete these entries, and only while they still name one of these profiles."""
+        if not entry_ids:
+            return 0
+        with op_deadline(self.timeout):
+            return self.id_map.delete_many(
+                {"_id": {"$in": list(entry_ids)}, "profileID": {"$in": list(profile_ids)}}
             ).deleted_count
 
     def existing_confidential_ids(self, study_key: str, confidential_ids: Sequence[str]) -> set[str]:

@@ -7,8 +7,9 @@ undecodable (`UserDecodeError`), which the tasks skip and report instead of abor
 
 from __future__ import annotations
 
+import heapq
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,6 +177,51 @@ class UsersCollections:
                 yield first
                 yield from cursor
                 return
+
+    def profile_owners(self) -> Iterator[tuple[str, str]]:
+        """`(profile id, user id)` for every profile of every user document, decodable or not, by profile id.
+
+        The server sorts (`$unwind`, `$match` on the id's BSON type, `$sort`: all supported by FerretDB v1), so
+        a caller can merge this with another sorted stream while holding one item. ObjectId profile ids come
+        as hex strings (hex order is the ObjectId's byte order) and string ids (undecodable users) as they are;
+        the two sorted streams are merged here. No other id type can equal a map entry's string `profileID`.
+        """
+        by_type = [self._profile_ids_of_type(bson_type) for bson_type in ("objectId", "string")]
+        return heapq.merge(*by_type, key=lambda owner: owner[0])
+
+    def _profile_ids_of_type(self, bson_type: str) -> Iterator[tuple[str, str]]:
+        rows = self.users.aggregate(
+            [
+                {"$unwind": "$profiles"},
+                {"$match": {"profiles._id": {"$type": bson_type}}},
+                {"$project": {"profiles._id": 1}},
+                {"$sort": {"profiles._id": 1}},
+            ],
+            allowDiskUse=True,  # MongoDB's in-memory sort limit; FerretDB accepts and ignores it
+            batchSize=1000,
+        )
+        with rows:
+            for row in rows:
+                yield str(row["profiles"]["_id"]), str(row["_id"])
+
+    def owned_profile_ids(self, profile_ids: Iterable[str]) -> set[str]:
+        """Those of these profile ids that a user document holds now, decodable or not (one query).
+
+        A hex id matches an ObjectId profile id in any letter case, as Go's `ObjectIDFromHex` would read it.
+        """
+        given = set(profile_ids)
+        wanted: list[Any] = list(given)
+        wanted += [ObjectId(p) for p in given if ObjectId.is_valid(p) and len(p) == 24]
+        if not wanted:
+            return set()
+        held: set[str] = set()
+        with op_deadline(self.timeout):
+            for doc in self.users.find({"profiles._id": {"$in": wanted}}, projection={"profiles._id": 1}):
+                profiles = doc.get("profiles")
+                for profile in profiles if isinstance(profiles, list) else [profiles]:
+                    if isinstance(profile, Mapping) and "_id" in profile:
+                        held.add(str(profile["_id"]))
+        return {p for p in given if p in held or (len(p) == 24 and p.lower() in held)}
 
     def count(self, selection: Mapping[str, Any]) -> int:
         with op_deadline(self.timeout):

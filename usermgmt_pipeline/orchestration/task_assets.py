@@ -6,6 +6,7 @@ task's counts as numeric metadata so the UI plots them across runs. A task that 
 tasks of that instance then do not run, and a rerun of the partition resumes.
 """
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +20,9 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     PartitionsDefinition,
+    TableColumn,
+    TableConstraints,
+    TableSchema,
     asset,
 )
 
@@ -42,6 +46,26 @@ ASSET_NAMES: dict[str, str] = {
 }
 """run_tasks flag -> asset name, in the original's execution order (docs/tasks.md §0.4)."""
 
+ID_MAP_SCHEMA = TableSchema(
+    columns=[
+        TableColumn("_id", "ObjectId", "generated on insert"),
+        TableColumn("confidentialID", "string", "the profile's confidential ID in the study"),
+        TableColumn("profileID", "string", "the profile's hex id"),
+        TableColumn("studyKey", "string", "the study's key"),
+    ],
+    constraints=TableConstraints(
+        other=["unique (confidentialID, studyKey): CASE's confidentialID_1_studyKey_1"]
+    ),
+)
+"""`<p><iid>_studyDB.confidential-id-map`, the table the lookup asset maintains (docs/case-data.md §3.9)."""
+
+
+def run_task_flags(context: AssetExecutionContext) -> tuple[str, ...]:
+    """The run_tasks flags of the assets this run executes (the whole job, or the subset an operator picked):
+    the mass-deletion guard sums what all of them delete."""
+    names = {key.to_user_string() for key in context.job_def.asset_layer.selected_asset_keys}
+    return tuple(flag for flag, name in ASSET_NAMES.items() if name in names)
+
 
 def result_metadata(results: list[TaskResult]) -> dict[str, Any]:
     """Numeric metadata per result (prefixed by task name when a task reports several), plus samples."""
@@ -62,6 +86,8 @@ def result_metadata(results: list[TaskResult]) -> dict[str, Any]:
             elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
                 # e.g. study problems, LEAVE-rule failures; addresses a driver error might echo are redacted
                 meta[f"{prefix}{key}"] = MetadataValue.json([ids_only(v) for v in value[:50]])
+            elif key in ("guard_verdict", "id_map_table"):
+                meta[f"{prefix}{key}"] = MetadataValue.text(str(value))
         for study, stats in (result.extra.get("studies") or {}).items():
             for key in ("created", "already_present"):
                 meta[f"{prefix}studies.{study}.{key}"] = MetadataValue.int(int(stats.get(key, 0)))
@@ -71,6 +97,10 @@ def result_metadata(results: list[TaskResult]) -> dict[str, Any]:
         reasons += [{"id": i, "reason": r, "skipped": True} for i, r in result.skip_reasons[:50]]
         if reasons:
             meta[f"{prefix}reasons"] = MetadataValue.json(reasons)
+        if "id_map_table" in result.extra:  # the lookup: the table it maintains, as Dagster shows tables
+            meta["dagster/table_name"] = MetadataValue.text(str(result.extra["id_map_table"]))
+            meta["dagster/row_count"] = MetadataValue.int(int(result.extra["id_map_entries"]))
+            meta["dagster/column_schema"] = MetadataValue.table_schema(ID_MAP_SCHEMA)
         meta[f"{prefix}summary"] = MetadataValue.text(result.summary())
     meta["dry_run"] = MetadataValue.bool(any(r.dry_run for r in results))
     return meta
@@ -80,7 +110,8 @@ def run_task(
     context: AssetExecutionContext, case: CaseResource, run_options: RunOptionsResource, flag: str
 ) -> MaterializeResult:  # type: ignore[type-arg]  # Dagster reads the bare annotation
     instance_id = context.partition_key
-    ctx = case.task_context(instance_id, run_options.options(context.run.run_id), context.log)
+    options = dataclasses.replace(run_options.options(context.run.run_id), run_tasks=run_task_flags(context))
+    ctx = case.task_context(instance_id, options, context.log)
     try:
         with stop_between_users():
             results = TASKS[flag](ctx)
@@ -123,6 +154,7 @@ def _make_asset(
         kinds={"mongodb"},
         tags={"usermgmt/task": flag},
         check_specs=[failed_users_spec(name)],
+        metadata={"dagster/column_schema": ID_MAP_SCHEMA} if name == "profile_id_lookup" else None,
     )
     def _task_asset(
         context: AssetExecutionContext, case: CaseResource, run_options: RunOptionsResource

@@ -161,15 +161,7 @@ class TaskReview:
         result.extra["review_listed"] = len(self.rows)
         result.extra["review_not_listed_deleted_earlier"] = self.excluded
         result.extra["review_bundle"] = str(self.bundle.root)
-        if self.plan.action == "delete":
-            share = float(getattr(self.ctx.config.orchestration, "max_deletion_share", 0.10))
-            total = self.ctx.users.estimated_count()
-            trips = total > 0 and len(self.rows) > share * total
-            result.extra.setdefault(
-                "guard_verdict",
-                f"mass-deletion guard at {self.task}: {'would trip' if trips else 'passes'}: "
-                f"{len(self.rows)} of {total} users, max_deletion_share={share:.0%}",
-            )
+        # The deleting tasks' `guard_verdict` (the whole run's) comes from tasks.deletion_plan.
 
 
 def review_users(ctx: Any, task: str, plan: ReviewPlan) -> TaskReview | None:

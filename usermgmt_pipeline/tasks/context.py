@@ -40,6 +40,9 @@ class RunOptions:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     report: bool = False  # dry run: write a review bundle under orchestration.report_dir/<run id>
     report_dir: str = ""  # dry run: write the review bundle into this folder (CLI --report DIR)
+    run_tasks: tuple[str, ...] = ()
+    """The `run_tasks` flags this run executes, in order (the mass-deletion guard sums their deletions);
+    empty: only the task being called (a task run on its own)."""
 
 
 @dataclass

@@ -7,8 +7,9 @@ from typing import Any
 
 from usermgmt_pipeline.review.collect import ReviewPlan
 from usermgmt_pipeline.tasks.context import TaskContext
+from usermgmt_pipeline.tasks.deletion_plan import guard_run_deletions
 from usermgmt_pipeline.tasks.iteration import dry_run, run_per_user
-from usermgmt_pipeline.tasks.preflight import guard_mass_deletion, require_global_secret, require_template
+from usermgmt_pipeline.tasks.preflight import require_global_secret, require_template
 from usermgmt_pipeline.tasks.results import TaskResult
 from usermgmt_pipeline.tasks.study_runtime import ensure_leave_rules
 from usermgmt_pipeline.tasks.user_deletion import UNFINISHED, all_studies, delete_user, resume_deletion
@@ -24,7 +25,7 @@ def run_deletion_task(
     result = TaskResult(task, ctx.instance_id)
     if ctx.options.dry_run:
         dry_run(ctx, task, selection, result, plan)
-        result.extra["guard_candidates"] = result.selected
+        guard_run_deletions(ctx, task, result)  # reports the whole run's verdict; a dry run never trips
         return result
     template = require_template(ctx, message_type, result)
     require_global_secret(ctx, result)
@@ -43,7 +44,7 @@ def run_deletion_task(
                     entry["userID"], f"resuming interrupted deletion failed: {type(exc).__name__}: {exc}"
                 )
         result.extra["resumed"] = resumed
-        guard_mass_deletion(ctx, selection, result)
+        guard_run_deletions(ctx, task, result)
         run_per_user(
             ctx,
             task,

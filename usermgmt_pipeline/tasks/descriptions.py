@@ -23,8 +23,8 @@ def task_descriptions(cfg: Any) -> dict[str, str]:
         f"study's LEAVE rules run for each profile, its participant state becomes `accountDeleted`, its "
         f"confidential responses and `confidential-id-map` entries are erased ({studies}), its temp tokens "
         f"({tokens}) and `renewTokens` are deleted, and the {{email}} email is queued ({messages}). "
-        f"The mass-deletion guard stops the task before any deletion when more than {share} of the instance's "
-        f"users would go (`orchestration.max_deletion_share`)."
+        f"The mass-deletion guard stops the run before its first deletion when, summed over all its deleting "
+        f"tasks, more than {share} of the instance's users would go (`orchestration.max_deletion_share`)."
     )
     notify_after = umc.notify_after_inactive_for
     inactivity = (
@@ -56,9 +56,12 @@ def task_descriptions(cfg: Any) -> dict[str, str]:
         "handle_inactive_users": inactivity,
         "generate_profile_id_lookup": (
             f"**Selects** every profile of every user of the instance ({users}) and every active study.\n\n"
-            f"**Writes** one entry per profile x active study (`confidentialID`, `profileID`, `studyKey`) into "
-            f"`{study_db}.confidential-id-map` where it is missing. Two blocking checks follow: exactly one "
-            f"entry per profile x active study, and no entry for a profile that no longer exists."
+            f"**Deletes** first the entries of `{study_db}.confidential-id-map` whose profile no user holds any "
+            f"more (left by deleted accounts; audited, under the mass-deletion guard: at most {share} of the "
+            f"map's entries). **Writes** one entry per profile x active study (`confidentialID`, `profileID`, "
+            f"`studyKey`) where it is missing. Two blocking checks follow: exactly one entry per profile x "
+            f"active study, and no entry for a profile that no longer exists (entries of undecodable users are "
+            f"kept and only reported)."
         ),
         "migrate_account_info": (
             f"**Selects** every user of the instance ({users}) and their participants in active studies with "

@@ -12,19 +12,18 @@ Either way the resulting documents are Go's. Memory: the batch, plus 8 bytes per
 
 from __future__ import annotations
 
-import hashlib
 import time
-from array import array
-from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from usermgmt_pipeline.case.id_mapping import compute_participant_ids
-from usermgmt_pipeline.case.studies import IdMapDigests, Study, StudyDecodeError, decode_study, sorted_digests
+from usermgmt_pipeline.case.studies import IdMapDigests, Study, StudyDecodeError, decode_study
 from usermgmt_pipeline.tasks import selection
 from usermgmt_pipeline.tasks.checkpoints import checkpoint
 from usermgmt_pipeline.tasks.context import TaskContext
+from usermgmt_pipeline.tasks.id_map_scan import IdMapScan, scan_id_map
 from usermgmt_pipeline.tasks.iteration import selected_users
+from usermgmt_pipeline.tasks.orphan_id_map_entries import remove_orphan_entries
 from usermgmt_pipeline.tasks.preflight import require_global_secret
 from usermgmt_pipeline.tasks.results import TaskResult
 
@@ -126,50 +125,23 @@ def _process_batch(
         checkpoint("lookup:batch-inserted")
 
 
-def lookup_consistency(ctx: TaskContext) -> dict[str, object]:
-    """For the asset checks: profiles x active studies without exactly one entry, and orphan entries.
+def generate_profile_id_lookup_task(ctx: TaskContext) -> TaskResult:
+    """The run's lookup step: remove the entries of deleted accounts (guarded), then add the missing ones.
 
-    Flat in memory: 8 bytes per map entry and 9 per profile (sorted digests), never the IDs themselves.
-    One streamed read of the map, two of the users' profile ids.
+    Orphans go first, so an entry that a deleted account left under a live profile's confidential ID (which
+    the unique index would keep the lookup from adding) is replaced in the same run.
     """
-    result = TaskResult(TASK, ctx.instance_id)
-    studies = active_studies(ctx, result)
-    entries = ctx.studies.id_map_digests()
-    entry_profiles = array("Q")
-    for _key, _cid, profile_id in ctx.studies.id_map_entries():
-        entry_profiles.append(_digest(profile_id) if isinstance(profile_id, str) else 0)
-    profile_digests = sorted_digests((_digest(p) for p in _profile_ids(ctx, result)), distinct=True)
-    seen = bytearray(len(profile_digests))
-    missing = duplicated = 0
-    for profile_id in _profile_ids(ctx, result):
-        index = bisect_left(profile_digests, _digest(profile_id))
-        if seen[index]:
-            continue
-        seen[index] = 1
-        for study in studies:
-            cid = compute_participant_ids(study.identity, profile_id, ctx.global_secret).confidential_id
-            n = entries.count(study.key, cid)
-            missing += n == 0
-            duplicated += n > 1
-    orphans = sum(1 for digest in entry_profiles if not _has(profile_digests, digest))
-    return {
-        "missing": missing,
-        "duplicated": duplicated,
-        "orphans": orphans,
-        "profiles": len(profile_digests),
-    }
+    cleanup = TaskResult(TASK, ctx.instance_id, dry_run=ctx.options.dry_run)
+    remove_orphan_entries(ctx, cleanup)
+    result = generate_profile_id_lookup(ctx)
+    result.extra.update(cleanup.extra)
+    result.extra["id_map_table"] = ctx.studies.id_map_table_name
+    result.extra["id_map_entries"] = ctx.studies.id_map_size()
+    return result
 
 
-def _profile_ids(ctx: TaskContext, result: TaskResult) -> Iterator[str]:
-    for user in selected_users(ctx, TASK, selection.ALL_USERS, result, fetch_batch_size=ctx.batch_size):
-        for profile in user.profiles:
-            yield profile.id
-
-
-def _digest(profile_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(profile_id.encode(), digest_size=8).digest(), "big") or 1
-
-
-def _has(sorted_digests: array[int], value: int) -> bool:
-    index = bisect_left(sorted_digests, value)
-    return index < len(sorted_digests) and sorted_digests[index] == value
+def lookup_consistency(ctx: TaskContext) -> IdMapScan:
+    """For the asset checks, in one sorted pass (flat in memory, see `id_map_scan`): entries missing or
+    duplicated per profile x active study, orphans, and the entries kept although no run can fix them
+    (those of undecodable users, those without a string profileID)."""
+    return scan_id_map(ctx, active_studies(ctx, TaskResult(TASK, ctx.instance_id)))

@@ -9,7 +9,7 @@ from usermgmt_pipeline.case.temp_tokens import new_token
 from usermgmt_pipeline.emails.template_check import check_template
 from usermgmt_pipeline.emails.templates import EmailTemplateError
 from usermgmt_pipeline.tasks.context import TaskContext
-from usermgmt_pipeline.tasks.results import MassDeletionGuardError, TaskFailedError, TaskResult
+from usermgmt_pipeline.tasks.results import TaskFailedError, TaskResult
 from usermgmt_pipeline.tasks.user_deletion import UNFINISHED as UNFINISHED_DELETION_STATES
 
 
@@ -75,21 +75,3 @@ def require_global_secret(ctx: TaskContext, result: TaskResult) -> None:
         raise TaskFailedError(
             f"{result.task}[{ctx.instance_id}]: study_configs.global_secret is empty", result
         )
-
-
-def guard_mass_deletion(ctx: TaskContext, selection: Mapping[str, Any], result: TaskResult) -> None:
-    """Stop before deleting anyone when more than `max_deletion_share` of the instance would go."""
-    share = float(getattr(getattr(ctx.config, "orchestration", None), "max_deletion_share", 0.10))
-    to_delete = ctx.users.count(selection)
-    total = ctx.users.estimated_count()
-    result.extra["guard_candidates"] = to_delete
-    result.extra["guard_total_users"] = total
-    if total == 0 or to_delete <= share * total or ctx.options.allow_mass_deletion:
-        return
-    raise MassDeletionGuardError(
-        f"{result.task}[{ctx.instance_id}]: mass-deletion guard tripped: {to_delete} of {total} users "
-        f"({to_delete / total:.1%}) would be deleted, more than orchestration.max_deletion_share={share:.0%}; "
-        "nothing was deleted. Check the thresholds, then rerun with the explicit override "
-        "(allow_mass_deletion) if this is intended",
-        result,
-    )

@@ -8,7 +8,7 @@ from usermgmt_pipeline.review.bundle import ReviewDirError
 from usermgmt_pipeline.review.collect import record_summaries
 from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverified_users
 from usermgmt_pipeline.tasks.context import TaskContext
-from usermgmt_pipeline.tasks.generate_profile_id_lookup import generate_profile_id_lookup
+from usermgmt_pipeline.tasks.generate_profile_id_lookup import generate_profile_id_lookup_task
 from usermgmt_pipeline.tasks.handle_inactive_users import handle_inactive_users
 from usermgmt_pipeline.tasks.housekeeping import tidy_pipeline_store
 from usermgmt_pipeline.tasks.instance_lock import instance_lock
@@ -42,6 +42,6 @@ TASKS: dict[str, Callable[[TaskContext], list[TaskResult]]] = {
     "clean_up_unverified_users": _as_list(clean_up_unverified_users),
     "send_reminder_to_confirm_accounts": _as_list(send_reminder_to_confirm_accounts),
     "handle_inactive_users": _as_list(handle_inactive_users),
-    "generate_profile_id_lookup": _as_list(generate_profile_id_lookup),
+    "generate_profile_id_lookup": _as_list(generate_profile_id_lookup_task),
     "migrate_account_info": _as_list(migrate_account_info),
 }

@@ -35,6 +35,7 @@ from usermgmt_pipeline.case.users import User
 from usermgmt_pipeline.emails.templates import render_email
 from usermgmt_pipeline.tasks.checkpoints import checkpoint
 from usermgmt_pipeline.tasks.context import TaskContext, ids_only
+from usermgmt_pipeline.tasks.deletion_plan import ACCOUNT_DELETED
 from usermgmt_pipeline.tasks.iteration import database_unavailable
 from usermgmt_pipeline.tasks.study_leave import LeaveOutcome
 from usermgmt_pipeline.tasks.study_runtime import ensure_leave_rules
@@ -127,6 +128,7 @@ def delete_user(
             ctx.audit(task, user.id, "delete", "selection-changed")
             return "no longer selected at deletion time (logged in, confirmed or already deleted)"
         ctx.pipeline.update(key, {"state": "user_deleted"})
+        ctx.audit(task, user.id, ACCOUNT_DELETED, "done")  # counted by the run's mass-deletion guard
     return resume_deletion(ctx, key, template, studies)
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import yaml
 from bson import ObjectId
-from dagster import DagsterInstance, build_run_status_sensor_context
+from dagster import AssetKey, DagsterInstance, build_run_status_sensor_context
 from pymongo import MongoClient
 
+from usermgmt_pipeline.case.id_mapping import StudyIdentity, compute_participant_ids
 from usermgmt_pipeline.config import load_config
 from usermgmt_pipeline.demo.documents import study_document
 from usermgmt_pipeline.orchestration.build import (
@@ -22,6 +23,7 @@ from usermgmt_pipeline.orchestration.resources import CaseResource, SmtpBridgeRe
 from usermgmt_pipeline.orchestration.task_assets import MASS_DELETION_GUARD_TAG
 from usermgmt_pipeline_tests.orchestration.bridge_server import running_bridge
 from usermgmt_pipeline_tests.orchestration.helpers import (
+    GLOBAL_SECRET,
     config_document,
     id_map_count,
     outgoing_count,
@@ -105,6 +107,28 @@ def test_lookup_reports_numeric_metadata_and_passes_its_blocking_checks(
     assert second.metadata["already_present"].value == meta["created"]
 
 
+def test_lookup_publishes_its_table_and_both_checks_come_from_one_step(
+    config_path: Path, dagster_instance: DagsterInstance, mongo_client: MongoClient, db_prefix: str
+) -> None:
+    result = run(config_path, dagster_instance, "alpha")
+    [lookup] = result.asset_materializations_for_node("profile_id_lookup")
+    assert lookup.metadata["dagster/table_name"].value == f"{db_prefix}alpha_studyDB.confidential-id-map"
+    assert lookup.metadata["dagster/row_count"].value == id_map_count(mongo_client, db_prefix, "alpha")
+    schema = lookup.metadata["dagster/column_schema"].value
+    assert [c.name for c in schema.columns] == ["_id", "confidentialID", "profileID", "studyKey"]
+    defs = build_definitions(load_config(config_path), str(config_path))
+    spec = defs.resolve_assets_def("profile_id_lookup").specs_by_key[AssetKey("profile_id_lookup")]
+    assert spec.metadata["dagster/column_schema"] == schema
+    evaluations = [
+        e
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.asset_check_evaluation_data.asset_key == AssetKey("profile_id_lookup")
+        and e.asset_check_evaluation_data.check_name != "no_failed_users"
+    ]
+    assert {e.step_key for e in evaluations} == {"profile_id_lookup_checks"} and len(evaluations) == 2
+
+
 def test_dry_run_reports_counts_and_samples_and_writes_nothing(
     config_path: Path, dagster_instance: DagsterInstance, mongo_client: MongoClient, db_prefix: str
 ) -> None:
@@ -179,8 +203,16 @@ def test_mass_deletion_guard_stops_the_run_and_the_failure_sensor_alerts_operato
 def test_blocking_check_failure_stops_the_tasks_after_the_lookup(
     config_path: Path, dagster_instance: DagsterInstance, mongo_client: MongoClient, db_prefix: str
 ) -> None:
+    # A profile's entry held twice (no unique index: db-migration never ran): no run removes a duplicate, so
+    # the check blocks. (An orphan no longer does: the lookup removes those, see test_lookup_orphans.py.)
+    active = mongo_client[f"{db_prefix}alpha_users"]["users"].find_one({"timestamps.lastLogin": {"$gt": 0}})
+    assert active is not None
+    profile_id = str(active["profiles"][0]["_id"])
+    identity = StudyIdentity("influenzanet", "influenzanet-secret", "sha256")
+    cid = compute_participant_ids(identity, profile_id, GLOBAL_SECRET).confidential_id
     id_map = mongo_client[f"{db_prefix}alpha_studyDB"]["confidential-id-map"]
-    id_map.insert_one({"confidentialID": "orphan", "profileID": str(ObjectId()), "studyKey": "influenzanet"})
+    entry = {"confidentialID": cid, "profileID": profile_id, "studyKey": "influenzanet"}
+    id_map.insert_many([dict(entry), dict(entry)])
     result = run(config_path, dagster_instance, "alpha")
     assert not result.success
     failed = [
@@ -188,7 +220,7 @@ def test_blocking_check_failure_stops_the_tasks_after_the_lookup(
         for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
     ]
-    assert failed == ["no_entry_points_to_a_missing_profile"]
+    assert failed == ["every_profile_has_one_entry_per_active_study"]
     assert "migrate_account_info" not in materialized(result)
 
 

@@ -65,7 +65,7 @@ def test_dry_run_report_lists_exactly_the_users_acted_on_and_the_emails_queued_b
     assert deletions and all(r["leave_rule_studies"] for r in deletions)  # the demo enrols every profile
     page = (report / "index.html").read_text()
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page) and "<link" not in page
-    assert "mass-deletion guard at clean_up_unverified_users: passes" in page
+    assert "mass-deletion guard at clean_up_unverified_users: would pass" in page
     assert all(r["user_id"] in page and r["email_file"] in page for r in rows)
 
     real = run_cli([], config, tmp_path)

@@ -1,0 +1,195 @@
+"""The mass-deletion guard over a whole run: everything the run deletes, summed, before the first deletion.
+
+A run (one Dagster run of one instance partition; the CLI starts one per instance) deletes in up to three
+steps, in this order: accounts never confirmed (`clean_up_unverified_users`), accounts whose inactivity grace
+period is over (the deletion half of `handle_inactive_users`), and confidential-ID map entries left by deleted
+accounts (removed by `generate_profile_id_lookup` before it adds entries). Guarding each step on its own let
+two steps of 9% each delete 18% of an instance under a 10% limit.
+
+So each deleting step, before it deletes anything, sums what the run deletes:
+- accounts: those this run already deleted (its `delete-account` audit records) plus those still selected by
+  this and every later account-deleting step of the run, counted by the server in one `$or` so that a user
+  selected twice counts once, as a share of the instance's users at the run's start (now + already deleted);
+- orphan map entries, when the run's orphan step is ahead and this is the run's first deleting step or the
+  orphan step itself, as a share of the map's entries (they are not accounts, so they get their own share:
+  an empty or mistyped users database would make every entry look like an orphan).
+Either share above `orchestration.max_deletion_share` trips the guard: `MassDeletionGuardError` before the
+step deletes anything, which fails the run, so no later step runs. `allow_mass_deletion` overrides it.
+
+A dry run deletes nothing: its first deleting step computes the same verdict for the whole run and reports it
+("would trip" / "would pass", with counts and shares) without failing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from usermgmt_pipeline.tasks import selection
+from usermgmt_pipeline.tasks.context import TaskContext
+from usermgmt_pipeline.tasks.id_map_scan import scan_id_map
+from usermgmt_pipeline.tasks.results import MassDeletionGuardError, TaskResult
+
+ACCOUNT_DELETED = "delete-account"
+"""Audit action recorded when a run deletes a user document (the commit point of a deletion)."""
+
+CLEAN_UP_STEP = "clean_up_unverified_users"
+DELETE_MARKED_STEP = "delete_marked_users"
+ORPHAN_STEP = "orphan_id_map_entries"
+STEPS_BY_TASK: dict[str, tuple[str, ...]] = {
+    "clean_up_unverified_users": (CLEAN_UP_STEP,),
+    "handle_inactive_users": (DELETE_MARKED_STEP,),
+    "generate_profile_id_lookup": (ORPHAN_STEP,),
+}
+"""The run_tasks flags that delete, in the run's order, and their deleting steps."""
+TASK_OF_STEP = {step: task for task, steps in STEPS_BY_TASK.items() for step in steps}
+
+
+# The selections of the account-deleting tasks, as those tasks build them (clean_up_unverified_users.py,
+# handle_inactive_users.delete_marked_users).
+def unverified_selection(ctx: TaskContext) -> dict[str, Any]:
+    threshold = ctx.config.user_management_config.delete_unverified_users_after
+    return selection.unverified_to_delete(ctx.before(int(threshold)))
+
+
+def marked_selection(ctx: TaskContext) -> dict[str, Any]:
+    return selection.marked_to_delete(ctx.now_s())
+
+
+USER_SELECTIONS = {CLEAN_UP_STEP: unverified_selection, DELETE_MARKED_STEP: marked_selection}
+
+
+def max_deletion_share(ctx: TaskContext) -> float:
+    return float(getattr(getattr(ctx.config, "orchestration", None), "max_deletion_share", 0.10))
+
+
+@dataclass
+class GuardVerdict:
+    step: str
+    run_steps: list[str]
+    share: float
+    dry_run: bool
+    overridden: bool
+    users_to_delete: int | None = None  # None: no account-deleting step ahead
+    users_deleted_so_far: int = 0
+    total_users: int = 0
+    orphan_entries: int | None = None  # None: not counted at this step
+    total_entries: int = 0
+
+    @property
+    def users_share(self) -> float:
+        return (self.users_to_delete or 0) / self.total_users if self.total_users else 0.0
+
+    @property
+    def entries_share(self) -> float:
+        return (self.orphan_entries or 0) / self.total_entries if self.total_entries else 0.0
+
+    @property
+    def trips(self) -> bool:
+        too_many_users = (self.users_to_delete or 0) > self.share * self.total_users
+        too_many_entries = (self.orphan_entries or 0) > self.share * self.total_entries
+        return too_many_users or too_many_entries
+
+    @property
+    def status(self) -> str:
+        if self.dry_run:
+            return "would trip" if self.trips else "would pass"
+        if self.trips:
+            return "tripped, overridden by allow_mass_deletion" if self.overridden else "tripped"
+        return "passed"
+
+    def counts(self) -> str:
+        parts = []
+        if self.users_to_delete is not None:
+            so_far = (
+                f", {self.users_deleted_so_far} of them already deleted in this run"
+                if self.users_deleted_so_far
+                else ""
+            )
+            parts.append(
+                f"{self.users_to_delete} of {self.total_users} users ({self.users_share:.1%}){so_far}"
+            )
+        if self.orphan_entries is not None:
+            parts.append(
+                f"{self.orphan_entries} of {self.total_entries} confidential-ID map entries of deleted "
+                f"accounts ({self.entries_share:.1%})"
+            )
+        return " and ".join(parts) or "nothing"
+
+    def describe(self) -> str:
+        return (
+            f"mass-deletion guard at {self.step}: {self.status}: {self.counts()} would be deleted by this run "
+            f"({', '.join(self.run_steps)}); limit orchestration.max_deletion_share={self.share:.0%}"
+        )
+
+    def record(self, result: TaskResult) -> None:
+        result.extra["guard_verdict"] = self.describe()
+        result.extra["guard_would_trip"] = self.trips
+        if self.users_to_delete is not None:
+            result.extra["guard_candidates"] = self.users_to_delete
+            result.extra["guard_total_users"] = self.total_users
+            result.extra["guard_users_share"] = round(self.users_share, 6)
+        if self.orphan_entries is not None:
+            result.extra["guard_orphan_entries"] = self.orphan_entries
+            result.extra["guard_total_id_map_entries"] = self.total_entries
+            result.extra["guard_id_map_share"] = round(self.entries_share, 6)
+
+
+def run_steps(ctx: TaskContext, step: str) -> list[str]:
+    """The run's deleting steps in order; a task called on its own (no run_tasks) is a run of that task."""
+    tasks = ctx.options.run_tasks or (TASK_OF_STEP[step],)
+    steps = [s for task, task_steps in STEPS_BY_TASK.items() if task in tasks for s in task_steps]
+    return steps if step in steps else [step]
+
+
+def guard_run_deletions(ctx: TaskContext, step: str, result: TaskResult) -> GuardVerdict | None:
+    """Check the run's summed deletions before `step` deletes; raise MassDeletionGuardError if they are too many.
+
+    Returns the verdict (also recorded in `result.extra`), or None in a dry run past its first deleting step
+    (the first one already reported the whole run).
+    """
+    steps = run_steps(ctx, step)
+    ahead = steps[steps.index(step) :]
+    first = steps[0] == step
+    if ctx.options.dry_run and not first:
+        result.extra["guard_verdict"] = (
+            f"mass-deletion guard: the run's deletions are summed before its first deleting step ({steps[0]})"
+        )
+        return None
+    verdict = GuardVerdict(
+        step=step,
+        run_steps=steps,
+        share=max_deletion_share(ctx),
+        dry_run=ctx.options.dry_run,
+        overridden=ctx.options.allow_mass_deletion,
+    )
+    user_steps = [s for s in ahead if s in USER_SELECTIONS]
+    if user_steps:
+        if not first:
+            ctx.flush_audit()
+            verdict.users_deleted_so_far = ctx.pipeline.count_audit(
+                ctx.options.run_id, ctx.instance_id, ACCOUNT_DELETED
+            )
+        selections = [USER_SELECTIONS[s](ctx) for s in user_steps]
+        still_selected = ctx.users.count(selections[0] if len(selections) == 1 else {"$or": selections})
+        verdict.users_to_delete = verdict.users_deleted_so_far + still_selected
+        verdict.total_users = ctx.users.estimated_count() + verdict.users_deleted_so_far
+    if ORPHAN_STEP in ahead and (first or step == ORPHAN_STEP):
+        verdict.orphan_entries = scan_id_map(ctx, None).orphans
+        verdict.total_entries = ctx.studies.id_map_size()
+    verdict.record(result)
+    if verdict.trips and not verdict.dry_run and not verdict.overridden:
+        done = (
+            "nothing was deleted"
+            if first
+            else f"this step deleted nothing ({verdict.users_deleted_so_far} accounts were deleted earlier in this run)"
+        )
+        raise MassDeletionGuardError(
+            f"{result.task}[{ctx.instance_id}]: mass-deletion guard tripped: {verdict.counts()} would be deleted "
+            f"by this run ({', '.join(steps)}), more than orchestration.max_deletion_share={verdict.share:.0%}; "
+            f"{done}. Check the thresholds, then rerun with the explicit override (allow_mass_deletion) if this "
+            "is intended",
+            result,
+        )
+    ctx.logger.info("%s[%s]: %s", result.task, ctx.instance_id, verdict.describe())
+    return verdict
