@@ -128,7 +128,8 @@ def delete_user(
             ctx.audit(task, user.id, "delete", "selection-changed")
             return "no longer selected at deletion time (logged in, confirmed or already deleted)"
         ctx.pipeline.update(key, {"state": "user_deleted"})
-        ctx.audit(task, user.id, ACCOUNT_DELETED, "done")  # counted by the run's mass-deletion guard
+        # Counted by the run's mass-deletion guard; outside the account's history, whose "delete" record says it.
+        ctx.audit(task, "", ACCOUNT_DELETED, "done", {"deletedUserID": user.id})
     return resume_deletion(ctx, key, template, studies)
 
 
