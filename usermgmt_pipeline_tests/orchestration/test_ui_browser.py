@@ -117,8 +117,14 @@ def test_materialize_a_lookup_partition_from_the_asset_page_and_see_its_checks(
         dialog = page.get_by_role("dialog")
         dialog.get_by_text("Select a partition or create one").click()
         page.get_by_role("menuitem").filter(has_text="beta").click()
-        dialog.get_by_text("Partition selection").click()  # closes the partition list
-        dialog.get_by_role("button", name="Launch 1 run").click()
+        # Close the partition list by clicking the dialog's top corner: the list can overlap the dialog's own
+        # labels (it did over "Partition selection"), and the corner is the dialog's header padding.
+        launch_dialog = dialog.filter(has_text="Launch runs to materialize")  # the list is a dialog too
+        box = launch_dialog.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 8, box["y"] + 8)
+        expect(page.get_by_role("menuitem")).to_have_count(0)
+        launch_dialog.get_by_role("button", name="Launch 1 run").click()
         run_id = wait_for_new_lookup_run(server, before)
 
         page.get_by_role("tab", name="Events").click()
