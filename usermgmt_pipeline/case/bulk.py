@@ -14,6 +14,7 @@ from typing import Any
 
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
+from pymongo.operations import ReplaceOne, UpdateMany, UpdateOne
 
 DUPLICATE_KEY = 11000
 
@@ -43,3 +44,24 @@ def insert_unordered(collection: Collection[Any], docs: Sequence[Mapping[str, An
             else:
                 outcome.errors[index] = f"{error.get('code')}: {str(error.get('errmsg', ''))[:200]}"
     return outcome
+
+
+def write_unordered(
+    collection: Collection[Any], ops: Sequence[ReplaceOne[Any] | UpdateOne | UpdateMany]
+) -> dict[int, str]:
+    """One unordered `bulk_write`; returns the operations the server refused (index -> reason).
+
+    A failed command (no connection, a timeout) raises: it is not one operation's problem.
+    """
+    if not ops:
+        return {}
+    try:
+        collection.bulk_write(list(ops), ordered=False)
+    except BulkWriteError as exc:
+        if exc.details.get("writeConcernErrors"):
+            raise
+        return {
+            int(e["index"]): f"{e.get('code')}: {str(e.get('errmsg', ''))[:200]}"
+            for e in exc.details.get("writeErrors", [])
+        }
+    return {}

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.database import Database
 
 from usermgmt_pipeline.case.bulk import insert_unordered
@@ -99,12 +99,24 @@ class PipelineStore:
             raise LookupError(f"journal entries {missing[:3]} vanished while being opened")
         return out
 
-    def update_many(self, keys: list[str], changes: Mapping[str, Any]) -> None:
-        """`$set` the same changes on every entry in `keys` with one call."""
+    def update_many(self, keys: list[str], changes: Mapping[str, Any], unset: tuple[str, ...] = ()) -> None:
+        """`$set` the same changes (and `$unset` the same fields) on every entry in `keys` with one call."""
         if not keys:
             return
+        update: dict[str, Any] = {"$set": dict(changes)}
+        if unset:
+            update["$unset"] = {field: "" for field in unset}
         with op_deadline(self.timeout):
-            self.journal.update_many({"_id": {"$in": list(keys)}}, {"$set": dict(changes)})
+            self.journal.update_many({"_id": {"$in": list(keys)}}, update)
+
+    def update_each(self, updates: Mapping[str, Mapping[str, Any]]) -> None:
+        """A different update document per entry (`key -> {"$set": ..., "$addToSet": ...}`), in one call."""
+        if not updates:
+            return
+        with op_deadline(self.timeout):
+            self.journal.bulk_write(
+                [UpdateOne({"_id": key}, dict(u)) for key, u in updates.items()], ordered=False
+            )
 
     def get(self, key: str) -> Mapping[str, Any] | None:
         with op_deadline(self.timeout):

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bson import Int64, ObjectId
-from pymongo import DESCENDING, InsertOne
+from pymongo import DESCENDING, InsertOne, ReplaceOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, InvalidName, OperationFailure
 
+from usermgmt_pipeline.case.bulk import insert_unordered, write_unordered
 from usermgmt_pipeline.case.connections import op_deadline
 from usermgmt_pipeline.case.go_decode import GoDecodeError, go_bool, go_string
 from usermgmt_pipeline.case.id_mapping import StudyIdentity
@@ -209,6 +210,83 @@ class StudyCollections:
                 if exc.code == INVALID_NAMESPACE:
                     return 0
                 raise
+
+    def participants(self, study_key: str, participant_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        """`participant` for many ids in one `$in` read: the stored ones by participant id.
+
+        Raises `bson.errors.InvalidBSON` when the driver cannot decode one of them; the caller then reads
+        them one by one to find which (`participant`).
+        """
+        collection = self._study_collection(study_key, "_participants")
+        if collection is None or not participant_ids:
+            return {}
+        with op_deadline(self.timeout):
+            try:
+                docs = list(collection.find({"participantID": {"$in": list(participant_ids)}}))
+            except OperationFailure as exc:
+                if exc.code == INVALID_NAMESPACE:
+                    return {}
+                raise
+        found: dict[str, Mapping[str, Any]] = {}
+        for doc in docs:
+            found.setdefault(doc.get("participantID"), doc)  # find_one's choice: the first in natural order
+        return found
+
+    def save_participant_states(self, study_key: str, states: Sequence[Mapping[str, Any]]) -> dict[int, str]:
+        """`save_participant_state` for many participants in one unordered bulk write; returns the refused."""
+        now = Int64(int(time.time()))
+        ops = []
+        for encoded in states:
+            doc = {**encoded, "modifiedAt": now}
+            doc.pop("_id", None)
+            ops.append(ReplaceOne({"participantID": doc["participantID"]}, doc, upsert=True))
+        with op_deadline(self.timeout):
+            return write_unordered(self.db[f"{study_key}_participants"], ops)
+
+    def set_participant_status_many(self, study_key: str, participant_ids: Sequence[str], status: str) -> int:
+        """`set_participant_status` for many participants in one call."""
+        if not participant_ids:
+            return 0
+        with op_deadline(self.timeout):
+            return (
+                self.db[f"{study_key}_participants"]
+                .update_many(
+                    {"participantID": {"$in": list(participant_ids)}},
+                    {"$set": {"studyStatus": status, "modifiedAt": Int64(int(time.time()))}},
+                )
+                .matched_count
+            )
+
+    def insert_reports_once(self, study_key: str, reports: Sequence[Mapping[str, Any]]) -> dict[int, str]:
+        """`insert_report_once` for many reports in one call; returns the refused (a duplicate is not)."""
+        with op_deadline(self.timeout):
+            return insert_unordered(self.db[f"{study_key}_reports"], reports).errors
+
+    def delete_confidential_responses_of(self, study_key: str, confidential_ids: Sequence[str]) -> int:
+        """`delete_confidential_responses` (all keys) for many participants in one call."""
+        if any(not cid for cid in confidential_ids):
+            raise ValueError("participant id must be defined")
+        collection = self._study_collection(study_key, "_confidentialResponses")
+        if collection is None or not confidential_ids:
+            return 0
+        with op_deadline(self.timeout):
+            try:
+                return collection.delete_many(
+                    {"participantID": {"$in": list(confidential_ids)}}
+                ).deleted_count
+            except OperationFailure as exc:
+                if exc.code == INVALID_NAMESPACE:
+                    return 0
+                raise
+
+    def remove_id_map_entries_of(self, profile_ids: Sequence[str], study_keys: Sequence[str]) -> int:
+        """Every map entry of these profiles in these studies, in one delete (Go removes them per study)."""
+        if not profile_ids or not study_keys:
+            return 0
+        with op_deadline(self.timeout):
+            return self.id_map.delete_many(
+                {"profileID": {"$in": list(profile_ids)}, "studyKey": {"$in": list(study_keys)}}
+            ).deleted_count
 
     def remove_id_map_entries_for_profile(self, profile_id: str, study_key: str) -> int:
         with op_deadline(self.timeout):

@@ -112,3 +112,12 @@ class TempTokens:
             selector["purpose"] = purpose
         with op_deadline(self.timeout):
             return self.collection.delete_many(selector).deleted_count
+
+    def delete_all_for_users(self, instance_id: str, user_ids: list[str]) -> int:
+        """`delete_all_for_user` (any purpose) for many users in one call."""
+        if not user_ids:
+            return 0
+        with op_deadline(self.timeout):
+            return self.collection.delete_many(
+                {"instanceID": instance_id, "userID": {"$in": list(user_ids)}}
+            ).deleted_count

@@ -306,6 +306,47 @@ class UsersCollections:
             deleted = self.users.find_one_and_delete(_by_id_if_selected(user_id, selection))
         return deleted is not None
 
+    def delete_many_if_selected(
+        self, user_ids: list[ObjectId], selection: Mapping[str, Any]
+    ) -> set[ObjectId]:
+        """Delete those of `user_ids` that still match the selection; returns the ids deleted.
+
+        One read of who is still selected, then one `delete_many` filtered by those ids plus the selection
+        (so a user who logs in between the two is kept). Only when it deleted fewer than it read does a
+        third call find which of them still exist. A user already gone before the read (deleted by the
+        participant API, say) is not among the deleted: nothing is erased or sent in our name for them.
+        """
+        selected = self.selected_ids(user_ids, selection)
+        if not selected:
+            return set()
+        with op_deadline(self.timeout):
+            deleted = self.users.delete_many(_ids_if_selected(list(selected), selection)).deleted_count
+            if deleted == len(selected):
+                return selected
+            return selected - self.existing_ids(list(selected))
+
+    def existing_ids(self, user_ids: list[ObjectId]) -> set[ObjectId]:
+        if not user_ids:
+            return set()
+        with op_deadline(self.timeout):
+            return {
+                doc["_id"] for doc in self.users.find({"_id": {"$in": list(user_ids)}}, projection={"_id": 1})
+            }
+
+    def delete_attributes_many(self, user_ids: list[ObjectId]) -> int:
+        """`delete_attributes` for many users in one call."""
+        if not user_ids:
+            return 0
+        with op_deadline(self.timeout):
+            return self.user_attributes.delete_many({"userId": {"$in": list(user_ids)}}).deleted_count
+
+    def delete_renew_tokens_many(self, user_hexes: list[str]) -> int:
+        """`delete_renew_tokens` for many users in one call."""
+        if not user_hexes:
+            return 0
+        with op_deadline(self.timeout):
+            return self.renew_tokens.delete_many({"userID": {"$in": list(user_hexes)}}).deleted_count
+
     def exists(self, user_id: ObjectId) -> bool:
         with op_deadline(self.timeout):
             return self.users.find_one({"_id": user_id}, projection={"_id": 1}) is not None

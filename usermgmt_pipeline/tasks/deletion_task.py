@@ -1,4 +1,4 @@
-"""The common body of the two deleting tasks: resume, pre-flight, guard, then delete per user."""
+"""The common body of the two deleting tasks: pre-flight, resume, guard, then delete a batch of users at a time."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Any
 from usermgmt_pipeline.review.collect import ReviewPlan
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.deletion_plan import guard_run_deletions
-from usermgmt_pipeline.tasks.iteration import dry_run, run_per_user
+from usermgmt_pipeline.tasks.iteration import dry_run, run_in_batches
 from usermgmt_pipeline.tasks.preflight import require_global_secret, require_template
 from usermgmt_pipeline.tasks.results import TaskResult
 from usermgmt_pipeline.tasks.study_runtime import ensure_leave_rules
-from usermgmt_pipeline.tasks.user_deletion import UNFINISHED, all_studies, delete_user, resume_deletion
+from usermgmt_pipeline.tasks.user_deletion import all_studies, delete_users, resume_deletions
 
 
 def run_deletion_task(
@@ -35,22 +35,21 @@ def run_deletion_task(
     ensure_leave_rules(ctx).rule_failures.clear()
     try:
         resumed = 0
-        for entry in ctx.pipeline.unfinished(task, ctx.instance_id, UNFINISHED):
-            try:
-                resume_deletion(ctx, entry["_id"], template, studies)
+        for entry, (kind, value) in resume_deletions(ctx, task, template, studies):
+            if kind == "ok":
                 resumed += 1
-            except Exception as exc:
+            else:
                 result.fail(
-                    entry["userID"], f"resuming interrupted deletion failed: {type(exc).__name__}: {exc}"
+                    entry["userID"], f"resuming interrupted deletion failed: {type(value).__name__}: {value}"
                 )
         result.extra["resumed"] = resumed
         guard_run_deletions(ctx, task, result)
-        run_per_user(
+        run_in_batches(
             ctx,
             task,
             selection,
             result,
-            lambda user: delete_user(ctx, task, user, selection, message_type, template, studies),
+            lambda users: delete_users(ctx, task, users, selection, message_type, template, studies),
         )
     finally:
         ctx.flush_audit()

@@ -13,14 +13,15 @@ targeted update instead of Go's full replace.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidBSON
+from pymongo.errors import PyMongoError
 
-from usermgmt_pipeline.case.id_mapping import compute_participant_ids
+from usermgmt_pipeline.case.id_mapping import ParticipantIds, compute_participant_ids
 from usermgmt_pipeline.case.studies import Study, StudyCollections
 from usermgmt_pipeline.studyengine import (
     ExternalServiceSettings,
@@ -30,6 +31,7 @@ from usermgmt_pipeline.studyengine import (
     parse_rules,
 )
 from usermgmt_pipeline.studyengine.godecode import GoDecodeError
+from usermgmt_pipeline.tasks.iteration import database_unavailable
 
 ACCOUNT_DELETED = "accountDeleted"
 
@@ -89,9 +91,51 @@ class LeaveRulesRunner:
 
     def evaluate(self, study: Study, profile_id: str) -> LeaveOutcome:
         ids = compute_participant_ids(study.identity, profile_id, self.global_secret)
+        return self._evaluate(study, profile_id, ids, None, [])
+
+    def evaluate_many(self, study: Study, profile_ids: Sequence[str]) -> list[LeaveOutcome | Exception]:
+        """`evaluate` for many profiles of one study, in order: one read of their participants, and the
+        study's rules read once. A profile whose evaluation failed gets its exception; a failed read of
+        all of them raises."""
+        ids: list[ParticipantIds | Exception] = []
+        for profile_id in profile_ids:
+            try:
+                ids.append(compute_participant_ids(study.identity, profile_id, self.global_secret))
+            except Exception as exc:
+                ids.append(exc)
+        wanted = [i.participant_id for i in ids if not isinstance(i, Exception)]
+        try:
+            stored: Mapping[str, Mapping[str, Any]] | None = self.studies.participants(study.key, wanted)
+        except InvalidBSON:
+            stored = None  # one of them does not decode: read them one by one to find which
+        rules: list[Mapping[str, Any] | None] = []
+        outcomes: list[LeaveOutcome | Exception] = []
+        for profile_id, participant_ids in zip(profile_ids, ids, strict=True):
+            if isinstance(participant_ids, Exception):
+                outcomes.append(participant_ids)
+                continue
+            try:
+                outcomes.append(self._evaluate(study, profile_id, participant_ids, stored, rules))
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    def _evaluate(
+        self,
+        study: Study,
+        profile_id: str,
+        ids: ParticipantIds,
+        stored_by_id: Mapping[str, Mapping[str, Any]] | None,
+        rules_cache: list[Mapping[str, Any] | None],
+    ) -> LeaveOutcome:
+        """One profile's LEAVE outcome; `stored_by_id` holds the participants read already (None: read it),
+        `rules_cache` the study's rules document once read (shared by the profiles of one batch)."""
         outcome = LeaveOutcome(study.key, profile_id, ids.participant_id, ids.confidential_id, None)
         try:
-            stored = self.studies.participant(study.key, ids.participant_id)
+            if stored_by_id is None:
+                stored = self.studies.participant(study.key, ids.participant_id)
+            else:
+                stored = stored_by_id.get(ids.participant_id)
             if stored is None:
                 return outcome  # never took part: only the erasure steps apply
             participant = Participant.from_bson(stored)
@@ -100,7 +144,9 @@ class LeaveRulesRunner:
             outcome.rule_error = f"participant document does not decode ({exc}); LEAVE rules not run"
             return outcome
         try:
-            rules_doc = self.studies.current_rules_document(study.key)
+            if not rules_cache:
+                rules_cache.append(self.studies.current_rules_document(study.key))
+            rules_doc = rules_cache[0]
             if rules_doc is None:
                 raise LookupError(f"study {study.key} has no studyRules document")
             result = self.engine.run_rules(
@@ -126,6 +172,72 @@ class LeaveRulesRunner:
         encoded_state["studyStatus"] = ACCOUNT_DELETED
         outcome.participant = encoded_state
         return outcome
+
+    def apply_many(self, study_key: str, outcomes: Sequence[LeaveOutcome]) -> list[list[str]]:
+        """`apply` for many outcomes of one study, each step one call for all of them; returns each
+        outcome's errors (each step runs for every outcome even if an earlier one failed)."""
+        errors: list[list[str]] = [[] for _ in outcomes]
+        if not outcomes:
+            return errors
+
+        def step(what: str, indexes: Sequence[int], call: Callable[[], Mapping[int, str] | int]) -> None:
+            try:
+                refused = call()
+            except Exception as exc:
+                if isinstance(exc, PyMongoError) and database_unavailable(exc):
+                    raise  # the outcomes stay journaled; the rerun applies them
+                for index in indexes:
+                    errors[index].append(f"{what} failed: {type(exc).__name__}: {exc}")
+                return
+            if isinstance(refused, Mapping):
+                for position, reason in refused.items():
+                    errors[indexes[position]].append(f"{what} failed: {reason}")
+
+        studies = self.studies
+        status_only = [i for i, o in enumerate(outcomes) if o.status_only]
+        if status_only:
+            step(
+                "setting the participant's status",
+                status_only,
+                lambda: studies.set_participant_status_many(
+                    study_key, [outcomes[i].participant_id for i in status_only], ACCOUNT_DELETED
+                ),
+            )
+        with_state = [i for i, o in enumerate(outcomes) if o.participant is not None]
+        if with_state:
+            step(
+                "saving participant state",
+                with_state,
+                lambda: studies.save_participant_states(
+                    study_key, [outcomes[i].participant or {} for i in with_state]
+                ),
+            )
+        reports = [(i, report) for i in with_state for report in outcomes[i].reports or []]
+        if reports:
+            try:
+                refused = studies.insert_reports_once(study_key, [report for _, report in reports])
+            except Exception as exc:
+                if isinstance(exc, PyMongoError) and database_unavailable(exc):
+                    raise
+                refused = {n: f"{type(exc).__name__}: {exc}" for n in range(len(reports))}
+            for n, reason in refused.items():
+                index, report = reports[n]
+                errors[index].append(f"saving report {report.get('key')!r} failed: {reason}")
+        confidential = [i for i, o in enumerate(outcomes) if o.confidential_id]
+        if confidential:
+            step(
+                "deleting confidential responses",
+                confidential,
+                lambda: studies.delete_confidential_responses_of(
+                    study_key, [outcomes[i].confidential_id for i in confidential]
+                ),
+            )
+        step(
+            "removing confidential-ID map entries",
+            range(len(outcomes)),
+            lambda: studies.remove_id_map_entries_of([o.profile_id for o in outcomes], [study_key]),
+        )
+        return errors
 
     def apply(self, outcome: LeaveOutcome) -> list[str]:
         """Save state, reports, then erase; returns the errors (each step runs even if an earlier one failed)."""

@@ -23,7 +23,7 @@ on the state of an uninterrupted run: no half-deleted user, no lost notice, no L
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from bson import ObjectId
@@ -33,7 +33,7 @@ from usermgmt_pipeline.case.messaging import outgoing_email_document
 from usermgmt_pipeline.case.studies import Study, StudyDecodeError, decode_study_for_erasure
 from usermgmt_pipeline.case.users import User
 from usermgmt_pipeline.emails.templates import render_email
-from usermgmt_pipeline.tasks.checkpoints import checkpoint
+from usermgmt_pipeline.tasks.checkpoints import checkpoint, in_parts
 from usermgmt_pipeline.tasks.context import TaskContext, ids_only
 from usermgmt_pipeline.tasks.deletion_plan import ACCOUNT_DELETED
 from usermgmt_pipeline.tasks.iteration import database_unavailable
@@ -81,6 +81,99 @@ def all_studies(ctx: TaskContext, problems: list[str] | None = None) -> list[Stu
     return studies
 
 
+Outcome = tuple[str, Any]
+"""("ok", None) when done, ("ok", reason) when skipped, ("error", exception) when the user failed."""
+
+
+def _visit(name: str, items: Sequence[Any]) -> None:
+    """The step boundary `name`, once per user (or profile x study pair) that reached it."""
+    for _item in items:
+        checkpoint(name)
+
+
+def delete_users(
+    ctx: TaskContext,
+    task: str,
+    users: Sequence[User],
+    selection: Mapping[str, Any],
+    message_type: str,
+    template: Mapping[str, Any],
+    studies: list[Study],
+) -> dict[str, Outcome]:
+    """Delete one batch of selected users; returns each user's outcome by user id."""
+    users = list({user.id: user for user in users}.values())  # a cursor may repeat a user
+    keys = {user.id: journal_key(ctx.instance_id, user.id) for user in users}
+    snapshots = {
+        user.id: {
+            "accountID": user.account_id,
+            "language": user.preferred_language,
+            "profileIDs": [p.id for p in user.profiles],
+            "messageType": message_type,
+        }
+        for user in users
+    }
+    fresh = {
+        keys[user.id]: {
+            "task": task,
+            "instanceID": ctx.instance_id,
+            "userID": user.id,
+            "state": "selected",
+            **snapshots[user.id],
+            "emailDocId": ObjectId(),
+            "studiesDone": [],
+            "startedAt": ctx.now_s(),
+        }
+        for user in users
+    }
+    opened: dict[str, Mapping[str, Any]] = {}
+    for part in in_parts("delete:journal-opened", list(fresh)):
+        opened.update(ctx.pipeline.open_entries({key: fresh[key] for key in part}))
+    entries = {user.id: dict(opened[keys[user.id]]) for user in users}
+    # An earlier attempt found the user no longer selected; the selection picked them again: try afresh.
+    again = {
+        keys[user.id]: {"state": "selected", **snapshots[user.id], "startedAt": ctx.now_s()}
+        for user in users
+        if entries[user.id]["state"] == "abandoned"
+    }
+    ctx.pipeline.update_each({key: {"$set": changes} for key, changes in again.items()})
+    for user in users:
+        entries[user.id].update(again.get(keys[user.id], {}))
+    _visit("delete:journal-opened", users)
+
+    outcomes: dict[str, Outcome] = {}
+    to_delete = [user for user in users if entries[user.id]["state"] == "selected"]
+    deleted_users: list[User] = []
+    for user_part in in_parts("delete:user-deleted", to_delete):
+        deleted = ctx.users.delete_many_if_selected([user.object_id for user in user_part], selection)
+        gone = [user for user in user_part if user.object_id in deleted]
+        kept = [user for user in user_part if user.object_id not in deleted]
+        ctx.users.delete_attributes_many([user.object_id for user in gone])
+        ctx.pipeline.update_many(
+            [keys[user.id] for user in gone], {"state": "user_deleted", "attributesDeleted": True}
+        )
+        ctx.pipeline.update_many([keys[user.id] for user in kept], {"state": "abandoned"})
+        for user in gone:
+            entries[user.id].update(state="user_deleted", attributesDeleted=True)
+            # Counted by the run's mass-deletion guard; outside the account's history ("delete" says it).
+            ctx.audit(task, "", ACCOUNT_DELETED, "done", {"deletedUserID": user.id})
+        for user in kept:
+            ctx.audit(task, user.id, "delete", "selection-changed")
+            outcomes[user.id] = (
+                "ok",
+                "no longer selected at deletion time (logged in, confirmed or already deleted)",
+            )
+        deleted_users += gone
+    _visit("delete:user-deleted", deleted_users)
+
+    carried = carry_deletions_forward(
+        ctx, [entries[user.id] for user in users if user.id not in outcomes], template, studies
+    )
+    for user in users:
+        if user.id not in outcomes:
+            outcomes[user.id] = carried[keys[user.id]]
+    return outcomes
+
+
 def delete_user(
     ctx: TaskContext,
     task: str,
@@ -90,177 +183,319 @@ def delete_user(
     template: Mapping[str, Any],
     studies: list[Study],
 ) -> str | None:
-    """Delete one selected user; None when fully done, or why the user was skipped. Raises on failure."""
-    key = journal_key(ctx.instance_id, user.id)
-    entry = ctx.pipeline.open_entry(
-        key,
-        {
-            "task": task,
-            "instanceID": ctx.instance_id,
-            "userID": user.id,
-            "state": "selected",
-            "accountID": user.account_id,
-            "language": user.preferred_language,
-            "profileIDs": [p.id for p in user.profiles],
-            "messageType": message_type,
-            "emailDocId": ObjectId(),
-            "studiesDone": [],
-            "startedAt": ctx.now_s(),
-        },
-    )
-    if entry["state"] == "abandoned":  # an earlier attempt found the user no longer selected; try afresh
-        ctx.pipeline.update(
-            key,
-            {
-                "state": "selected",
-                "accountID": user.account_id,
-                "language": user.preferred_language,
-                "profileIDs": [p.id for p in user.profiles],
-                "messageType": message_type,
-                "startedAt": ctx.now_s(),
-            },
-        )
-        entry = {**entry, "state": "selected"}
-    checkpoint("delete:journal-opened")
-    if entry["state"] == "selected":
-        if not ctx.users.delete_if_selected(user.object_id, selection):
-            ctx.pipeline.update(key, {"state": "abandoned"})
-            ctx.audit(task, user.id, "delete", "selection-changed")
-            return "no longer selected at deletion time (logged in, confirmed or already deleted)"
-        ctx.pipeline.update(key, {"state": "user_deleted"})
-        # Counted by the run's mass-deletion guard; outside the account's history, whose "delete" record says it.
-        ctx.audit(task, "", ACCOUNT_DELETED, "done", {"deletedUserID": user.id})
-    return resume_deletion(ctx, key, template, studies)
+    """Delete one selected user (a batch of one): None when done, or why the user was skipped. Raises on failure."""
+    kind, value = delete_users(ctx, task, [user], selection, message_type, template, studies)[user.id]
+    if kind == "error":
+        raise value
+    reason: str | None = value
+    return reason
 
 
-def resume_deletion(
-    ctx: TaskContext, key: str, template: Mapping[str, Any], studies: list[Study]
-) -> str | None:
-    """Carry a journaled deletion forward from whatever state it is in; raise if a step still fails."""
-    entry = ctx.pipeline.get(key)
-    if entry is None:
-        raise LookupError(f"journal entry {key} vanished")
-    task, user_id = entry["task"], entry["userID"]
-    user_oid = ObjectId(user_id)
-    state = entry["state"]
-    if state == "selected":
-        if ctx.users.exists(user_oid):
-            # Killed before the commit point: nothing was changed; the selection decides afresh.
-            ctx.pipeline.update(key, {"state": "abandoned"})
-            return "deletion had not started; the user is re-evaluated by the task's selection"
-        state = "user_deleted"  # killed between the atomic delete and the journal update
-        ctx.pipeline.update(key, {"state": state})
-    if state == "user_deleted" and entry.get("attributesDeleted") is not True:
-        ctx.users.delete_attributes(user_oid)
-        ctx.pipeline.update(key, {"attributesDeleted": True, "state": "user_deleted"})
-        checkpoint("delete:user-deleted")
+def resume_deletions(
+    ctx: TaskContext, task: str, template: Mapping[str, Any], studies: list[Study]
+) -> Iterator[tuple[Mapping[str, Any], Outcome]]:
+    """Carry this task's unfinished journal entries forward, a batch at a time; yields each entry's outcome."""
+    entries = [dict(e) for e in ctx.pipeline.unfinished(task, ctx.instance_id, UNFINISHED)]
+    size = ctx.batch_size
+    for start in range(0, len(entries), size):
+        chunk = entries[start : start + size]
+        try:
+            carried = carry_deletions_forward(ctx, chunk, template, studies)
+        except Exception as exc:
+            carried = {entry["_id"]: ("error", exc) for entry in chunk}
+        for entry in chunk:
+            yield entry, carried.get(entry["_id"], ("ok", None))
 
-    errors: list[dict[str, str]] = list(entry.get("studyErrors") or [])
-    if state == "user_deleted":
-        errors = _process_studies(ctx, key, entry, studies)
-        if errors:
-            ctx.audit(task, user_id, "study-erasure", "failed", {"reason": ids_only(_describe(errors))})
-        ctx.temp_tokens.delete_all_for_user(ctx.instance_id, user_id)
-        ctx.users.delete_renew_tokens(user_id)
-        state = "erased"
-        ctx.pipeline.update(key, {"state": state, **({"studyErrors": errors} if errors else {})})
-        checkpoint("delete:tokens-deleted")
-    elif state == "studies_pending":
-        pending_studies = sorted({e["study"] for e in errors})
-        errors = _process_studies(ctx, key, entry, studies)
-        if errors:
-            ctx.pipeline.update(key, {"studyErrors": errors})
-            ctx.audit(task, user_id, "study-erasure", "failed", {"reason": ids_only(_describe(errors))})
-        else:
-            ctx.pipeline.update(
-                key, {"state": "done"}, unset=("pendingStudy", "studyErrors", "retryOutcomes")
+
+def carry_deletions_forward(
+    ctx: TaskContext, entries: Sequence[dict[str, Any]], template: Mapping[str, Any], studies: list[Study]
+) -> dict[str, Outcome]:
+    """Carry journaled deletions forward from whatever state each is in; returns each entry's outcome by key.
+
+    `entries` are the journal entries as stored (updated here in step with every journal write). A user
+    whose study data could not all be erased ends in `studies_pending` with a PartialErasureError outcome.
+    """
+    outcomes: dict[str, Outcome] = {}
+    by_key = {entry["_id"]: entry for entry in entries}
+
+    selected = [e for e in entries if e["state"] == "selected"]
+    if selected:
+        existing = ctx.users.existing_ids([ObjectId(e["userID"]) for e in selected])
+        restart = [e["_id"] for e in selected if ObjectId(e["userID"]) in existing]
+        # Killed between the atomic delete and the journal update: the user is gone, carry on from there.
+        moved = [e["_id"] for e in selected if ObjectId(e["userID"]) not in existing]
+        # Killed before the commit point: nothing was changed; the selection decides afresh.
+        ctx.pipeline.update_many(restart, {"state": "abandoned"})
+        ctx.pipeline.update_many(moved, {"state": "user_deleted"})
+        for key in restart:
+            by_key[key]["state"] = "abandoned"
+            outcomes[key] = (
+                "ok",
+                "deletion had not started; the user is re-evaluated by the task's selection",
             )
-            ctx.audit(task, user_id, "delete", "done", {"studiesErased": pending_studies})
+        for key in moved:
+            by_key[key]["state"] = "user_deleted"
 
-    if state == "erased":
-        _queue_deletion_email(ctx, entry, template)
-        if errors:
-            ctx.pipeline.update(key, {"state": "studies_pending"}, unset=("accountID", "language"))
-        else:
-            ctx.pipeline.update(key, {"state": "done"}, unset=("pendingStudy", "accountID", "language"))
-        checkpoint("delete:email-queued")
-        failed_studies = sorted({e["study"] for e in errors})
-        details = {
-            "profiles": len(entry.get("profileIDs") or []),
-            "studiesErased": sorted({s.key for s in studies} - set(failed_studies)),
-            "emailsQueued": [{"messageType": entry["messageType"], "emailID": str(entry["emailDocId"])}],
-        }
-        if errors:
-            details["studiesNotErased"] = failed_studies
-        ctx.audit(task, user_id, "delete", "partial" if errors else "done", details)
-    if errors:
-        raise PartialErasureError(
-            f"account deleted and notified, but study data is not fully erased: {_describe(errors)} "
-            "(retried on every run)"
+    attributes = [
+        e for e in entries if e["state"] == "user_deleted" and e.get("attributesDeleted") is not True
+    ]
+    for part in in_parts("delete:user-deleted", attributes):
+        ctx.users.delete_attributes_many([ObjectId(e["userID"]) for e in part])
+        ctx.pipeline.update_many(
+            [e["_id"] for e in part], {"attributesDeleted": True, "state": "user_deleted"}
         )
-    return None
+        for e in part:
+            e["attributesDeleted"] = True
+    _visit("delete:user-deleted", attributes)
+
+    errors: dict[str, list[dict[str, str]]] = {e["_id"]: list(e.get("studyErrors") or []) for e in entries}
+    erasing = [e for e in entries if e["state"] == "user_deleted"]
+    retrying = [e for e in entries if e["state"] == "studies_pending"]
+    errors.update(_erase_studies(ctx, erasing + retrying, studies))
+    for e in erasing:
+        if errors[e["_id"]]:
+            ctx.audit(
+                e["task"],
+                e["userID"],
+                "study-erasure",
+                "failed",
+                {"reason": ids_only(_describe(errors[e["_id"]]))},
+            )
+    for part in in_parts("delete:tokens-deleted", erasing):
+        ctx.temp_tokens.delete_all_for_users(ctx.instance_id, [e["userID"] for e in part])
+        ctx.users.delete_renew_tokens_many([e["userID"] for e in part])
+        ctx.pipeline.update_many([e["_id"] for e in part if not errors[e["_id"]]], {"state": "erased"})
+        ctx.pipeline.update_each(
+            {
+                e["_id"]: {"$set": {"state": "erased", "studyErrors": errors[e["_id"]]}}
+                for e in part
+                if errors[e["_id"]]
+            }
+        )
+        for e in part:
+            e["state"] = "erased"
+    _visit("delete:tokens-deleted", erasing)
+
+    still_failing = [e for e in retrying if errors[e["_id"]]]
+    ctx.pipeline.update_each({e["_id"]: {"$set": {"studyErrors": errors[e["_id"]]}} for e in still_failing})
+    for e in still_failing:
+        ctx.audit(
+            e["task"],
+            e["userID"],
+            "study-erasure",
+            "failed",
+            {"reason": ids_only(_describe(errors[e["_id"]]))},
+        )
+    now_erased = [e for e in retrying if not errors[e["_id"]]]
+    ctx.pipeline.update_many([e["_id"] for e in now_erased], {"state": "done"}, unset=_STUDY_PROGRESS)
+    for e in now_erased:
+        e["state"] = "done"
+        pending_studies = sorted({err["study"] for err in e.get("studyErrors") or []})
+        ctx.audit(e["task"], e["userID"], "delete", "done", {"studiesErased": pending_studies})
+
+    _queue_deletion_emails(
+        ctx, [e for e in entries if e["state"] == "erased"], template, errors, studies, outcomes
+    )
+
+    for e in entries:
+        key = e["_id"]
+        if key in outcomes:
+            continue
+        if errors[key]:
+            outcomes[key] = (
+                "error",
+                PartialErasureError(
+                    f"account deleted and notified, but study data is not fully erased: {_describe(errors[key])} "
+                    "(retried on every run)"
+                ),
+            )
+        else:
+            outcomes[key] = ("ok", None)
+    return outcomes
+
+
+_STUDY_PROGRESS = ("pendingOutcomes", "pendingStudy", "retryOutcomes", "studyErrors")
+"""Journal fields of a deletion's study work in progress (`pendingStudy` and `retryOutcomes` are written
+by versions before the batches; an entry they left is resumed all the same)."""
+
+
+def _queue_deletion_emails(
+    ctx: TaskContext,
+    erased: list[dict[str, Any]],
+    template: Mapping[str, Any],
+    errors: Mapping[str, list[dict[str, str]]],
+    studies: list[Study],
+    outcomes: dict[str, Outcome],
+) -> None:
+    """Queue the deletion notice of every `erased` entry (never twice), then close the entries."""
+    if not erased:
+        return
+    already_sent: set[str] = set()
+    for message_type in sorted({e["messageType"] for e in erased}):
+        already_sent |= ctx.messaging.sent_since(
+            {e["userID"]: int(e["startedAt"]) for e in erased if e["messageType"] == message_type},
+            message_type,
+        )
+    docs: list[dict[str, Any]] = []
+    senders: list[dict[str, Any]] = []
+    for e in erased:
+        if e["userID"] in already_sent:
+            continue
+        try:
+            email = render_email(
+                template,
+                instance_id=ctx.instance_id,
+                language=e.get("language") or "",
+                payload={},
+                constants=ctx.config.messaging_configs.global_email_template_constants,
+            )
+        except Exception as exc:
+            outcomes[e["_id"]] = ("error", exc)
+            continue
+        senders.append(e)
+        docs.append(
+            outgoing_email_document(
+                doc_id=e["emailDocId"],
+                message_type=e["messageType"],
+                user_id=e["userID"],
+                to=e.get("accountID") or "",
+                subject=email.subject,
+                header_overrides=email.header_overrides,
+                content=email.content,
+                added_at=ctx.now_s(),
+            )
+        )
+    offset = 0
+    for part in in_parts("delete:email-queued", docs):
+        for index, reason in ctx.messaging.queue_many_once(list(part)).items():
+            outcomes[senders[offset + index]["_id"]] = (
+                "error",
+                RuntimeError(f"queueing the email failed: {reason}"),
+            )
+        offset += len(part)
+    queued = [e for e in erased if e["_id"] not in outcomes]
+    partial = [e for e in queued if errors[e["_id"]]]
+    complete = [e for e in queued if not errors[e["_id"]]]
+    ctx.pipeline.update_many(
+        [e["_id"] for e in complete],
+        {"state": "done"},
+        unset=("pendingOutcomes", "pendingStudy", "accountID", "language"),
+    )
+    ctx.pipeline.update_many(
+        [e["_id"] for e in partial], {"state": "studies_pending"}, unset=("accountID", "language")
+    )
+    _visit("delete:email-queued", queued)
+    for e in queued:
+        failed_studies = sorted({err["study"] for err in errors[e["_id"]]})
+        details: dict[str, Any] = {
+            "profiles": len(e.get("profileIDs") or []),
+            "studiesErased": sorted({s.key for s in studies} - set(failed_studies)),
+            "emailsQueued": [{"messageType": e["messageType"], "emailID": str(e["emailDocId"])}],
+        }
+        if failed_studies:
+            details["studiesNotErased"] = failed_studies
+        ctx.audit(e["task"], e["userID"], "delete", "partial" if failed_studies else "done", details)
+        e["state"] = "studies_pending" if failed_studies else "done"
 
 
 def _describe(errors: list[dict[str, str]]) -> str:
     return "; ".join(f"study {e['study']}: {e['error']}" for e in errors)
 
 
-def _process_studies(
-    ctx: TaskContext, key: str, entry: Mapping[str, Any], studies: list[Study]
-) -> list[dict[str, str]]:
-    """Each profile x study, skipping pairs the journal records as done; returns what could not be erased
-    (`{"study", "error"}` documents, as journaled in `studyErrors`).
+def _journaled_outcomes(entry: Mapping[str, Any]) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """Outcomes evaluated but not (fully) applied, by (profile, study): applied again, never re-evaluated."""
+    journaled: dict[tuple[str, str], Mapping[str, Any]] = {}
+    legacy = [entry.get("pendingStudy")] if entry.get("pendingStudy") else []
+    for outcome in [*(entry.get("retryOutcomes") or []), *legacy, *(entry.get("pendingOutcomes") or [])]:
+        journaled[(outcome.get("profile_id"), outcome.get("study_key"))] = outcome
+    return journaled
 
-    Pairs where the profile never took part (no participant document, hence no rules, state or reports)
-    only need their ID-map entries removed; those are batched into one delete per profile, which matters
+
+def _erase_studies(
+    ctx: TaskContext, entries: Sequence[dict[str, Any]], studies: list[Study]
+) -> dict[str, list[dict[str, str]]]:
+    """Each profile x study of these deletions, skipping the pairs journaled as done; returns per entry
+    what could not be erased (`{"study", "error"}` documents, as journaled in `studyErrors`).
+
+    Study by study, for the whole batch: one read of the participants, the LEAVE outcomes journaled in one
+    write (`pendingOutcomes`) before any is applied, each erasure step one call, the pairs done recorded in
+    one write. Pairs where the profile never took part (no participant document, hence no rules, state or
+    reports) only need their ID-map entries removed: one delete for the batch at the end, which matters
     because lookup generation creates an entry for every profile x active study. A study's failure is one
     error of the list and never stops the other studies; only a lost database connection propagates (the
     instance's run fails and the rerun resumes here).
     """
+    errors: dict[str, list[dict[str, str]]] = {e["_id"]: [] for e in entries}
+    if not entries:
+        return errors
     runner = ensure_leave_rules(ctx)
-    done = set(entry.get("studiesDone") or [])
-    errors: list[dict[str, str]] = []
-    # Outcomes evaluated but not (fully) applied: a failed study's stays in `retryOutcomes` (the next study's
-    # overwrites `pendingStudy`), so a retry applies it again and never evaluates the rules (and reports) twice.
-    retry_outcomes = {(o.get("profile_id"), o.get("study_key")): o for o in entry.get("retryOutcomes") or []}
-    journaled = dict(retry_outcomes)
-    pending = entry.get("pendingStudy")
-    if pending:
-        journaled[(pending.get("profile_id"), pending.get("study_key"))] = pending
-    for profile_id in entry.get("profileIDs") or []:
-        never_took_part: list[str] = []
-        not_erasable: list[str] = []
-        for study in studies:
-            pair = f"{profile_id}:{study.key}"
-            if pair in done:
-                continue
-            if study.identity_error:
-                not_erasable.append(study.key)
-                errors.append(
-                    {
-                        "study": study.key,
-                        "error": "its participant data cannot be located, the study-infos document does not "
-                        f"decode ({study.identity_error})",
-                    }
+    done = {e["_id"]: set(e.get("studiesDone") or []) for e in entries}
+    journaled = {e["_id"]: _journaled_outcomes(e) for e in entries}
+    pending = {key: list(outcomes.values()) for key, outcomes in journaled.items()}  # as journaled
+    no_data: list[tuple[dict[str, Any], str]] = []  # (entry, "profile:study"): only the map entries to remove
+    map_only: list[
+        tuple[str, str]
+    ] = []  # (profile, study) whose map entries go although the pair is not done
+
+    def fail(entry: Mapping[str, Any], study_key: str, error: str) -> None:
+        errors[entry["_id"]].append({"study": study_key, "error": error})
+
+    for study in studies:
+        pairs = [
+            (e, profile_id)
+            for e in entries
+            for profile_id in e.get("profileIDs") or []
+            if f"{profile_id}:{study.key}" not in done[e["_id"]]
+        ]
+        if not pairs:
+            continue
+        if study.identity_error:
+            for e, profile_id in pairs:
+                fail(
+                    e,
+                    study.key,
+                    "its participant data cannot be located, the study-infos document does not decode "
+                    f"({study.identity_error})",
                 )
-                continue
-            try:
-                if (profile_id, study.key) in journaled:
-                    outcome = LeaveOutcome.from_journal(journaled[(profile_id, study.key)])
-                else:
-                    outcome = runner.evaluate(study, profile_id)
-                    if outcome.participant is None and not outcome.rule_error:
-                        never_took_part.append(study.key)
-                        continue
-                    ctx.pipeline.update(key, {"pendingStudy": outcome.to_journal()})
-                    checkpoint("delete:study-rules-evaluated")
-            except Exception as exc:
-                if isinstance(exc, PyMongoError) and database_unavailable(exc):
-                    raise
-                not_erasable.append(study.key)
-                errors.append({"study": study.key, "error": f"{type(exc).__name__}: {exc}"})
-                continue
-            step_errors = runner.apply(outcome)
+                map_only.append((profile_id, study.key))
+            continue
+        outcomes: list[tuple[dict[str, Any], LeaveOutcome]] = []
+        to_evaluate: list[tuple[dict[str, Any], str]] = []
+        for e, profile_id in pairs:
+            stored = journaled[e["_id"]].get((profile_id, study.key))
+            if stored is not None:
+                outcomes.append((e, LeaveOutcome.from_journal(stored)))
+            else:
+                to_evaluate.append((e, profile_id))
+        try:
+            evaluated = runner.evaluate_many(study, [profile_id for _, profile_id in to_evaluate])
+        except Exception as exc:
+            evaluated = [exc] * len(to_evaluate)
+        new: list[tuple[dict[str, Any], LeaveOutcome]] = []
+        for (e, profile_id), outcome in zip(to_evaluate, evaluated, strict=True):
+            if isinstance(outcome, Exception):
+                if isinstance(outcome, PyMongoError) and database_unavailable(outcome):
+                    raise outcome
+                fail(e, study.key, f"{type(outcome).__name__}: {outcome}")
+                map_only.append((profile_id, study.key))
+            elif outcome.participant is None and not outcome.rule_error:
+                no_data.append((e, f"{profile_id}:{study.key}"))
+            else:
+                new.append((e, outcome))
+        for e, outcome in new:
+            pending[e["_id"]].append(outcome.to_journal())
+        ctx.pipeline.update_each(
+            {key: {"$set": {"pendingOutcomes": pending[key]}} for key in {e["_id"] for e, _ in new}}
+        )
+        _visit("delete:study-rules-evaluated", new)
+        outcomes += new
+        if not outcomes:
+            continue
+        step_errors = runner.apply_many(study.key, [o for _, o in outcomes])
+        progress: dict[str, dict[str, list[Any]]] = {}
+        erased: list[LeaveOutcome] = []
+        for (e, outcome), failures in zip(outcomes, step_errors, strict=True):
+            record = progress.setdefault(e["_id"], {"ruleFailures": [], "studiesDone": [], "profiles": []})
             if outcome.rule_error:
                 ctx.logger.error(
                     "deletion[%s]: LEAVE rules of study %s failed for participant %s: %s (erasure done anyway)",
@@ -269,70 +504,75 @@ def _process_studies(
                     outcome.participant_id,
                     outcome.rule_error,
                 )
-                ctx.pipeline.add_to_set(key, "ruleFailures", f"{study.key}: {outcome.rule_error}")
-                runner.rule_failures.append((entry["userID"], study.key, outcome.rule_error))
+                record["ruleFailures"].append(f"{study.key}: {outcome.rule_error}")
+                runner.rule_failures.append((e["userID"], study.key, outcome.rule_error))
                 ctx.audit(
-                    entry["task"],
-                    entry["userID"],
+                    e["task"],
+                    e["userID"],
                     f"leave-rules:{study.key}",
                     "failed",
                     {"study": study.key, "error": ids_only(outcome.rule_error)},
                 )
-            if step_errors:
-                errors.extend({"study": study.key, "error": e} for e in step_errors)
-                if (profile_id, study.key) not in retry_outcomes:
-                    ctx.pipeline.push(key, "retryOutcomes", outcome.to_journal())
+            if failures:
+                for failure in failures:
+                    fail(e, study.key, failure)
                 continue
-            ctx.pipeline.mark_done(key, "studiesDone", [pair], clear="pendingStudy")
-            if (profile_id, study.key) in retry_outcomes:
-                ctx.pipeline.pull(key, "retryOutcomes", {"profile_id": profile_id, "study_key": study.key})
+            record["studiesDone"].append(f"{outcome.profile_id}:{study.key}")
+            record["profiles"].append(outcome.profile_id)
+            erased.append(outcome)
             if not outcome.rule_error:
                 ctx.audit(
-                    entry["task"],
-                    entry["userID"],
+                    e["task"],
+                    e["userID"],
                     f"leave-rules:{study.key}",
                     "applied",
                     {"study": study.key, "reports": len(outcome.reports or [])},
                 )
-            checkpoint("delete:study-erased")
-        if never_took_part or not_erasable:
-            # The map entries need only the profile id and the study key, so they go even where the
-            # participant data cannot be reached (yet); only the pairs that are complete are marked done.
-            try:
-                ctx.studies.remove_id_map_entries_for_profile_in(profile_id, never_took_part + not_erasable)
-            except Exception as exc:
-                if isinstance(exc, PyMongoError) and database_unavailable(exc):
-                    raise
-                failure = f"removing confidential-ID map entries failed: {type(exc).__name__}: {exc}"
-                errors.extend({"study": k, "error": failure} for k in never_took_part)
-                continue
-            if never_took_part:
-                ctx.pipeline.mark_done(key, "studiesDone", [f"{profile_id}:{k}" for k in never_took_part])
-                checkpoint("delete:study-erased")
+        updates = {}
+        for key, record in progress.items():
+            erased_profiles = set(record["profiles"])
+            pending[key] = [
+                o
+                for o in pending[key]
+                if not (o.get("study_key") == study.key and o.get("profile_id") in erased_profiles)
+            ]
+            if update := _progress_update(record, pending[key] if erased_profiles else None):
+                updates[key] = update
+        ctx.pipeline.update_each(updates)
+        _visit("delete:study-erased", erased)
+
+    if no_data or map_only:
+        # The map entries need only the profile id and the study key, so they go even where the participant
+        # data cannot be reached (yet); only the pairs that are complete are marked done.
+        profiles = sorted({pair.split(":", 1)[0] for _, pair in no_data} | {p for p, _ in map_only})
+        keys = sorted({pair.split(":", 1)[1] for _, pair in no_data} | {k for _, k in map_only})
+        try:
+            ctx.studies.remove_id_map_entries_of(profiles, keys)
+        except Exception as exc:
+            if isinstance(exc, PyMongoError) and database_unavailable(exc):
+                raise
+            failure = f"removing confidential-ID map entries failed: {type(exc).__name__}: {exc}"
+            for e, pair in no_data:
+                fail(e, pair.split(":", 1)[1], failure)
+            no_data = []
+        pairs_done: dict[str, list[str]] = {}
+        for e, pair in no_data:
+            pairs_done.setdefault(e["_id"], []).append(pair)
+        ctx.pipeline.update_each(
+            {key: {"$addToSet": {"studiesDone": {"$each": p}}} for key, p in pairs_done.items()}
+        )
+        _visit("delete:study-erased", no_data)
     return errors
 
 
-def _queue_deletion_email(ctx: TaskContext, entry: Mapping[str, Any], template: Mapping[str, Any]) -> None:
-    user_id = entry["userID"]
-    message_type = entry["messageType"]
-    if ctx.messaging.was_sent_since(user_id, message_type, int(entry["startedAt"])):
-        return
-    email = render_email(
-        template,
-        instance_id=ctx.instance_id,
-        language=entry.get("language") or "",
-        payload={},
-        constants=ctx.config.messaging_configs.global_email_template_constants,
-    )
-    ctx.messaging.queue_once(
-        outgoing_email_document(
-            doc_id=entry["emailDocId"],
-            message_type=message_type,
-            user_id=user_id,
-            to=entry.get("accountID") or "",
-            subject=email.subject,
-            header_overrides=email.header_overrides,
-            content=email.content,
-            added_at=ctx.now_s(),
-        )
-    )
+def _progress_update(progress: Mapping[str, list[Any]], pending: list[Any] | None) -> dict[str, Any]:
+    """One entry's journal write after a study's erasure: rule failures, the pairs done, and the outcomes
+    still to apply (`pending`; None when none was applied). Empty when there is nothing to write."""
+    update: dict[str, Any] = {}
+    add = {field: {"$each": progress[field]} for field in ("ruleFailures", "studiesDone") if progress[field]}
+    if add:
+        update["$addToSet"] = add
+    if pending is not None:
+        update["$set"] = {"pendingOutcomes": pending}
+        update["$unset"] = {"pendingStudy": "", "retryOutcomes": ""}  # superseded by `pendingOutcomes`
+    return update

@@ -131,7 +131,7 @@ def _kill_at(
         ("send_reminder_to_confirm_accounts", notify_flow, "notify:user-updated", 3, 2),
         ("send_reminder_to_confirm_accounts", notify_flow, "notify:token-inserted", 5, 4),
         ("clean_up_unverified_users", user_deletion, "delete:study-rules-evaluated", 3, 0),
-        ("clean_up_unverified_users", user_deletion, "delete:email-queued", 2, 2),
+        ("clean_up_unverified_users", user_deletion, "delete:tokens-deleted", 2, 1),
     ],
 )
 def test_a_server_killed_mid_task_fails_the_run_loudly_and_a_rerun_after_restart_completes(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from pymongo import MongoClient
 
 from usermgmt_pipeline.tasks.checkpoints import install_checkpoint_hook
 from usermgmt_pipeline.tasks.instance_lock import PROCESS_TOKEN, InstanceBusyError, instance_lock
@@ -24,6 +25,7 @@ from usermgmt_pipeline_tests.tasks.helpers import (
     REMIND_AFTER,
     CaseEnv,
     config_document,
+    make_env,
     wait_for_lease_expiry,
     write_config,
 )
@@ -115,20 +117,23 @@ def test_a_live_holder_whose_pid_does_not_exist_here_is_not_overtaken(env: CaseE
     assert locks(env).find_one({"_id": INSTANCE})["runID"] == "run-in-the-other-container"
 
 
-def test_a_holder_that_loses_its_lease_stops_before_its_next_user(env: CaseEnv) -> None:
-    """Taken over after a stall (its heartbeat missed the expiry): the holder finishes the deletion in flight,
-    starts no further one and leaves the new holder's lease in place."""
+def test_a_holder_that_loses_its_lease_stops_before_its_next_batch(
+    tmp_path: Path, mongo_uri: str, mongo_client: MongoClient, db_prefix: str
+) -> None:
+    """Taken over after a stall (its heartbeat missed the expiry): the holder finishes the batch of deletions
+    in flight, starts no further one and leaves the new holder's lease in place."""
+    env = make_env(tmp_path, mongo_uri, mongo_client, db_prefix, batch_size=2)
     env.add_templates()
     users = [env.add_user(created_at=int(time.time()) - DELETE_UNVERIFIED_AFTER - 100) for _ in range(5)]
     taken_over = threading.Event()
 
-    def take_over_mid_user(name: str) -> None:
+    def take_over_mid_batch(name: str) -> None:
         if name == "delete:user-deleted" and not taken_over.is_set():
             taken_over.set()
             locks(env).update_one({"_id": INSTANCE}, {"$set": {"runID": "new-holder", "holder": "other"}})
             time.sleep(1.5)  # more than one heartbeat (a quarter of the 2 s lease): the holder notices
 
-    remove = install_checkpoint_hook(take_over_mid_user)
+    remove = install_checkpoint_hook(take_over_mid_batch)
     try:
         with pytest.raises(RunStoppedError, match="the instance lease was taken over"):
             TASKS["clean_up_unverified_users"](env.context())
@@ -136,10 +141,11 @@ def test_a_holder_that_loses_its_lease_stops_before_its_next_user(env: CaseEnv) 
         remove()
 
     remaining = env.users.count_documents({"_id": {"$in": [u["_id"] for u in users]}})
-    assert remaining == 4  # the user in flight was deleted completely; nobody after it was touched
-    assert env.outgoing.count_documents({"messageType": "account-deleted"}) == 1
+    assert remaining == 3  # the batch in flight (2 users) was deleted completely; nobody after it was touched
+    assert env.outgoing.count_documents({"messageType": "account-deleted"}) == 2
     assert env.journal.count_documents({"state": {"$ne": "done"}}) == 0
     assert locks(env).find_one({"_id": INSTANCE})["runID"] == "new-holder"
+    env.close()
 
 
 def test_a_live_lease_of_another_host_is_respected_until_its_heartbeat_is_stale(env: CaseEnv) -> None:
