@@ -225,7 +225,8 @@ def test_a_kill_while_four_workers_run_then_a_rerun_ends_in_the_uninterrupted_st
 
 # Kills inside a batch: the bulk write before the checkpoint wrote its first k users' documents, then the
 # process died (`<checkpoint>@<k>`, optionally `:<n>` for the n-th batch). With batch_size 2 the seeded
-# inactivity selection (6 users) takes three batches.
+# inactivity selection (6 users) takes three batches. The seeded deletions are one user each: kills inside a
+# batch of deletions are in tasks/test_crash_safety.py.
 IN_BATCH_CRASH_POINTS: list[tuple[str, str, int]] = [
     ("send_reminder_to_confirm_accounts", "notify:journal-opened@1", 500),
     ("send_reminder_to_confirm_accounts", "notify:token-inserted@1", 500),
@@ -265,7 +266,9 @@ def test_a_kill_after_k_of_n_users_of_a_bulk_step_then_a_rerun_ends_in_the_unint
     assert_same_state(snapshot(mongo_client, prefix), expected)
 
 
-@pytest.mark.parametrize("task", ["send_reminder_to_confirm_accounts", "handle_inactive_users"])
+@pytest.mark.parametrize(
+    "task", ["send_reminder_to_confirm_accounts", "handle_inactive_users", "clean_up_unverified_users"]
+)
 def test_batches_of_one_or_two_users_end_in_the_same_state_as_one_batch(
     task: str,
     baseline: Callable[[str], dict[str, list[str]]],
