@@ -51,6 +51,7 @@ def test_uses_of_other_keys_only_do_not_read_it(source: str) -> None:
     assert not reads_data_key(source, "language")
 
 
+@pytest.mark.corpus
 def test_no_real_template_reads_the_language() -> None:
     assert TEMPLATES
     assert not [p.name for p in TEMPLATES if reads_data_key(p.read_text(encoding="utf-8"), "language")]
