@@ -1,9 +1,10 @@
-"""Stopping a job between two users, never inside one.
+"""Stopping a job between two users (or batches of users), never inside one.
 
 An operator's Ctrl-C or an orchestrator's SIGTERM must stop the whole job, yet a user's steps (token, email,
 timestamp; or the erasure of every study) are only consistent once they are all done. So whoever receives
-the signal (the CLI) only *requests* a stop; the user walk checks it before it starts the next user and
-before a task starts, finishes the user in flight, and fails the task with `RunStoppedError`. Nothing here
+the signal (the CLI) only *requests* a stop; the user walk checks it before it reads the next user and
+before a task starts, so the user (or batch of users) in flight is finished, and fails the task with
+`RunStoppedError`. Nothing here
 knows about signals or Dagster.
 
 A run whose instance lease is lost (see `instance_lock`) is stopped the same way, but only that run.
