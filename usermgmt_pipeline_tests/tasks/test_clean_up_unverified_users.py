@@ -11,6 +11,7 @@ from pymongo import MongoClient
 from usermgmt_pipeline.case.users import decode_user
 from usermgmt_pipeline.demo.documents import user_document
 from usermgmt_pipeline.tasks import selection
+from usermgmt_pipeline.tasks.checkpoints import install_checkpoint_hook
 from usermgmt_pipeline.tasks.clean_up_unverified_users import MESSAGE_TYPE, TASK, clean_up_unverified_users
 from usermgmt_pipeline.tasks.iteration import run_per_user
 from usermgmt_pipeline.tasks.registry import TASKS
@@ -260,6 +261,47 @@ def test_user_who_confirms_between_selection_and_deletion_is_left_alone(env: Cas
     )
     assert env.id_map.count_documents({"profileID": str(profile)}) == 1
     assert env.outgoing.count_documents({"userId": str(plain["_id"])}) == 1
+
+
+def test_a_user_who_confirms_while_their_batch_is_in_flight_is_left_alone_and_the_rest_are_deleted(
+    env: CaseEnv,
+) -> None:
+    """The batch's journal is open (the cursor read all three) when one of them confirms: the batch's
+    `delete_many` is filtered by the selection, so that user keeps everything and the two others go."""
+    env.add_templates()
+    study = env.add_study("study-a")
+    profiles = [ObjectId() for _ in range(3)]
+    users = [env.add_user(created_at=threshold(env) - 1, profiles=[(p, True)]) for p in profiles]
+    for user, profile in zip(users, profiles, strict=True):
+        env.add_related_records(user)
+        env.add_participant(study, profile)
+        env.add_id_map_entry(study, profile)
+    racer = users[1]
+
+    def confirm_mid_batch(name: str) -> None:
+        if name == "delete:journal-opened":
+            env.users.update_one(
+                {"_id": racer["_id"]}, {"$set": {"account.accountConfirmedAt": Int64(env.t0)}}
+            )
+
+    remove = install_checkpoint_hook(confirm_mid_batch)
+    try:
+        result = clean_up_unverified_users(env.context())
+    finally:
+        remove()
+
+    assert (result.selected, result.done, result.skipped, result.failed) == (3, 2, 1, 0)
+    assert remaining_ids(env) == {racer["_id"]}
+    assert env.user_attributes.count_documents({"userId": racer["_id"]}) == 1
+    assert env.renew_tokens.count_documents({"userID": str(racer["_id"])}) == 1
+    assert env.outgoing.distinct("userId") == sorted(str(u["_id"]) for u in users if u is not racer)
+    for profile in profiles:
+        participant_id, _ = env.ids(study, profile)
+        status = env.study_db["study-a_participants"].find_one({"participantID": participant_id})[
+            "studyStatus"
+        ]
+        assert status == ("active" if profile == profiles[1] else "accountDeleted")
+        assert env.id_map.count_documents({"profileID": str(profile)}) == (1 if profile == profiles[1] else 0)
 
 
 def test_a_user_read_by_an_earlier_selection_is_not_deleted_once_it_no_longer_matches(env: CaseEnv) -> None:
