@@ -175,7 +175,9 @@ class LeaveRulesRunner:
 
     def apply_many(self, study_key: str, outcomes: Sequence[LeaveOutcome]) -> list[list[str]]:
         """`apply` for many outcomes of one study, each step one call for all of them; returns each
-        outcome's errors (each step runs for every outcome even if an earlier one failed)."""
+        outcome's errors (each step runs for every outcome even if an earlier one failed).
+
+        Not the ID-map entries: the caller removes those of a whole batch, every study at once."""
         errors: list[list[str]] = [[] for _ in outcomes]
         if not outcomes:
             return errors
@@ -232,11 +234,6 @@ class LeaveRulesRunner:
                     study_key, [outcomes[i].confidential_id for i in confidential]
                 ),
             )
-        step(
-            "removing confidential-ID map entries",
-            range(len(outcomes)),
-            lambda: studies.remove_id_map_entries_of([o.profile_id for o in outcomes], [study_key]),
-        )
         return errors
 
     def apply(self, outcome: LeaveOutcome) -> list[str]:

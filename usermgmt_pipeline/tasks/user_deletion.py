@@ -419,9 +419,9 @@ def _erase_studies(
 
     Study by study, for the whole batch: one read of the participants, the LEAVE outcomes journaled in one
     write (`pendingOutcomes`) before any is applied, each erasure step one call, the pairs done recorded in
-    one write. Pairs where the profile never took part (no participant document, hence no rules, state or
-    reports) only need their ID-map entries removed: one delete for the batch at the end, which matters
-    because lookup generation creates an entry for every profile x active study. A study's failure is one
+    one write. The ID-map entries of the batch's profiles go in one delete at the end, for every study
+    (lookup generation creates an entry for every profile x active study); pairs where the profile never
+    took part (no participant document, hence no rules, state or reports) need nothing else. A study's failure is one
     error of the list and never stops the other studies; only a lost database connection propagates (the
     instance's run fails and the rerun resumes here).
     """
@@ -433,9 +433,6 @@ def _erase_studies(
     journaled = {e["_id"]: _journaled_outcomes(e) for e in entries}
     pending = {key: list(outcomes.values()) for key, outcomes in journaled.items()}  # as journaled
     no_data: list[tuple[dict[str, Any], str]] = []  # (entry, "profile:study"): only the map entries to remove
-    map_only: list[
-        tuple[str, str]
-    ] = []  # (profile, study) whose map entries go although the pair is not done
 
     def fail(entry: Mapping[str, Any], study_key: str, error: str) -> None:
         errors[entry["_id"]].append({"study": study_key, "error": error})
@@ -450,14 +447,13 @@ def _erase_studies(
         if not pairs:
             continue
         if study.identity_error:
-            for e, profile_id in pairs:
+            for e, _profile_id in pairs:
                 fail(
                     e,
                     study.key,
                     "its participant data cannot be located, the study-infos document does not decode "
                     f"({study.identity_error})",
                 )
-                map_only.append((profile_id, study.key))
             continue
         outcomes: list[tuple[dict[str, Any], LeaveOutcome]] = []
         to_evaluate: list[tuple[dict[str, Any], str]] = []
@@ -477,7 +473,6 @@ def _erase_studies(
                 if isinstance(outcome, PyMongoError) and database_unavailable(outcome):
                     raise outcome
                 fail(e, study.key, f"{type(outcome).__name__}: {outcome}")
-                map_only.append((profile_id, study.key))
             elif outcome.participant is None and not outcome.rule_error:
                 no_data.append((e, f"{profile_id}:{study.key}"))
             else:
@@ -541,27 +536,31 @@ def _erase_studies(
         ctx.pipeline.update_each(updates)
         _visit("delete:study-erased", erased)
 
-    if no_data or map_only:
-        # The map entries need only the profile id and the study key, so they go even where the participant
-        # data cannot be reached (yet); only the pairs that are complete are marked done.
-        profiles = sorted({pair.split(":", 1)[0] for _, pair in no_data} | {p for p, _ in map_only})
-        keys = sorted({pair.split(":", 1)[1] for _, pair in no_data} | {k for _, k in map_only})
-        try:
-            ctx.studies.remove_id_map_entries_of(profiles, keys)
-        except Exception as exc:
-            if isinstance(exc, PyMongoError) and database_unavailable(exc):
-                raise
-            failure = f"removing confidential-ID map entries failed: {type(exc).__name__}: {exc}"
-            for e, pair in no_data:
-                fail(e, pair.split(":", 1)[1], failure)
-            no_data = []
-        pairs_done: dict[str, list[str]] = {}
-        for e, pair in no_data:
-            pairs_done.setdefault(e["_id"], []).append(pair)
-        ctx.pipeline.update_each(
-            {key: {"$addToSet": {"studiesDone": {"$each": p}}} for key, p in pairs_done.items()}
+    # Every map entry of these profiles in every study, in one delete: those of the pairs just erased, of the
+    # pairs that never took part, and of the pairs whose participant data cannot be reached (yet); the
+    # entries need only the profile id and the study key. Done for the whole batch every time, also for
+    # pairs recorded as done by an attempt that was killed before it got here, so none is ever left behind.
+    # Only the pairs that are complete are marked done.
+    keys = [study.key for study in studies]
+    try:
+        ctx.studies.remove_id_map_entries_of(
+            sorted({p for e in entries for p in e.get("profileIDs") or []}), keys
         )
-        _visit("delete:study-erased", no_data)
+    except Exception as exc:
+        if isinstance(exc, PyMongoError) and database_unavailable(exc):
+            raise
+        failure = f"removing confidential-ID map entries failed: {type(exc).__name__}: {exc}"
+        for e in entries:
+            for key in keys:
+                fail(e, key, failure)
+        no_data = []
+    pairs_done: dict[str, list[str]] = {}
+    for e, pair in no_data:
+        pairs_done.setdefault(e["_id"], []).append(pair)
+    ctx.pipeline.update_each(
+        {key: {"$addToSet": {"studiesDone": {"$each": p}}} for key, p in pairs_done.items()}
+    )
+    _visit("delete:study-erased", no_data)
     return errors
 
 
