@@ -26,6 +26,11 @@ log = logging.getLogger("usermgmt_pipeline.tasks")
 _EMAIL_ADDRESS = re.compile(r"[^\s@<>\"'(),;:]+@[^\s@<>\"'(),;:]+")
 
 
+AUDIT_BUFFER_LIMIT = 5000
+"""Audit records held before they are written anyway; the batched tasks also write them after every batch,
+so a batch's records (a few per user) go in one `insert_many`."""
+
+
 def ids_only(text: str, limit: int = 500) -> str:
     """Text for an audit record: email addresses (e.g. echoed in a driver error) replaced, length bounded."""
     return _EMAIL_ADDRESS.sub("<address>", text)[:limit]
@@ -130,7 +135,7 @@ class TaskContext:
             record["details"] = details
         with self._audit_lock:
             self._audit_buffer.append(record)
-            full = len(self._audit_buffer) >= 500
+            full = len(self._audit_buffer) >= AUDIT_BUFFER_LIMIT
         if full:
             self.flush_audit()
 

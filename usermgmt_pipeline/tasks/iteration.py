@@ -147,7 +147,7 @@ def run_in_batches(
     The cursor fetches one batch per getMore. Outcomes are recorded as `run_per_user` records them: a
     failed user is reported and the walk goes on; a lost database fails the instance with the counts so far.
     An exception out of `handle_batch` itself (a bulk call that failed as a whole) counts for every user of
-    the batch.
+    the batch. The batch's audit records are written after it, in one call.
     """
     size = ctx.batch_size
     batch: list[User] = []
@@ -162,6 +162,7 @@ def run_in_batches(
         for user in batch:
             _record(ctx, task, user, outcomes.get(user.id, ("ok", None)), result)
         batch.clear()
+        ctx.flush_audit()
 
     for user in selected_users(ctx, task, selection, result, fetch_batch_size=size):
         batch.append(user)

@@ -411,19 +411,68 @@ def _journaled_outcomes(entry: Mapping[str, Any]) -> dict[tuple[str, str], Mappi
     return journaled
 
 
+class _StudyProgress:
+    """A batch's study progress not yet journaled: rule failures, pairs done, changed `pendingOutcomes`.
+
+    It goes to the journal in one write per entry (one bulk call) right before the next study applies
+    outcomes it just evaluated (which must be journaled first anyway) and once at the end, instead of one
+    write after every study. A kill before such a write leaves the outcomes of the pairs erased since the
+    last one journaled as pending and those pairs not done: the rerun applies them again, which is
+    idempotent (the same state replaces itself, reports keep their pre-assigned ids, deletes find nothing).
+    """
+
+    def __init__(self, ctx: TaskContext, pending: dict[str, list[Any]]) -> None:
+        self.ctx = ctx
+        self.pending = (
+            pending  # entry key -> outcomes evaluated and not yet applied, as they should be journaled
+        )
+        self.added: dict[str, dict[str, list[str]]] = {}
+        self.changed: set[str] = set()
+        self.erased: list[str] = []  # "profile:study" pairs done since the last write (for the checkpoint)
+
+    def add(self, key: str, field: str, value: str) -> None:
+        self.added.setdefault(key, {}).setdefault(field, []).append(value)
+
+    def journal_outcomes(self, key: str, outcomes: list[Mapping[str, Any]]) -> None:
+        self.pending[key].extend(outcomes)
+        self.changed.add(key)
+
+    def erased_pair(self, key: str, study_key: str, profile_id: str) -> None:
+        self.pending[key] = [
+            o
+            for o in self.pending[key]
+            if not (o.get("study_key") == study_key and o.get("profile_id") == profile_id)
+        ]
+        self.changed.add(key)
+        self.add(key, "studiesDone", f"{profile_id}:{study_key}")
+        self.erased.append(f"{profile_id}:{study_key}")
+
+    def write(self) -> None:
+        updates: dict[str, dict[str, Any]] = {}
+        for key, fields in self.added.items():
+            updates[key] = {"$addToSet": {field: {"$each": values} for field, values in fields.items()}}
+        for key in self.changed:
+            update = updates.setdefault(key, {})
+            update["$set"] = {"pendingOutcomes": self.pending[key]}
+            update["$unset"] = {"pendingStudy": "", "retryOutcomes": ""}  # superseded by `pendingOutcomes`
+        self.ctx.pipeline.update_each(updates)
+        erased, self.erased, self.added, self.changed = self.erased, [], {}, set()
+        _visit("delete:study-erased", erased)
+
+
 def _erase_studies(
     ctx: TaskContext, entries: Sequence[dict[str, Any]], studies: list[Study]
 ) -> dict[str, list[dict[str, str]]]:
     """Each profile x study of these deletions, skipping the pairs journaled as done; returns per entry
     what could not be erased (`{"study", "error"}` documents, as journaled in `studyErrors`).
 
-    Study by study, for the whole batch: one read of the participants, the LEAVE outcomes journaled in one
-    write (`pendingOutcomes`) before any is applied, each erasure step one call, the pairs done recorded in
-    one write. The ID-map entries of the batch's profiles go in one delete at the end, for every study
+    Study by study, for the whole batch: one read of the participants (and of the rules, when someone took
+    part), the new LEAVE outcomes journaled (`pendingOutcomes`) before any is applied, then each erasure
+    step one call. The ID-map entries of the batch's profiles go in one delete at the end, for every study
     (lookup generation creates an entry for every profile x active study); pairs where the profile never
-    took part (no participant document, hence no rules, state or reports) need nothing else. A study's failure is one
-    error of the list and never stops the other studies; only a lost database connection propagates (the
-    instance's run fails and the rerun resumes here).
+    took part (no participant document, hence no rules, state or reports) need nothing else. A study's
+    failure is one error of the list and never stops the other studies; only a lost database connection
+    propagates (the instance's run fails and the rerun resumes here).
     """
     errors: dict[str, list[dict[str, str]]] = {e["_id"]: [] for e in entries}
     if not entries:
@@ -431,7 +480,7 @@ def _erase_studies(
     runner = ensure_leave_rules(ctx)
     done = {e["_id"]: set(e.get("studiesDone") or []) for e in entries}
     journaled = {e["_id"]: _journaled_outcomes(e) for e in entries}
-    pending = {key: list(outcomes.values()) for key, outcomes in journaled.items()}  # as journaled
+    progress = _StudyProgress(ctx, {key: list(outcomes.values()) for key, outcomes in journaled.items()})
     no_data: list[tuple[dict[str, Any], str]] = []  # (entry, "profile:study"): only the map entries to remove
 
     def fail(entry: Mapping[str, Any], study_key: str, error: str) -> None:
@@ -477,20 +526,16 @@ def _erase_studies(
                 no_data.append((e, f"{profile_id}:{study.key}"))
             else:
                 new.append((e, outcome))
-        for e, outcome in new:
-            pending[e["_id"]].append(outcome.to_journal())
-        ctx.pipeline.update_each(
-            {key: {"$set": {"pendingOutcomes": pending[key]}} for key in {e["_id"] for e, _ in new}}
-        )
-        _visit("delete:study-rules-evaluated", new)
+        if new:
+            for e, outcome in new:
+                progress.journal_outcomes(e["_id"], [outcome.to_journal()])
+            progress.write()  # journaled before any of them is applied
+            _visit("delete:study-rules-evaluated", new)
         outcomes += new
         if not outcomes:
             continue
         step_errors = runner.apply_many(study.key, [o for _, o in outcomes])
-        progress: dict[str, dict[str, list[Any]]] = {}
-        erased: list[LeaveOutcome] = []
         for (e, outcome), failures in zip(outcomes, step_errors, strict=True):
-            record = progress.setdefault(e["_id"], {"ruleFailures": [], "studiesDone": [], "profiles": []})
             if outcome.rule_error:
                 ctx.logger.error(
                     "deletion[%s]: LEAVE rules of study %s failed for participant %s: %s (erasure done anyway)",
@@ -499,7 +544,7 @@ def _erase_studies(
                     outcome.participant_id,
                     outcome.rule_error,
                 )
-                record["ruleFailures"].append(f"{study.key}: {outcome.rule_error}")
+                progress.add(e["_id"], "ruleFailures", f"{study.key}: {outcome.rule_error}")
                 runner.rule_failures.append((e["userID"], study.key, outcome.rule_error))
                 ctx.audit(
                     e["task"],
@@ -512,9 +557,7 @@ def _erase_studies(
                 for failure in failures:
                     fail(e, study.key, failure)
                 continue
-            record["studiesDone"].append(f"{outcome.profile_id}:{study.key}")
-            record["profiles"].append(outcome.profile_id)
-            erased.append(outcome)
+            progress.erased_pair(e["_id"], study.key, outcome.profile_id)
             if not outcome.rule_error:
                 ctx.audit(
                     e["task"],
@@ -523,18 +566,6 @@ def _erase_studies(
                     "applied",
                     {"study": study.key, "reports": len(outcome.reports or [])},
                 )
-        updates = {}
-        for key, record in progress.items():
-            erased_profiles = set(record["profiles"])
-            pending[key] = [
-                o
-                for o in pending[key]
-                if not (o.get("study_key") == study.key and o.get("profile_id") in erased_profiles)
-            ]
-            if update := _progress_update(record, pending[key] if erased_profiles else None):
-                updates[key] = update
-        ctx.pipeline.update_each(updates)
-        _visit("delete:study-erased", erased)
 
     # Every map entry of these profiles in every study, in one delete: those of the pairs just erased, of the
     # pairs that never took part, and of the pairs whose participant data cannot be reached (yet); the
@@ -554,24 +585,8 @@ def _erase_studies(
             for key in keys:
                 fail(e, key, failure)
         no_data = []
-    pairs_done: dict[str, list[str]] = {}
     for e, pair in no_data:
-        pairs_done.setdefault(e["_id"], []).append(pair)
-    ctx.pipeline.update_each(
-        {key: {"$addToSet": {"studiesDone": {"$each": p}}} for key, p in pairs_done.items()}
-    )
+        progress.add(e["_id"], "studiesDone", pair)
+    progress.write()
     _visit("delete:study-erased", no_data)
     return errors
-
-
-def _progress_update(progress: Mapping[str, list[Any]], pending: list[Any] | None) -> dict[str, Any]:
-    """One entry's journal write after a study's erasure: rule failures, the pairs done, and the outcomes
-    still to apply (`pending`; None when none was applied). Empty when there is nothing to write."""
-    update: dict[str, Any] = {}
-    add = {field: {"$each": progress[field]} for field in ("ruleFailures", "studiesDone") if progress[field]}
-    if add:
-        update["$addToSet"] = add
-    if pending is not None:
-        update["$set"] = {"pendingOutcomes": pending}
-        update["$unset"] = {"pendingStudy": "", "retryOutcomes": ""}  # superseded by `pendingOutcomes`
-    return update
