@@ -33,7 +33,7 @@ def stop_on_signals() -> Iterator[list[int]]:
         name = signal.Signals(signum).name
         if not received:
             print(
-                f"user-management: {name} received: finishing the current user's steps, then stopping "
+                f"user-management: {name} received: finishing the users in flight (the current batch), then stopping "
                 "(no further user, task or instance is started)",
                 file=sys.stderr,
                 flush=True,

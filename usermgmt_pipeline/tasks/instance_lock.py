@@ -121,11 +121,15 @@ def instance_lock(ctx: TaskContext, task: str) -> Iterator[None]:
                         {"$set": {"heartbeatAt": beat, "expiresAt": beat + lease}},
                     )
                 if kept.matched_count == 0:
+                    if stop.is_set():
+                        return  # our own release deleted the lease while this renewal was in flight
                     lease_lost(ctx.options.run_id, ctx.instance_id, "the instance lease was taken over")
                     ctx.logger.error("%s[%s]: the instance lease was taken over", task, ctx.instance_id)
                     return
                 renewed = beat
             except Exception as exc:  # the lease then ages out; past its expiry we must stop
+                if stop.is_set():
+                    return
                 ctx.logger.warning("instance lock heartbeat failed: %s", type(exc).__name__)
                 if time.time() - renewed > lease:
                     lease_lost(ctx.options.run_id, ctx.instance_id, "the instance lease could not be renewed")
@@ -139,7 +143,8 @@ def instance_lock(ctx: TaskContext, task: str) -> Iterator[None]:
         _HELD_HERE.discard(held_key)
         stop.set()
         # No waiting for a renewal in flight: it filters on our run id, so one landing after the release
-        # matches nothing, and against a server that stopped answering it would only add its timeout.
+        # matches nothing (and, seeing `stop` set, is not taken for a lost lease, which would stop the run's
+        # next task), and against a server that stopped answering it would only add its timeout.
         try:
             with op_deadline(timeout):
                 locks.delete_one(

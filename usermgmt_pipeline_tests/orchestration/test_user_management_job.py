@@ -349,8 +349,8 @@ def test_a_signal_to_a_run_worker_stops_the_run_after_the_deletion_in_flight(
     dagster_instance: DagsterInstance,
 ) -> None:
     """Dagster executes a launched run's steps on the main thread, where a SIGTERM (a terminated run, a pod
-    eviction) used to raise at whatever line the step was on. Now the deletion in flight completes, no further
-    user or asset is started, and the step is recorded as interrupted."""
+    eviction) used to raise at whatever line the step was on. Now the batch of deletions in flight (2 users
+    here) completes, no further user or asset is started, and the step is recorded as interrupted."""
     import os
     import signal
 
@@ -373,7 +373,9 @@ def test_a_signal_to_a_run_worker_stops_the_run_after_the_deletion_in_flight(
         ]
     )
     before = users.count_documents({})
-    document = config_document(mongo_uri, db_prefix, ["alpha"], orchestration={"max_deletion_share": 1.0})
+    document = config_document(
+        mongo_uri, db_prefix, ["alpha"], orchestration={"max_deletion_share": 1.0, "batch_size": 2}
+    )
     config = write_config(tmp_path / "config.yaml", document)
 
     def terminate_mid_user(name: str) -> None:
@@ -389,9 +391,9 @@ def test_a_signal_to_a_run_worker_stops_the_run_after_the_deletion_in_flight(
         clear_stop_request()
 
     assert not result.success
-    assert users.count_documents({}) == before - 1  # the user in flight, completely; nobody after it
+    assert users.count_documents({}) == before - 2  # the batch in flight, completely; nobody after it
     outgoing = mongo_client[f"{db_prefix}alpha_messageDB"]["outgoing-emails"]
-    assert outgoing.count_documents({"messageType": "account-deleted"}) == 1
+    assert outgoing.count_documents({"messageType": "account-deleted"}) == 2
     journal = mongo_client[f"{db_prefix}usermgmt-pipeline"]["journal"]
     assert journal.count_documents({"state": {"$ne": "done"}}) == 0
     assert materialized(result) == []
