@@ -41,6 +41,7 @@ from usermgmt_pipeline.case.users import User
 from usermgmt_pipeline.emails.templates import render_email
 from usermgmt_pipeline.tasks.checkpoints import checkpoint, in_parts
 from usermgmt_pipeline.tasks.context import TaskContext
+from usermgmt_pipeline.tasks.email_queue import queue_emails
 
 
 @dataclass(frozen=True)
@@ -195,14 +196,8 @@ def send_notices(
                 added_at=ctx.now_s(),
             )
         )
-    offset = 0
-    for email_part in in_parts("notify:email-queued", email_docs):
-        for index, reason in ctx.messaging.queue_many_once(list(email_part)).items():
-            outcomes[email_users[offset + index].id] = (
-                "error",
-                RuntimeError(f"queueing the email failed: {reason}"),
-            )
-        offset += len(email_part)
+    for index, failure in queue_emails(ctx, "notify:email-queued", email_docs).items():
+        outcomes[email_users[index].id] = ("error", failure)
     queued = [user for user in to_email if user.id not in outcomes]
     ctx.pipeline.update_many([keys[user.id] for user in queued], {"state": "email_queued"})
     active = [user for user in active if user.id not in outcomes]

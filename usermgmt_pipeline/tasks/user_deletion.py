@@ -36,6 +36,7 @@ from usermgmt_pipeline.emails.templates import render_email
 from usermgmt_pipeline.tasks.checkpoints import checkpoint, in_parts
 from usermgmt_pipeline.tasks.context import TaskContext, ids_only
 from usermgmt_pipeline.tasks.deletion_plan import ACCOUNT_DELETED
+from usermgmt_pipeline.tasks.email_queue import queue_emails
 from usermgmt_pipeline.tasks.iteration import database_unavailable
 from usermgmt_pipeline.tasks.study_leave import LeaveOutcome
 from usermgmt_pipeline.tasks.study_runtime import ensure_leave_rules
@@ -252,7 +253,7 @@ def carry_deletions_forward(
     erasing = [e for e in entries if e["state"] == "user_deleted"]
     retrying = [e for e in entries if e["state"] == "studies_pending"]
     errors.update(_erase_studies(ctx, erasing + retrying, studies))
-    for e in erasing:
+    for e in erasing + retrying:
         if errors[e["_id"]]:
             ctx.audit(
                 e["task"],
@@ -278,14 +279,6 @@ def carry_deletions_forward(
 
     still_failing = [e for e in retrying if errors[e["_id"]]]
     ctx.pipeline.update_each({e["_id"]: {"$set": {"studyErrors": errors[e["_id"]]}} for e in still_failing})
-    for e in still_failing:
-        ctx.audit(
-            e["task"],
-            e["userID"],
-            "study-erasure",
-            "failed",
-            {"reason": ids_only(_describe(errors[e["_id"]]))},
-        )
     now_erased = [e for e in retrying if not errors[e["_id"]]]
     ctx.pipeline.update_many([e["_id"] for e in now_erased], {"state": "done"}, unset=_STUDY_PROGRESS)
     for e in now_erased:
@@ -365,14 +358,8 @@ def _queue_deletion_emails(
                 added_at=ctx.now_s(),
             )
         )
-    offset = 0
-    for part in in_parts("delete:email-queued", docs):
-        for index, reason in ctx.messaging.queue_many_once(list(part)).items():
-            outcomes[senders[offset + index]["_id"]] = (
-                "error",
-                RuntimeError(f"queueing the email failed: {reason}"),
-            )
-        offset += len(part)
+    for index, failure in queue_emails(ctx, "delete:email-queued", docs).items():
+        outcomes[senders[index]["_id"]] = ("error", failure)
     queued = [e for e in erased if e["_id"] not in outcomes]
     partial = [e for e in queued if errors[e["_id"]]]
     complete = [e for e in queued if not errors[e["_id"]]]
