@@ -14,8 +14,12 @@ from pymongo import MongoClient
 
 from usermgmt_pipeline_tests.conftest import REPO_ROOT
 from usermgmt_pipeline_tests.orchestration.dagster_server import (
+    LAUNCH_BACKFILL,
+    LAUNCH_RUN,
     LOCATION,
     REPOSITORY,
+    REPOSITORY_SELECTOR,
+    RUNS,
     DagsterServer,
     running_dagster,
 )
@@ -32,33 +36,11 @@ TASK_ASSETS = (
     "migrate_account_info",
 )
 
-LAUNCH_BACKFILL = """
-mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-  }
-}"""
-LAUNCH_RUN = """
-mutation($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-  }
-}"""
 REPOSITORY_QUERY = """
 query($selector: RepositorySelector!) {
   repositoryOrError(repositorySelector: $selector) {
     ... on Repository { schedules { name cronSchedule executionTimezone } sensors { name } }
   }
-}"""
-REPOSITORY_SELECTOR = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
-RUNS = """
-query($filter: RunsFilter) {
-  runsOrError(filter: $filter) { ... on Runs { results { runId status tags { key value } } } }
 }"""
 
 

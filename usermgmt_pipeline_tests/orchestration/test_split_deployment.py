@@ -31,7 +31,14 @@ from dagster import DagsterEventType, DagsterInstance, RunsFilter
 from pymongo import MongoClient
 
 from usermgmt_pipeline.config import load_config
-from usermgmt_pipeline_tests.orchestration.dagster_server import BIN, LOCATION, REPOSITORY, DagsterServer
+from usermgmt_pipeline_tests.orchestration.dagster_server import (
+    BIN,
+    LAUNCH_BACKFILL,
+    LAUNCH_RUN,
+    REPOSITORY_SELECTOR,
+    RUNS,
+    DagsterServer,
+)
 from usermgmt_pipeline_tests.orchestration.helpers import config_document, connection_str, seed, write_config
 from usermgmt_pipeline_tests.orchestration.postgres_server import NoPostgresError, running_postgres
 from usermgmt_pipeline_tests.orchestration.split_deployment import SplitDeployment, running_split_deployment
@@ -54,28 +61,7 @@ SEED_AHEAD_S = 600
 # The run worker is killed while it waits for the reply to its first email insert (its user already deleted).
 HELD_REQUEST = b"outgoing-emails"
 FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
-REPOSITORY_SELECTOR = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
 
-LAUNCH_BACKFILL = """
-mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-  }
-}"""
-LAUNCH_RUN = """
-mutation($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-  }
-}"""
-RUNS = """
-query($filter: RunsFilter) {
-  runsOrError(filter: $filter) { ... on Runs { results { runId status tags { key value } } } }
-}"""
 BACKFILL_STATUS = """
 query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } } }"""
 
