@@ -19,7 +19,12 @@ from usermgmt_pipeline.tasks.results import MassDeletionGuardError, TaskFailedEr
 from usermgmt_pipeline.tasks.study_runtime import ensure_leave_rules
 from usermgmt_pipeline.tasks.user_deletion import all_studies, delete_user
 from usermgmt_pipeline_tests.case.test_messaging import assert_outgoing_email_shape
-from usermgmt_pipeline_tests.tasks.helpers import DELETE_UNVERIFIED_AFTER, CaseEnv, make_env
+from usermgmt_pipeline_tests.tasks.helpers import (
+    DELETE_UNVERIFIED_AFTER,
+    CaseEnv,
+    make_env,
+    run_counting_commands,
+)
 
 THRESHOLD_OFFSET = DELETE_UNVERIFIED_AFTER
 
@@ -302,6 +307,37 @@ def test_a_user_who_confirms_while_their_batch_is_in_flight_is_left_alone_and_th
         ]
         assert status == ("active" if profile == profiles[1] else "accountDeleted")
         assert env.id_map.count_documents({"profileID": str(profile)}) == (1 if profile == profiles[1] else 0)
+
+
+def test_the_commands_of_a_batch_of_deletions_do_not_grow_with_its_users(env: CaseEnv) -> None:
+    """Each step of a batch is one bulk call, also the study side: 5 users and 60 users, each with a profile
+    that took part in two studies (LEAVE rules, participant state, confidential responses, map entries),
+    cost the same number of commands."""
+    env.add_templates()
+    studies = [env.add_study("study-a"), env.add_study("study-b", method="")]
+
+    def seed_users(n: int) -> None:
+        for _ in range(n):
+            profile = ObjectId()
+            user = env.add_user(created_at=threshold(env) - 1, profiles=[(profile, True)])
+            env.add_related_records(user)
+            for study in studies:
+                env.add_participant(study, profile)
+                env.add_id_map_entry(study, profile)
+
+    seed_users(5)
+    few, few_commands = run_counting_commands(env, clean_up_unverified_users)
+    seed_users(60)
+    many, many_commands = run_counting_commands(env, clean_up_unverified_users)
+
+    assert (few.done, many.done, few.failed, many.failed) == (5, 60, 0, 0)
+    assert env.users.count_documents({}) == 0 and env.id_map.count_documents({}) == 0
+    assert env.outgoing.count_documents({}) == 65
+    for study in studies:
+        participants = env.study_db[f"{study['key']}_participants"]
+        assert participants.count_documents({"studyStatus": "accountDeleted"}) == 65
+    assert len(many_commands) == len(few_commands), (few_commands, many_commands)
+    assert len(many_commands) <= 40, many_commands
 
 
 def test_a_user_read_by_an_earlier_selection_is_not_deleted_once_it_no_longer_matches(env: CaseEnv) -> None:
