@@ -46,22 +46,28 @@ def insert_unordered(collection: Collection[Any], docs: Sequence[Mapping[str, An
     return outcome
 
 
+STATEMENTS_PER_COMMAND = 50
+"""Update and replace statements sent in one command at most. FerretDB v1 (SQLite) keeps the cursor of each
+statement of an `update` command open until the command ends, and its pool has 100 connections per
+database: a command of 100 statements or more waits for a connection forever (seen at 250). MongoDB has
+no such limit; 50 keeps a batch of 500 users at ten commands per step on either server."""
+
+
 def write_unordered(
     collection: Collection[Any], ops: Sequence[ReplaceOne[Any] | UpdateOne | UpdateMany]
 ) -> dict[int, str]:
-    """One unordered `bulk_write`; returns the operations the server refused (index -> reason).
+    """Unordered `bulk_write`s of at most `STATEMENTS_PER_COMMAND` operations; returns the operations the
+    server refused (index -> reason).
 
     A failed command (no connection, a timeout) raises: it is not one operation's problem.
     """
-    if not ops:
-        return {}
-    try:
-        collection.bulk_write(list(ops), ordered=False)
-    except BulkWriteError as exc:
-        if exc.details.get("writeConcernErrors"):
-            raise
-        return {
-            int(e["index"]): f"{e.get('code')}: {str(e.get('errmsg', ''))[:200]}"
-            for e in exc.details.get("writeErrors", [])
-        }
-    return {}
+    refused: dict[int, str] = {}
+    for start in range(0, len(ops), STATEMENTS_PER_COMMAND):
+        try:
+            collection.bulk_write(list(ops[start : start + STATEMENTS_PER_COMMAND]), ordered=False)
+        except BulkWriteError as exc:
+            if exc.details.get("writeConcernErrors"):
+                raise
+            for e in exc.details.get("writeErrors", []):
+                refused[start + int(e["index"])] = f"{e.get('code')}: {str(e.get('errmsg', ''))[:200]}"
+    return refused

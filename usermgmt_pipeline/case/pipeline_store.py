@@ -14,7 +14,7 @@ from typing import Any
 from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.database import Database
 
-from usermgmt_pipeline.case.bulk import insert_unordered
+from usermgmt_pipeline.case.bulk import insert_unordered, write_unordered
 from usermgmt_pipeline.case.connections import op_deadline
 
 FINISHED_STATES = ("done", "selection-changed", "abandoned")
@@ -110,13 +110,17 @@ class PipelineStore:
             self.journal.update_many({"_id": {"$in": list(keys)}}, update)
 
     def update_each(self, updates: Mapping[str, Mapping[str, Any]]) -> None:
-        """A different update document per entry (`key -> {"$set": ..., "$addToSet": ...}`), in one call."""
+        """A different update document per entry (`key -> {"$set": ..., "$addToSet": ...}`), in one bulk
+        write (split as `write_unordered` splits it); a refused update raises, like a failed `update`."""
         if not updates:
             return
         with op_deadline(self.timeout):
-            self.journal.bulk_write(
-                [UpdateOne({"_id": key}, dict(u)) for key, u in updates.items()], ordered=False
+            refused = write_unordered(
+                self.journal, [UpdateOne({"_id": key}, dict(u)) for key, u in updates.items()]
             )
+        if refused:
+            index, reason = next(iter(refused.items()))
+            raise RuntimeError(f"updating journal entry {list(updates)[index]} failed: {reason}")
 
     def get(self, key: str) -> Mapping[str, Any] | None:
         with op_deadline(self.timeout):
