@@ -10,7 +10,7 @@ set -euo pipefail
 version="v1.24.2"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/.cache/bin/ferretdb"
-if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "version: $version"; then
+if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep "version: $version" >/dev/null; then
   exit 0
 fi
 command -v go >/dev/null || { echo "Go is needed to build FerretDB ($version); install Go 1.22+ or set MONGODB_URI." >&2; exit 1; }
@@ -23,4 +23,4 @@ cp -r "$dir" "$src"
 chmod -R u+w "$src"
 echo "$version" > "$src/build/version/version.txt"
 (cd "$src" && go build -ldflags=-checklinkname=0 -o "$bin" ./cmd/ferretdb)
-"$bin" --version | head -1
+"$bin" --version | sed -n 1p  # sed reads all of it: head would exit early, and pipefail would fail on the SIGPIPE
