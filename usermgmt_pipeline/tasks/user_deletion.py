@@ -1,4 +1,4 @@
-"""Deleting one user: the journal-driven, resumable version of CASE's DeleteUser (docs/tasks.md §2.1-2.3).
+"""Deleting users: the journal-driven, resumable version of CASE's DeleteUser (docs/tasks.md §2.1-2.3).
 
 Go's order (studies, tokens, renew tokens, user document, email) loses the deletion notice forever when it
 dies after the user document is gone, and re-runs LEAVE rules when it dies before. Ours:
@@ -19,6 +19,11 @@ dies after the user document is gone, and re-runs LEAVE rules when it dies befor
 
 Each task first resumes its instance's unfinished entries, so a rerun after a kill at any point converges
 on the state of an uninterrupted run: no half-deleted user, no lost notice, no LEAVE report created twice.
+
+The users come in batches (`orchestration.batch_size`) and every step is one bulk call for the batch (the
+study side one call per step and study); only the LEAVE rules and the rendering run per user. Each user
+still goes through the steps in this order, so a kill between two steps, or inside one after k of its n
+users, leaves every user of the batch at a step boundary of its own.
 """
 
 from __future__ import annotations
