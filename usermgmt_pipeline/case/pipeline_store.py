@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, UpdateOne
 from pymongo.database import Database
 
 from usermgmt_pipeline.case.bulk import insert_unordered, write_unordered
@@ -58,21 +58,9 @@ class PipelineStore:
         with op_deadline(self.timeout):
             return self.audit.delete_many({"instanceID": instance_id, "at": {"$lt": before}}).deleted_count
 
-    def open_entry(self, key: str, on_insert: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Create the journal entry for `key` or return the existing one (its pre-assigned ids are reused)."""
-        with op_deadline(self.timeout):
-            entry = self.journal.find_one_and_update(
-                {"_id": key},
-                {"$setOnInsert": {**on_insert, "openedAt": int(time.time())}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-        assert entry is not None  # an upsert returning the document AFTER always has one
-        opened: Mapping[str, Any] = entry
-        return opened
-
     def open_entries(self, entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-        """`open_entry` for many keys in two calls: insert the new ones unordered, read the existing back.
+        """Create the journal entries for these keys, or read back the existing ones (their pre-assigned ids are
+        reused), in two calls: insert the new ones unordered, read the existing back.
 
         Returns every key's entry as stored (a new one as inserted, an existing one with its pre-assigned ids).
         A key whose insert failed for another reason than a duplicate key raises, like a failed single open.
@@ -121,38 +109,6 @@ class PipelineStore:
         if refused:
             index, reason = next(iter(refused.items()))
             raise RuntimeError(f"updating journal entry {list(updates)[index]} failed: {reason}")
-
-    def get(self, key: str) -> Mapping[str, Any] | None:
-        with op_deadline(self.timeout):
-            return self.journal.find_one({"_id": key})
-
-    def update(self, key: str, changes: Mapping[str, Any], unset: tuple[str, ...] = ()) -> None:
-        update: dict[str, Any] = {"$set": dict(changes)}
-        if unset:
-            update["$unset"] = {field: "" for field in unset}
-        with op_deadline(self.timeout):
-            self.journal.update_one({"_id": key}, update)
-
-    def add_to_set(self, key: str, field: str, value: Any) -> None:
-        with op_deadline(self.timeout):
-            self.journal.update_one({"_id": key}, {"$addToSet": {field: value}})
-
-    def push(self, key: str, field: str, value: Any) -> None:
-        with op_deadline(self.timeout):
-            self.journal.update_one({"_id": key}, {"$push": {field: value}})
-
-    def pull(self, key: str, field: str, match: Mapping[str, Any]) -> None:
-        """Remove the elements of the array `field` that match `match` (a query on the elements)."""
-        with op_deadline(self.timeout):
-            self.journal.update_one({"_id": key}, {"$pull": {field: dict(match)}})
-
-    def mark_done(self, key: str, field: str, values: list[Any], clear: str = "") -> None:
-        """Add `values` to the set `field` (and null `clear`) in one write."""
-        update: dict[str, Any] = {"$addToSet": {field: {"$each": values}}}
-        if clear:
-            update["$set"] = {clear: None}
-        with op_deadline(self.timeout):
-            self.journal.update_one({"_id": key}, update)
 
     def unfinished(self, task: str, instance_id: str, states: tuple[str, ...]) -> Iterator[Mapping[str, Any]]:
         with op_deadline(self.timeout):

@@ -292,13 +292,6 @@ class StudyCollections:
         with op_deadline(self.timeout):
             return self.id_map.delete_many({"profileID": profile_id, "studyKey": study_key}).deleted_count
 
-    def remove_id_map_entries_for_profile_in(self, profile_id: str, study_keys: Sequence[str]) -> int:
-        """The per-study removal of Go, for several studies in one delete."""
-        with op_deadline(self.timeout):
-            return self.id_map.delete_many(
-                {"profileID": profile_id, "studyKey": {"$in": list(study_keys)}}
-            ).deleted_count
-
     @property
     def id_map_table_name(self) -> str:
         """`<database>.<collection>` of the map, as Dagster's `dagster/table_name` names a table."""

@@ -106,13 +106,6 @@ class TempTokens:
                 )
         return out
 
-    def delete_all_for_user(self, instance_id: str, user_id: str, purpose: str = "") -> int:
-        selector: dict[str, Any] = {"instanceID": instance_id, "userID": user_id}
-        if purpose:
-            selector["purpose"] = purpose
-        with op_deadline(self.timeout):
-            return self.collection.delete_many(selector).deleted_count
-
     def delete_all_for_users(self, instance_id: str, user_ids: list[str]) -> int:
         """`delete_all_for_user` (any purpose) for many users in one call."""
         if not user_ids:

@@ -299,13 +299,6 @@ class UsersCollections:
             )
         return result.matched_count == 1
 
-    def delete_if_selected(self, user_id: ObjectId, selection: Mapping[str, Any]) -> bool:
-        """Atomically delete the user document only while it still matches the selection."""
-        with op_deadline(self.timeout):
-            # No projection: FerretDB v1 does not implement findAndModify's `fields`.
-            deleted = self.users.find_one_and_delete(_by_id_if_selected(user_id, selection))
-        return deleted is not None
-
     def delete_many_if_selected(
         self, user_ids: list[ObjectId], selection: Mapping[str, Any]
     ) -> set[ObjectId]:
@@ -346,20 +339,6 @@ class UsersCollections:
             return 0
         with op_deadline(self.timeout):
             return self.renew_tokens.delete_many({"userID": {"$in": list(user_hexes)}}).deleted_count
-
-    def exists(self, user_id: ObjectId) -> bool:
-        with op_deadline(self.timeout):
-            return self.users.find_one({"_id": user_id}, projection={"_id": 1}) is not None
-
-    def delete_attributes(self, user_id: ObjectId) -> int:
-        """`userAttributes.userId` is an ObjectId (not a hex string), as Go writes it."""
-        with op_deadline(self.timeout):
-            return self.user_attributes.delete_many({"userId": user_id}).deleted_count
-
-    def delete_renew_tokens(self, user_hex: str) -> int:
-        """`renewTokens.userID` is the user's hex id string."""
-        with op_deadline(self.timeout):
-            return self.renew_tokens.delete_many({"userID": user_hex}).deleted_count
 
     def get_raw(self, user_id: ObjectId) -> Mapping[str, Any] | None:
         with op_deadline(self.timeout):

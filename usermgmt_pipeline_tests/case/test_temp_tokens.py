@@ -109,7 +109,7 @@ def test_insert_once_returns_the_stored_token_on_a_rerun(mongo_client: MongoClie
     assert mongo_client[f"{db_prefix}global-infos"]["temp-tokens"].count_documents({}) == 1
 
 
-def test_delete_all_for_user_spares_other_instances_and_users(
+def test_delete_all_for_users_spares_other_instances_and_users(
     mongo_client: MongoClient, db_prefix: str
 ) -> None:
     collection = mongo_client[f"{db_prefix}global-infos"]["temp-tokens"]
@@ -124,7 +124,7 @@ def test_delete_all_for_user_spares_other_instances_and_users(
             {"token": new_token(), "userID": user, "instanceID": instance, "purpose": purpose}
         )
 
-    assert tokens.delete_all_for_user("inst", "u1") == 2
+    assert tokens.delete_all_for_users("inst", ["u1"]) == 2
 
     left = sorted((d["userID"], d["instanceID"]) for d in collection.find())
     assert left == [("u1", "other"), ("u2", "inst")]

@@ -89,14 +89,16 @@ def test_conditional_delete_and_the_two_id_types_of_related_collections(
         [{"userID": hex_id, "renewToken": "r1"}, {"userID": doc["_id"], "renewToken": "r2"}]
     )
 
-    assert not users.delete_if_selected(doc["_id"], {"account.accountConfirmedAt": Int64(1)})
-    assert users.exists(doc["_id"])
-    assert users.delete_if_selected(doc["_id"], {"account.accountConfirmedAt": Int64(0)})
-    assert not users.exists(doc["_id"])
+    assert not users.delete_many_if_selected([doc["_id"]], {"account.accountConfirmedAt": Int64(1)})
+    assert users.existing_ids([doc["_id"]]) == {doc["_id"]}
+    assert users.delete_many_if_selected([doc["_id"]], {"account.accountConfirmedAt": Int64(0)}) == {
+        doc["_id"]
+    }
+    assert not users.existing_ids([doc["_id"]])
 
     # userAttributes.userId is an ObjectId, renewTokens.userID a hex string (Go's types).
-    assert users.delete_attributes(doc["_id"]) == 1
-    assert users.delete_renew_tokens(hex_id) == 1
+    assert users.delete_attributes_many([doc["_id"]]) == 1
+    assert users.delete_renew_tokens_many([hex_id]) == 1
     assert [d["type"] for d in db["userAttributes"].find()] == ["hex-is-not-ours"]
     assert [d["renewToken"] for d in db["renewTokens"].find()] == ["r2"]
 
