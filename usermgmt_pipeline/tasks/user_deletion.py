@@ -222,25 +222,21 @@ def carry_deletions_forward(
     whose study data could not all be erased ends in `studies_pending` with a PartialErasureError outcome.
     """
     outcomes: dict[str, Outcome] = {}
-    by_key = {entry["_id"]: entry for entry in entries}
-
     selected = [e for e in entries if e["state"] == "selected"]
-    if selected:
-        existing = ctx.users.existing_ids([ObjectId(e["userID"]) for e in selected])
-        restart = [e["_id"] for e in selected if ObjectId(e["userID"]) in existing]
-        # Killed between the atomic delete and the journal update: the user is gone, carry on from there.
-        moved = [e["_id"] for e in selected if ObjectId(e["userID"]) not in existing]
-        # Killed before the commit point: nothing was changed; the selection decides afresh.
-        ctx.pipeline.update_many(restart, {"state": "abandoned"})
-        ctx.pipeline.update_many(moved, {"state": "user_deleted"})
-        for key in restart:
-            by_key[key]["state"] = "abandoned"
-            outcomes[key] = (
+    existing = ctx.users.existing_ids([ObjectId(e["userID"]) for e in selected])
+    for e in selected:
+        if ObjectId(e["userID"]) in existing:
+            # Killed before the commit point: nothing was changed; the selection decides afresh.
+            e["state"] = "abandoned"
+            outcomes[e["_id"]] = (
                 "ok",
                 "deletion had not started; the user is re-evaluated by the task's selection",
             )
-        for key in moved:
-            by_key[key]["state"] = "user_deleted"
+        else:
+            # Killed between the atomic delete and the journal update: the user is gone, carry on from there.
+            e["state"] = "user_deleted"
+    for state in ("abandoned", "user_deleted"):
+        ctx.pipeline.update_many([e["_id"] for e in selected if e["state"] == state], {"state": state})
 
     attributes = [
         e for e in entries if e["state"] == "user_deleted" and e.get("attributesDeleted") is not True
