@@ -126,9 +126,16 @@ def _by_id_if_selected(user_id: ObjectId, selection: Mapping[str, Any]) -> dict[
 
 
 def _ids_if_selected(user_ids: list[ObjectId], selection: Mapping[str, Any]) -> dict[str, Any]:
+    return _with_id_condition({"$in": list(user_ids)}, selection)
+
+
+def _with_id_condition(condition: Any, selection: Mapping[str, Any]) -> dict[str, Any]:
     if "_id" in selection:
-        return {"$and": [{"_id": {"$in": list(user_ids)}}, dict(selection)]}
-    return {"_id": {"$in": list(user_ids)}, **selection}
+        return {"$and": [{"_id": condition}, dict(selection)]}
+    return {"_id": condition, **selection}
+
+
+_LOWEST_OBJECT_ID = ObjectId(b"\x00" * 12)
 
 
 class UsersCollections:
@@ -177,6 +184,38 @@ class UsersCollections:
                 yield first
                 yield from cursor
                 return
+
+    def iterate_in_pages(self, selection: Mapping[str, Any], page_size: int) -> Iterator[Mapping[str, Any]]:
+        """Raw user documents matching `selection`, each page of `page_size` read by its own query.
+
+        A page is the next `page_size` users by `_id` after the last one read (keyset paging), so no cursor
+        stays open while the caller works on a page. A batch of deletions can outlast a server's idle-cursor
+        timeout (10 minutes on MongoDB and FerretDB alike); a cursor reaped under it failed the walk with
+        CursorNotFound. Users the caller changed so that they left the selection are simply not read again,
+        and one it left selected (a failure) is not read twice.
+
+        `_id` range conditions only match ids of the bound's BSON type, so the ObjectId ids are paged and the
+        users with any other `_id` (hostile data: every CASE user has an ObjectId) are read by one last query;
+        the caller reports them as undecodable.
+        """
+        bound: dict[str, Any] = {"$gte": _LOWEST_OBJECT_ID}
+        while True:
+            page = list(
+                self.users.find(
+                    _with_id_condition(bound, selection),
+                    projection=USER_PROJECTION,
+                    sort=[("_id", 1)],
+                    limit=page_size,
+                    batch_size=page_size,
+                )
+            )
+            yield from page
+            if len(page) < page_size:
+                break
+            bound = {"$gt": page[-1]["_id"]}
+        yield from self.users.find(
+            _with_id_condition({"$not": {"$type": "objectId"}}, selection), projection=USER_PROJECTION
+        )
 
     def profile_owners(self) -> Iterator[tuple[str, str]]:
         """`(profile id, user id)` for every profile of every user document, decodable or not, by profile id.

@@ -23,6 +23,8 @@ def selected_users(
     selection: Mapping[str, Any],
     result: TaskResult,
     fetch_batch_size: int | None = None,
+    *,
+    in_pages: bool = False,
 ) -> Iterator[User]:
     """Yield decodable users; an undecodable one is skipped and reported with its id and reason.
 
@@ -33,12 +35,19 @@ def selected_users(
 
     A requested stop (a signal) ends the walk here, before the next user is read: the caller has finished
     the previous one, so no user is left half done (`RunStoppedError`).
+
+    `in_pages` reads each `fetch_batch_size` users by a query of its own (`UsersCollections.iterate_in_pages`)
+    instead of one cursor held for the whole walk: for callers whose work per batch can outlast the server's
+    idle-cursor timeout.
     """
     progress = ProgressLogger(ctx, task)
     users = ctx.users
-    iterator = iter(
-        users.iterate(selection) if fetch_batch_size is None else users.iterate(selection, fetch_batch_size)
-    )
+    if in_pages:
+        iterator = iter(users.iterate_in_pages(selection, fetch_batch_size or ctx.batch_size))
+    elif fetch_batch_size is None:
+        iterator = iter(users.iterate(selection))
+    else:
+        iterator = iter(users.iterate(selection, fetch_batch_size))
     fetch_timeout = ctx.dbs.timeout_s("participant_user_db")
     try:
         while True:
@@ -144,7 +153,8 @@ def run_in_batches(
 ) -> None:
     """Call `handle_batch` per `orchestration.batch_size` selected users; it returns each user's outcome.
 
-    The cursor fetches one batch per getMore. Outcomes are recorded as `run_per_user` records them: a
+    Each batch is read by a query of its own (pages by `_id`), so no cursor idles while a batch is worked
+    on. Outcomes are recorded as `run_per_user` records them: a
     failed user is reported and the walk goes on; a lost database fails the instance with the counts so far.
     An exception out of `handle_batch` itself (a bulk call that failed as a whole) counts for every user of
     the batch. The batch's audit records are written after it, in one call.
@@ -164,7 +174,7 @@ def run_in_batches(
         batch.clear()
         ctx.flush_audit()
 
-    for user in selected_users(ctx, task, selection, result, fetch_batch_size=size):
+    for user in selected_users(ctx, task, selection, result, fetch_batch_size=size, in_pages=True):
         batch.append(user)
         if len(batch) >= size:
             flush()

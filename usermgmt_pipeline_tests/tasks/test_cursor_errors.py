@@ -1,9 +1,10 @@
-"""A cursor error mid-iteration fails the instance's task loudly with the counts so far (Go ended silently
+"""A read error mid-iteration (a cursor's getMore, or the query of a batch's page) fails the instance's task loudly with the counts so far (Go ended silently
 as "finished"), and a rerun finishes the work."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from usermgmt_pipeline.tasks.handle_inactive_users import delete_marked_users, n
 from usermgmt_pipeline.tasks.migrate_account_info import migrate_account_info
 from usermgmt_pipeline.tasks.results import TaskFailedError
 from usermgmt_pipeline.tasks.send_reminder_to_confirm_accounts import send_reminder_to_confirm_accounts
-from usermgmt_pipeline_tests.tasks.getmore_cutting_proxy import GetMoreCuttingProxy
+from usermgmt_pipeline_tests.tasks.getmore_cutting_proxy import GET_MORE, NEXT_PAGE, GetMoreCuttingProxy
 from usermgmt_pipeline_tests.tasks.helpers import (
     DELETE_UNVERIFIED_AFTER,
     INACTIVE_AFTER,
@@ -29,27 +30,33 @@ USERS = 40  # more than one batch of 32
 FIRST_BATCH = 32  # Go's cursor batch, and the batch size the proxied runs are configured with
 
 
+CutEnv = Callable[[bytes], tuple[CaseEnv, CaseEnv]]
+
+
 @pytest.fixture
-def cut_env(
-    tmp_path: Path, mongo_uri: str, mongo_client: MongoClient, db_prefix: str
-) -> Iterator[tuple[CaseEnv, CaseEnv]]:
-    """(env through the proxy, env direct) over the same databases."""
+def cut_env(tmp_path: Path, mongo_uri: str, mongo_client: MongoClient, db_prefix: str) -> Iterator[CutEnv]:
+    """Opens (env through a proxy cutting at the marker, env direct) over the same databases."""
     host, port = mongo_uri.removeprefix("mongodb://").rstrip("/").rsplit(":", 1)
-    proxy = GetMoreCuttingProxy(host, int(port))
-    with proxy.running():
-        (tmp_path / "proxy").mkdir()
-        through_proxy = make_env(
-            tmp_path / "proxy",
-            f"mongodb://127.0.0.1:{proxy.port}",
-            mongo_client,
-            db_prefix,
-            batch_size=FIRST_BATCH,  # the batched tasks fetch this many users per getMore
-        )
-        direct = make_env(tmp_path, mongo_uri, mongo_client, db_prefix)
-        through_proxy.t0 = direct.t0
-        yield through_proxy, direct
-        through_proxy.close()
-        direct.close()
+    with ExitStack() as stack:
+
+        def open_envs(marker: bytes) -> tuple[CaseEnv, CaseEnv]:
+            proxy = GetMoreCuttingProxy(host, int(port), marker)
+            stack.enter_context(proxy.running())
+            (tmp_path / "proxy").mkdir()
+            through_proxy = make_env(
+                tmp_path / "proxy",
+                f"mongodb://127.0.0.1:{proxy.port}",
+                mongo_client,
+                db_prefix,
+                batch_size=FIRST_BATCH,  # the batched tasks read this many users per page or getMore
+            )
+            direct = make_env(tmp_path, mongo_uri, mongo_client, db_prefix)
+            through_proxy.t0 = direct.t0
+            stack.callback(direct.close)
+            stack.callback(through_proxy.close)
+            return through_proxy, direct
+
+        yield open_envs
 
 
 def seed(env: CaseEnv, **user_fields: object) -> None:
@@ -61,33 +68,39 @@ def seed(env: CaseEnv, **user_fields: object) -> None:
         env.add_participant(study, profile)
 
 
-CASES: list[tuple[str, Callable, Callable[[int], dict], Callable[[CaseEnv], int]]] = [
+# The batched tasks read each batch by its own query, the per-user ones hold one cursor.
+CASES: list[tuple[str, bytes, Callable, Callable[[int], dict], Callable[[CaseEnv], int]]] = [
     (
         "clean_up",
+        NEXT_PAGE,
         clean_up_unverified_users,
         lambda t0: {"created_at": t0 - DELETE_UNVERIFIED_AFTER - 10},
         lambda env: USERS - env.users.count_documents({}),
     ),
     (
         "reminder",
+        NEXT_PAGE,
         send_reminder_to_confirm_accounts,
         lambda t0: {"created_at": t0 - REMIND_AFTER - 10},
         lambda env: env.outgoing.count_documents({}),
     ),
     (
         "notify_inactive",
+        NEXT_PAGE,
         notify_inactive_users,
         lambda t0: {"last_login": t0 - INACTIVE_AFTER - 10, "last_token_refresh": t0 - INACTIVE_AFTER - 10},
         lambda env: env.outgoing.count_documents({}),
     ),
     (
         "delete_marked",
+        NEXT_PAGE,
         delete_marked_users,
         lambda t0: {"marked_for_deletion": t0 - 10},
         lambda env: USERS - env.users.count_documents({}),
     ),
     (
         "migrate",
+        GET_MORE,
         migrate_account_info,
         lambda t0: {},
         lambda env: env.study_db["tracked_participants"].count_documents(
@@ -97,11 +110,11 @@ CASES: list[tuple[str, Callable, Callable[[int], dict], Callable[[CaseEnv], int]
 ]
 
 
-@pytest.mark.parametrize(("name", "task", "fields", "progress"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("name", "marker", "task", "fields", "progress"), CASES, ids=[c[0] for c in CASES])
 def test_cursor_error_fails_the_task_with_the_counts_and_a_rerun_finishes(
-    cut_env: tuple[CaseEnv, CaseEnv], name: str, task: Callable, fields: Callable, progress: Callable
+    cut_env: CutEnv, name: str, marker: bytes, task: Callable, fields: Callable, progress: Callable
 ) -> None:
-    through_proxy, direct = cut_env
+    through_proxy, direct = cut_env(marker)
     seed(direct, **fields(direct.t0))
 
     with pytest.raises(TaskFailedError, match="reading users failed after 32 users") as caught:
@@ -116,8 +129,8 @@ def test_cursor_error_fails_the_task_with_the_counts_and_a_rerun_finishes(
     assert progress(direct) == USERS
 
 
-def test_cursor_error_fails_the_lookup_task(cut_env: tuple[CaseEnv, CaseEnv]) -> None:
-    through_proxy, direct = cut_env
+def test_cursor_error_fails_the_lookup_task(cut_env: CutEnv) -> None:
+    through_proxy, direct = cut_env(GET_MORE)
     seed(direct)
 
     with pytest.raises(TaskFailedError, match="after 32 users"):
