@@ -8,10 +8,11 @@ dies after the user document is gone, and re-runs LEAVE rules when it dies befor
 2. `user_deleted`: the user document is deleted atomically *only if it still matches the task's selection*
    (a user who logged in meanwhile is left alone and the entry is abandoned); then its `userAttributes`.
    This is the commit point: from here on the journal, not the user selection, drives the work.
-3. per profile x study (all studies, any status): LEAVE rules are evaluated and the outcome journaled, then
-   applied (participant state `accountDeleted`, reports under pre-assigned ids, confidential responses
-   deleted, ID-map entries removed) and the pair recorded as done. A study that fails, or whose data cannot
-   be located, never stops the others or the later steps: its error is journaled (`studyErrors`).
+3. per profile x study (all studies, any status): LEAVE rules are evaluated and every outcome journaled,
+   then applied (participant state `accountDeleted`, reports under pre-assigned ids, confidential responses
+   deleted, ID-map entries removed). A study that fails, or whose data cannot be located, never stops the
+   others or the later steps: its error is journaled (`studyErrors`), with the pairs already erased
+   (`studiesDone`), which its retries skip.
 4. `erased`: temp tokens and renew tokens deleted.
 5. `notified`: the deletion email queued under its fixed id (never twice: duplicate key or `sent-emails`).
    The entry is then `done`, or `studies_pending` while some study could not be erased: every later run
@@ -126,7 +127,6 @@ def delete_users(
             "state": "selected",
             **snapshots[user.id],
             "emailDocId": ObjectId(),
-            "studiesDone": [],
             "startedAt": ctx.now_s(),
         }
         for user in users
@@ -253,7 +253,16 @@ def carry_deletions_forward(
     errors: dict[str, list[dict[str, str]]] = {e["_id"]: list(e.get("studyErrors") or []) for e in entries}
     erasing = [e for e in entries if e["state"] == "user_deleted"]
     retrying = [e for e in entries if e["state"] == "studies_pending"]
-    errors.update(_erase_studies(ctx, erasing + retrying, studies))
+    study_errors, erased_pairs = _erase_studies(ctx, erasing + retrying, studies)
+    errors.update(study_errors)
+
+    def partial(e: Mapping[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+        """The write closing a partial erasure: its errors, and its pairs erased so far, never redone."""
+        update: dict[str, Any] = {"$set": {**changes, "studyErrors": errors[e["_id"]]}}
+        if erased_pairs[e["_id"]]:
+            update["$addToSet"] = {"studiesDone": {"$each": erased_pairs[e["_id"]]}}
+        return update
+
     for e in erasing + retrying:
         if errors[e["_id"]]:
             ctx.audit(
@@ -268,18 +277,14 @@ def carry_deletions_forward(
         ctx.users.delete_renew_tokens_many([e["userID"] for e in part])
         ctx.pipeline.update_many([e["_id"] for e in part if not errors[e["_id"]]], {"state": "erased"})
         ctx.pipeline.update_each(
-            {
-                e["_id"]: {"$set": {"state": "erased", "studyErrors": errors[e["_id"]]}}
-                for e in part
-                if errors[e["_id"]]
-            }
+            {e["_id"]: partial(e, {"state": "erased"}) for e in part if errors[e["_id"]]}
         )
         for e in part:
             e["state"] = "erased"
     _visit("delete:tokens-deleted", erasing)
 
     still_failing = [e for e in retrying if errors[e["_id"]]]
-    ctx.pipeline.update_each({e["_id"]: {"$set": {"studyErrors": errors[e["_id"]]}} for e in still_failing})
+    ctx.pipeline.update_each({e["_id"]: partial(e, {}) for e in still_failing})
     now_erased = [e for e in retrying if not errors[e["_id"]]]
     ctx.pipeline.update_many([e["_id"] for e in now_erased], {"state": "done"}, unset=_STUDY_PROGRESS)
     for e in now_erased:
@@ -399,81 +404,39 @@ def _journaled_outcomes(entry: Mapping[str, Any]) -> dict[tuple[str, str], Mappi
     return journaled
 
 
-class _StudyProgress:
-    """A batch's study progress not yet journaled: rule failures, pairs done, changed `pendingOutcomes`.
-
-    It goes to the journal in one write per entry (one bulk call) right before the next study applies
-    outcomes it just evaluated (which must be journaled first anyway) and once at the end, instead of one
-    write after every study. A kill before such a write leaves the outcomes of the pairs erased since the
-    last one journaled as pending and those pairs not done: the rerun applies them again, which is
-    idempotent (the same state replaces itself, reports keep their pre-assigned ids, deletes find nothing).
-    """
-
-    def __init__(self, ctx: TaskContext, pending: dict[str, list[Any]]) -> None:
-        self.ctx = ctx
-        self.pending = (
-            pending  # entry key -> outcomes evaluated and not yet applied, as they should be journaled
-        )
-        self.added: dict[str, dict[str, list[str]]] = {}
-        self.changed: set[str] = set()
-        self.erased: list[str] = []  # "profile:study" pairs done since the last write (for the checkpoint)
-
-    def add(self, key: str, field: str, value: str) -> None:
-        self.added.setdefault(key, {}).setdefault(field, []).append(value)
-
-    def journal_outcomes(self, key: str, outcomes: list[Mapping[str, Any]]) -> None:
-        self.pending[key].extend(outcomes)
-        self.changed.add(key)
-
-    def erased_pair(self, key: str, study_key: str, profile_id: str) -> None:
-        self.pending[key] = [
-            o
-            for o in self.pending[key]
-            if not (o.get("study_key") == study_key and o.get("profile_id") == profile_id)
-        ]
-        self.changed.add(key)
-        self.add(key, "studiesDone", f"{profile_id}:{study_key}")
-        self.erased.append(f"{profile_id}:{study_key}")
-
-    def write(self) -> None:
-        updates: dict[str, dict[str, Any]] = {}
-        for key, fields in self.added.items():
-            updates[key] = {"$addToSet": {field: {"$each": values} for field, values in fields.items()}}
-        for key in self.changed:
-            update = updates.setdefault(key, {})
-            update["$set"] = {"pendingOutcomes": self.pending[key]}
-            update["$unset"] = {"pendingStudy": "", "retryOutcomes": ""}  # superseded by `pendingOutcomes`
-        self.ctx.pipeline.update_each(updates)
-        erased, self.erased, self.added, self.changed = self.erased, [], {}, set()
-        _visit("delete:study-erased", erased)
-
-
 def _erase_studies(
     ctx: TaskContext, entries: Sequence[dict[str, Any]], studies: list[Study]
-) -> dict[str, list[dict[str, str]]]:
-    """Each profile x study of these deletions, skipping the pairs journaled as done; returns per entry
-    what could not be erased (`{"study", "error"}` documents, as journaled in `studyErrors`).
+) -> tuple[dict[str, list[dict[str, str]]], dict[str, list[str]]]:
+    """Each profile x study of these deletions, skipping the pairs journaled as done. Returns per entry what
+    could not be erased (`{"study", "error"}` documents, as journaled in `studyErrors`) and the
+    `profile:study` pairs erased.
 
-    Study by study, for the whole batch: one read of the participants (and of the rules, when someone took
-    part), the new LEAVE outcomes journaled (`pendingOutcomes`) before any is applied, then each erasure
-    step one call. The ID-map entries of the batch's profiles go in one delete at the end, for every study
-    (lookup generation creates an entry for every profile x active study); pairs where the profile never
-    took part (no participant document, hence no rules, state or reports) need nothing else. A study's
-    failure is one error of the list and never stops the other studies; only a lost database connection
-    propagates (the instance's run fails and the rerun resumes here).
+    First every study is read and evaluated for the whole batch (one read of its participants, and of its
+    rules when someone took part), then every new LEAVE outcome is journaled (`pendingOutcomes`, with the
+    rule failures) in one write before any is applied, then each study's erasure steps run, one call each.
+    The outcomes stay journaled until the entry is closed, so a kill anywhere in between is resumed by
+    applying them again, never by evaluating the rules again on the state they produced. Applying again is
+    idempotent (the same state replaces itself, reports keep their pre-assigned ids, deletes find nothing),
+    which is why no pair needs its own "done" write. The ID-map entries of the batch's profiles go in one
+    delete at the end, for every study (lookup generation creates an entry for every profile x active
+    study); pairs where the profile never took part (no participant document, hence no rules, state or
+    reports) need nothing else. A study's failure is one error of the list and never stops the other
+    studies; only a lost database connection propagates (the instance's run fails and the rerun resumes).
     """
     errors: dict[str, list[dict[str, str]]] = {e["_id"]: [] for e in entries}
+    erased: dict[str, list[str]] = {e["_id"]: [] for e in entries}
     if not entries:
-        return errors
+        return errors, erased
     runner = ensure_leave_rules(ctx)
     done = {e["_id"]: set(e.get("studiesDone") or []) for e in entries}
     journaled = {e["_id"]: _journaled_outcomes(e) for e in entries}
-    progress = _StudyProgress(ctx, {key: list(outcomes.values()) for key, outcomes in journaled.items()})
     no_data: list[tuple[dict[str, Any], str]] = []  # (entry, "profile:study"): only the map entries to remove
 
     def fail(entry: Mapping[str, Any], study_key: str, error: str) -> None:
         errors[entry["_id"]].append({"study": study_key, "error": error})
 
+    to_apply: list[tuple[Study, list[tuple[dict[str, Any], LeaveOutcome]]]] = []
+    new: list[tuple[dict[str, Any], LeaveOutcome]] = []
     for study in studies:
         pairs = [
             (e, profile_id)
@@ -504,7 +467,6 @@ def _erase_studies(
             evaluated = runner.evaluate_many(study, [profile_id for _, profile_id in to_evaluate])
         except Exception as exc:
             evaluated = [exc] * len(to_evaluate)
-        new: list[tuple[dict[str, Any], LeaveOutcome]] = []
         for (e, profile_id), outcome in zip(to_evaluate, evaluated, strict=True):
             if isinstance(outcome, Exception):
                 if isinstance(outcome, PyMongoError) and database_unavailable(outcome):
@@ -513,16 +475,18 @@ def _erase_studies(
             elif outcome.participant is None and not outcome.rule_error:
                 no_data.append((e, f"{profile_id}:{study.key}"))
             else:
+                outcomes.append((e, outcome))
                 new.append((e, outcome))
-        if new:
-            for e, outcome in new:
-                progress.journal_outcomes(e["_id"], [outcome.to_journal()])
-            progress.write()  # journaled before any of them is applied
-            _visit("delete:study-rules-evaluated", new)
-        outcomes += new
-        if not outcomes:
-            continue
+        if outcomes:
+            to_apply.append((study, outcomes))
+
+    if new:
+        _journal_outcomes(ctx, journaled, new)
+        _visit("delete:study-rules-evaluated", new)
+
+    for study, outcomes in to_apply:
         step_errors = runner.apply_many(study.key, [o for _, o in outcomes])
+        applied: list[str] = []
         for (e, outcome), failures in zip(outcomes, step_errors, strict=True):
             if outcome.rule_error:
                 ctx.logger.error(
@@ -532,7 +496,6 @@ def _erase_studies(
                     outcome.participant_id,
                     outcome.rule_error,
                 )
-                progress.add(e["_id"], "ruleFailures", f"{study.key}: {outcome.rule_error}")
                 runner.rule_failures.append((e["userID"], study.key, outcome.rule_error))
                 ctx.audit(
                     e["task"],
@@ -545,7 +508,9 @@ def _erase_studies(
                 for failure in failures:
                     fail(e, study.key, failure)
                 continue
-            progress.erased_pair(e["_id"], study.key, outcome.profile_id)
+            pair = f"{outcome.profile_id}:{study.key}"
+            erased[e["_id"]].append(pair)
+            applied.append(pair)
             if not outcome.rule_error:
                 ctx.audit(
                     e["task"],
@@ -554,12 +519,13 @@ def _erase_studies(
                     "applied",
                     {"study": study.key, "reports": len(outcome.reports or [])},
                 )
+        _visit("delete:study-erased", applied)
 
     # Every map entry of these profiles in every study, in one delete: those of the pairs just erased, of the
     # pairs that never took part, and of the pairs whose participant data cannot be reached (yet); the
     # entries need only the profile id and the study key. Done for the whole batch every time, also for
-    # pairs recorded as done by an attempt that was killed before it got here, so none is ever left behind.
-    # Only the pairs that are complete are marked done.
+    # pairs erased by an attempt that was killed before it got here, so none is ever left behind. Only the
+    # pairs that are complete count as erased.
     keys = [study.key for study in studies]
     try:
         ctx.studies.remove_id_map_entries_of(
@@ -574,7 +540,28 @@ def _erase_studies(
                 fail(e, key, failure)
         no_data = []
     for e, pair in no_data:
-        progress.add(e["_id"], "studiesDone", pair)
-    progress.write()
+        erased[e["_id"]].append(pair)
     _visit("delete:study-erased", no_data)
-    return errors
+    return errors, erased
+
+
+def _journal_outcomes(
+    ctx: TaskContext,
+    journaled: Mapping[str, Mapping[tuple[str, str], Mapping[str, Any]]],
+    new: Sequence[tuple[Mapping[str, Any], LeaveOutcome]],
+) -> None:
+    """Journal the batch's new LEAVE outcomes (and their rule failures) next to those already journaled:
+    one statement per entry, in one bulk call."""
+    added: dict[str, list[LeaveOutcome]] = {}
+    for e, outcome in new:
+        added.setdefault(e["_id"], []).append(outcome)
+    updates: dict[str, dict[str, Any]] = {}
+    for key, outcomes in added.items():
+        update: dict[str, Any] = {
+            "$set": {"pendingOutcomes": [*journaled[key].values(), *(o.to_journal() for o in outcomes)]},
+            "$unset": {"pendingStudy": "", "retryOutcomes": ""},  # superseded by `pendingOutcomes`
+        }
+        if failures := [f"{o.study_key}: {o.rule_error}" for o in outcomes if o.rule_error]:
+            update["$addToSet"] = {"ruleFailures": {"$each": failures}}
+        updates[key] = update
+    ctx.pipeline.update_each(updates)

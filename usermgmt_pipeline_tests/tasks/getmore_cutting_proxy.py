@@ -14,7 +14,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-
 GET_MORE = b"getMore"
 NEXT_PAGE = b"\x07$gt\x00"
 """`$gt` with an ObjectId operand, in BSON: only the user pages after the first one send it."""
