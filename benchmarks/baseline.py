@@ -3,7 +3,8 @@
 One cursor over the task's selection (batch size 32, whole user documents), then per user one query per
 step: a fresh read, per profile a reload of all studies, per profile x study the participant, the rules and
 the writes, the token, a template lookup per email, the email, the user update. The lookup does one
-`find_one` and, when missing, one `insert_one` per profile x active study. No journal, no batching, no
+`find_one` and, when missing, one `insert_one` per profile x active study; the migration one `find_one` and
+one replace per profile x tracking study. No journal, no batching, no
 concurrency, as in Go. The documents written come from the same builders as ours, and the LEAVE rules run
 in the same study engine, so the baseline and our tasks differ only in how they talk to the server.
 
@@ -217,10 +218,48 @@ def delete_marked_users(inst: BaselineInstance, progress: Progress) -> dict[str,
     )
 
 
+def migrate_account_info(inst: BaselineInstance, progress: Progress) -> dict[str, Any]:
+    """Go §1.6: per user with an account ID, per profile x active tracking study, one `find_one` of the
+    participant and, when `hashedAccountID` is missing, one find-one-and-replace."""
+    from usermgmt_pipeline.case.id_mapping import main_and_other_profiles, profile_id_to_participant_id
+    from usermgmt_pipeline.studyengine import Participant
+
+    secret = inst.ctx.global_secret
+    studies = [decode_study(d) for d in inst.study_db["study-infos"].find({"status": "active"})]
+    tracking = [study for study in studies if study.track_account]
+    migrated = 0
+    for user in inst.iterate(selection.ALL_USERS):
+        account_id = str((user.get("account") or {}).get("accountID") or "")
+        profiles = [(str(p["_id"]), bool(p.get("mainProfile"))) for p in user.get("profiles") or []]
+        if account_id:
+            main_id, _ = main_and_other_profiles(profiles)
+            for profile_id, _main in profiles:
+                for study in tracking:
+                    participant_id = compute_participant_ids(
+                        study.identity, profile_id, secret
+                    ).participant_id
+                    participants = inst.study_db[f"{study.key}_participants"]
+                    stored = participants.find_one({"participantID": participant_id})
+                    if stored is None or stored.get("hashedAccountID") is not None:
+                        continue
+                    encoded = Participant.from_bson(stored).to_bson()
+                    encoded["hashedAccountID"] = profile_id_to_participant_id(
+                        account_id, secret, study.secret_key, study.id_mapping_method
+                    )
+                    encoded["isMainProfile"] = profile_id == main_id
+                    encoded["modifiedAt"] = Int64(inst.ctx.now_s())
+                    encoded.pop("_id", None)
+                    participants.find_one_and_replace({"participantID": participant_id}, encoded, upsert=True)
+                    migrated += 1
+        progress.users += 1
+    return {"migrated": migrated}
+
+
 TASKS: dict[str, Callable[[BaselineInstance, Progress], dict[str, Any]]] = {
     "clean_up_unverified_users": clean_up_unverified_users,
     "send_reminder_to_confirm_accounts": send_reminder_to_confirm_accounts,
     "notify_inactive_users": notify_inactive_users,
     "delete_marked_users": delete_marked_users,
     "generate_profile_id_lookup": generate_profile_id_lookup,
+    "migrate_account_info": migrate_account_info,
 }

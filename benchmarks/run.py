@@ -5,8 +5,8 @@
 It starts its own FerretDB on a temp dir (or uses MONGODB_URI), writes the dataset of `dataset.py` twice
 (prefixes `bench_base_` and `bench_ours_`), so each side runs its task sequence on identical fresh data, and
 runs every measurement in its own subprocess, so the peak RSS (`ru_maxrss`) is that task's alone. The tasks
-run in the Go job's order on each side (deletions before the lookup), then the lookup once more with nothing
-new.
+run in the Go job's order on each side (deletions before the lookup, the account migration last), with the
+lookup run once more, right after the first, with nothing new.
 
 Two figures do not depend on the machine: every command each side sends is counted through pymongo command
 monitoring and shown per selected user. The "raw" column is the server's own limit for the task, measured
@@ -52,6 +52,7 @@ TASK_ORDER = (
     "delete_marked_users",
     "generate_profile_id_lookup",
     "lookup_rerun",
+    "migrate_account_info",
 )
 STATE_OF_TASK = {
     "clean_up_unverified_users": "unverified_old",
@@ -193,6 +194,10 @@ def _our_task(name: str) -> Any:
         from usermgmt_pipeline.tasks.generate_profile_id_lookup import generate_profile_id_lookup
 
         return generate_profile_id_lookup
+    if name == "migrate_account_info":
+        from usermgmt_pipeline.tasks.migrate_account_info import migrate_account_info
+
+        return migrate_account_info
     if name == "clean_up_unverified_users":
         from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverified_users
 

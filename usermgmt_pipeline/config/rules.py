@@ -266,7 +266,10 @@ def orchestration_errors(cfg: Any) -> list[RuleError]:
     errors += _int_rule(cfg, "progress_log_every", 1, "a progress line is logged every this many users")
     errors += _int_rule(cfg, "dry_run_sample_size", 1, "how many example users a dry run lists")
     errors += _int_rule(
-        cfg, "user_workers", 1, "how many users of one instance are processed at once; 1 = one by one"
+        cfg,
+        "user_workers",
+        1,
+        "no longer used (every task works in batches: batch_size); accepted for old configs",
     )
     workers = get(cfg, "user_workers")
     if is_set(workers) and isinstance(workers, int) and workers > 32:

@@ -109,10 +109,6 @@ class TaskContext:
         """Users per bulk database call of the batched tasks (`orchestration.batch_size`)."""
         return int(getattr(getattr(self.config, "orchestration", None), "batch_size", 500) or 500)
 
-    @property
-    def user_workers(self) -> int:
-        return int(getattr(getattr(self.config, "orchestration", None), "user_workers", 1) or 1)
-
     def audit(
         self, task: str, user_id: str, action: str, outcome: str, details: dict[str, Any] | None = None
     ) -> None:

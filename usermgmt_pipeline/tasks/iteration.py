@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from pymongo.errors import ConnectionFailure, PyMongoError
@@ -96,65 +94,21 @@ def _close_cursor(ctx: TaskContext, iterator: Iterator[Any], timeout_s: float) -
         ctx.logger.debug("closing the user cursor failed: %s", type(exc).__name__)
 
 
-def run_per_user(
-    ctx: TaskContext,
-    task: str,
-    selection: Mapping[str, Any],
-    result: TaskResult,
-    handle: Callable[[User], str | None],
-) -> None:
-    """Call `handle` per selected user. It returns None when done, or a skip reason.
-
-    An exception fails that user only (reported), and the walk goes on, as in Go (`returnOnError=false`).
-    A lost or timed-out database connection is not one user's problem: it fails the instance at once with
-    the counts so far (grinding through every remaining user, one timeout each, would take hours and
-    report them all as failed); the journal lets the rerun finish the interrupted user.
-
-    With `orchestration.user_workers` > 1, up to that many users are handled at once by a thread pool
-    (bounded: at most two users per worker are read ahead, so memory stays flat). Each user's steps stay
-    in order and journaled, so crash safety is per user as before; the results are recorded here, in the
-    walking thread, in cursor order.
-    """
-    workers = ctx.user_workers
-    users = selected_users(ctx, task, selection, result)
-    if workers <= 1:
-        for user in users:
-            _record(ctx, task, user, _attempt(handle, user), result)
-        return
-    in_flight: deque[tuple[User, Future[tuple[str, Any]]]] = deque()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{task}-{ctx.instance_id}") as pool:
-        try:
-            for user in users:
-                in_flight.append((user, pool.submit(_attempt, handle, user)))
-                while len(in_flight) >= 2 * workers:
-                    done_user, future = in_flight.popleft()
-                    _record(ctx, task, done_user, future.result(), result)
-            while in_flight:
-                done_user, future = in_flight.popleft()
-                _record(ctx, task, done_user, future.result(), result)
-        except BaseException:
-            for _user, future in in_flight:
-                future.cancel()  # users not started yet stay untouched; started ones finish their steps
-            wait([future for _user, future in in_flight if not future.cancelled()])
-            for done_user, future in in_flight:  # count what finished anyway, without raising again
-                if future.done() and not future.cancelled():
-                    kind, value = future.result()
-                    if kind == "ok":
-                        _record(ctx, task, done_user, (kind, value), result)
-            raise
-
-
 def run_in_batches(
     ctx: TaskContext,
     task: str,
     selection: Mapping[str, Any],
     result: TaskResult,
     handle_batch: Callable[[list[User]], Mapping[str, tuple[str, Any]]],
+    *,
+    in_pages: bool = True,
 ) -> None:
     """Call `handle_batch` per `orchestration.batch_size` selected users; it returns each user's outcome.
 
     Each batch is read by a query of its own (pages by `_id`), so no cursor idles while a batch is worked
-    on. Outcomes are recorded as `run_per_user` records them: a
+    on. A walk over every user whose batches are quick (`in_pages=False`) holds one cursor instead and
+    fetches a batch per getMore: on a server that plans every filter as a full scan (FerretDB v1), a page
+    costs a scan of the whole collection. Outcomes are recorded per user: a
     failed user is reported and the walk goes on; a lost database fails the instance with the counts so far.
     An exception out of `handle_batch` itself (a bulk call that failed as a whole) counts for every user of
     the batch. The batch's audit records are written after it, in one call.
@@ -174,20 +128,12 @@ def run_in_batches(
         batch.clear()
         ctx.flush_audit()
 
-    for user in selected_users(ctx, task, selection, result, fetch_batch_size=size, in_pages=True):
+    for user in selected_users(ctx, task, selection, result, fetch_batch_size=size, in_pages=in_pages):
         batch.append(user)
         if len(batch) >= size:
             flush()
     if batch:
         flush()
-
-
-def _attempt(handle: Callable[[User], str | None], user: User) -> tuple[str, Any]:
-    """Run one user's handler, turning its outcome into data the walking thread records."""
-    try:
-        return "ok", handle(user)
-    except Exception as exc:
-        return "error", exc
 
 
 def _record(ctx: TaskContext, task: str, user: User, outcome: tuple[str, Any], result: TaskResult) -> None:

@@ -1,7 +1,7 @@
 """Builds the study engine for one instance (lazily: only tasks that delete users need it).
 
-The engine keeps per-evaluation state, so with `orchestration.user_workers` > 1 each worker thread gets its
-own engine and runner; all of them share one list of rule failures, which the task reports.
+The engine keeps per-evaluation state, so each thread that deletes users gets its own engine and runner; all
+of them share one list of rule failures, which the task reports.
 """
 
 from __future__ import annotations

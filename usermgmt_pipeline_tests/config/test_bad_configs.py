@@ -509,7 +509,7 @@ CASES = [
         [
             (
                 "orchestration.user_workers",
-                "must be greater than 0 (how many users of one instance are processed at once; 1 = one by one)",
+                "must be greater than 0 (no longer used (every task works in batches: batch_size); accepted for old configs)",
             )
         ],
     ),

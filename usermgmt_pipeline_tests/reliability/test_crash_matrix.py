@@ -238,6 +238,8 @@ IN_BATCH_CRASH_POINTS: list[tuple[str, str, int]] = [
     ("handle_inactive_users", "notify:journal-opened@1:2", 2),
     ("handle_inactive_users", "notify:email-queued@1:3", 2),
     ("handle_inactive_users", "notify:user-updated@1:2", 2),
+    ("migrate_account_info", "migrate:participant-saved@1", 500),
+    ("migrate_account_info", "migrate:participant-saved@1:2", 2),
 ]
 
 
@@ -267,7 +269,13 @@ def test_a_kill_after_k_of_n_users_of_a_bulk_step_then_a_rerun_ends_in_the_unint
 
 
 @pytest.mark.parametrize(
-    "task", ["send_reminder_to_confirm_accounts", "handle_inactive_users", "clean_up_unverified_users"]
+    "task",
+    [
+        "send_reminder_to_confirm_accounts",
+        "handle_inactive_users",
+        "clean_up_unverified_users",
+        "migrate_account_info",
+    ],
 )
 def test_batches_of_one_or_two_users_end_in_the_same_state_as_one_batch(
     task: str,

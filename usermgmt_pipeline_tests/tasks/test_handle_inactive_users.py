@@ -161,10 +161,10 @@ def test_user_who_logs_in_before_the_deletion_is_kept(env: CaseEnv) -> None:
     """The participant API resets the mark to 0 on login; our delete is filtered by the selection."""
     from usermgmt_pipeline.tasks import selection
     from usermgmt_pipeline.tasks.handle_inactive_users import DELETE_MESSAGE_TYPE, DELETE_TASK
-    from usermgmt_pipeline.tasks.iteration import run_per_user
+    from usermgmt_pipeline.tasks.iteration import run_in_batches
     from usermgmt_pipeline.tasks.results import TaskResult
     from usermgmt_pipeline.tasks.study_runtime import ensure_leave_rules
-    from usermgmt_pipeline.tasks.user_deletion import all_studies, delete_user
+    from usermgmt_pipeline.tasks.user_deletion import all_studies, delete_users
 
     env.add_templates()
     returning = env.add_user(marked_for_deletion=env.t0 - 1)
@@ -175,14 +175,14 @@ def test_user_who_logs_in_before_the_deletion_is_kept(env: CaseEnv) -> None:
     ensure_leave_rules(ctx)
     result = TaskResult(DELETE_TASK, ctx.instance_id)
 
-    def log_in_then_delete(user):
+    def log_in_then_delete(users):
         env.users.update_one(
             {"_id": returning["_id"]},
             {"$set": {"timestamps.markedForDeletion": Int64(0), "timestamps.lastLogin": Int64(env.t0)}},
         )
-        return delete_user(ctx, DELETE_TASK, user, chosen, DELETE_MESSAGE_TYPE, template, all_studies(ctx))
+        return delete_users(ctx, DELETE_TASK, users, chosen, DELETE_MESSAGE_TYPE, template, all_studies(ctx))
 
-    run_per_user(ctx, DELETE_TASK, chosen, result, log_in_then_delete)
+    run_in_batches(ctx, DELETE_TASK, chosen, result, log_in_then_delete)
 
     assert (result.selected, result.done, result.skipped) == (1, 0, 1)
     assert env.users.count_documents({"_id": returning["_id"]}) == 1
