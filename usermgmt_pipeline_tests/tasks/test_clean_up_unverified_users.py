@@ -13,11 +13,11 @@ from usermgmt_pipeline.demo.documents import user_document
 from usermgmt_pipeline.tasks import selection
 from usermgmt_pipeline.tasks.checkpoints import install_checkpoint_hook
 from usermgmt_pipeline.tasks.clean_up_unverified_users import MESSAGE_TYPE, TASK, clean_up_unverified_users
-from usermgmt_pipeline.tasks.iteration import run_per_user
+from usermgmt_pipeline.tasks.iteration import run_in_batches
 from usermgmt_pipeline.tasks.registry import TASKS
 from usermgmt_pipeline.tasks.results import MassDeletionGuardError, TaskFailedError, TaskResult
 from usermgmt_pipeline.tasks.study_runtime import ensure_leave_rules
-from usermgmt_pipeline.tasks.user_deletion import all_studies, delete_user
+from usermgmt_pipeline.tasks.user_deletion import all_studies, delete_user, delete_users
 from usermgmt_pipeline_tests.case.test_messaging import assert_outgoing_email_shape
 from usermgmt_pipeline_tests.tasks.helpers import (
     DELETE_UNVERIFIED_AFTER,
@@ -243,14 +243,12 @@ def test_user_who_confirms_between_selection_and_deletion_is_left_alone(env: Cas
     studies = all_studies(ctx)
     result = TaskResult(TASK, ctx.instance_id)
 
-    def confirm_then_delete(user):  # the participant API confirms the account after our cursor read it
-        if user.id == str(racer["_id"]):
-            env.users.update_one(
-                {"_id": racer["_id"]}, {"$set": {"account.accountConfirmedAt": Int64(env.t0)}}
-            )
-        return delete_user(ctx, TASK, user, chosen, MESSAGE_TYPE, template, studies)
+    def confirm_then_delete(users):  # the participant API confirms the account after our read of the batch
+        assert str(racer["_id"]) in {user.id for user in users}
+        env.users.update_one({"_id": racer["_id"]}, {"$set": {"account.accountConfirmedAt": Int64(env.t0)}})
+        return delete_users(ctx, TASK, users, chosen, MESSAGE_TYPE, template, studies)
 
-    run_per_user(ctx, TASK, chosen, result, confirm_then_delete)
+    run_in_batches(ctx, TASK, chosen, result, confirm_then_delete)
 
     assert remaining_ids(env) == {racer["_id"]}
     assert (result.selected, result.done, result.skipped) == (2, 1, 1)
