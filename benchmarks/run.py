@@ -540,6 +540,14 @@ def _measure_task(
     return task, results.get("baseline"), ours
 
 
+def _baseline_seconds_for(base: Measurement, ours: Measurement) -> float:
+    """The baseline's time for as many users as ours had: a capped earlier task (the baseline's clean-up,
+    say) leaves the baseline copy with more users selected by the next task than ours."""
+    if not base.expected or base.expected == ours.expected:
+        return base.total_seconds
+    return base.total_seconds * ours.expected / base.expected
+
+
 def _ratio(numerator: float, denominator: float) -> str:
     return f"{numerator / denominator:.1f}x" if numerator and denominator else "-"
 
@@ -565,7 +573,9 @@ def render_table(users: int, rows: list[tuple[str, Measurement | None, Measureme
         base_time = base.shown_time() if base else "-"
         base_cmds = f"{base.commands_per_user:.3f}" if base else "-"
         vs_base = (
-            _ratio(base.total_seconds, ours.total_seconds) if base and not (base.error or ours.error) else "-"
+            _ratio(_baseline_seconds_for(base, ours), ours.total_seconds)
+            if base and not (base.error or ours.error)
+            else "-"
         )
         lines.append(
             f"{task:<34} {ours.expected:>7,} {base_cmds:>8} {ours.commands_per_user:>8.3f} {base_time:>11} "
@@ -578,6 +588,13 @@ def render_table(users: int, rows: list[tuple[str, Measurement | None, Measureme
             lines.append(f"  raw {task}: {ours.raw.describe()}")
     if any(m is not None and m.capped for _t, b, o in rows for m in (b, o)):
         lines.append("  ~ = stopped at --cap-seconds; total extrapolated from the measured rate")
+    for task, base, ours in rows:
+        if base is not None and not base.error and base.expected != ours.expected:
+            lines.append(
+                f"  {task}: the baseline had {base.expected:,} users to do, ours {ours.expected:,} (an earlier "
+                "capped task left the copies apart); vs base compares the time for ours' users at the "
+                "baseline's rate"
+            )
     errors = [
         f"  {t} {side}: {m.error}"
         for t, b, o in rows
