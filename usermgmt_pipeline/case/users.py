@@ -23,6 +23,7 @@ from usermgmt_pipeline.case.go_decode import GoDecodeError, go_bool, go_int, go_
 log = logging.getLogger(__name__)
 
 _NOT_IMPLEMENTED = 238
+_CURSOR_NOT_FOUND = 43
 
 USER_BATCH_SIZE = 32
 """Go's batch size for the user cursor; kept so server load per getMore matches the original."""
@@ -184,6 +185,48 @@ class UsersCollections:
                 yield first
                 yield from cursor
                 return
+
+    def iterate_resuming(self, selection: Mapping[str, Any], batch_size: int) -> Iterator[Mapping[str, Any]]:
+        """Raw user documents matching `selection` by one cursor in `_id` order, resumed after the last user
+        read when the server lost the cursor (CursorNotFound).
+
+        For walks over every user, where a query per page would cost a scan of the whole collection on a
+        server that plans every filter as one (FerretDB v1). A cursor can still be lost between two batches:
+        MongoDB reaps one idle for 10 minutes, and FerretDB drops a cursor with the connection that opened
+        it, which the pool closes after `idle_conn_timeout`. Go's walk ended there, reported as finished.
+        Other errors (the server gone) propagate. Users with a non-ObjectId `_id` come last, as in
+        `iterate_in_pages`.
+        """
+        bound: dict[str, Any] = {"$gte": _LOWEST_OBJECT_ID}
+        last: Any = None
+        no_cursor_timeout = self.no_cursor_timeout
+        while True:
+            cursor = self.users.find(
+                _with_id_condition(bound, selection),
+                projection=USER_PROJECTION,
+                sort=[("_id", 1)],
+                batch_size=batch_size,
+                no_cursor_timeout=no_cursor_timeout,
+            )
+            try:
+                for doc in cursor:
+                    last = doc["_id"]
+                    yield doc
+                break
+            except OperationFailure as exc:
+                if no_cursor_timeout and exc.code == _NOT_IMPLEMENTED and last is None:
+                    log.warning("the server does not support noCursorTimeout; iterating users without it")
+                    no_cursor_timeout = False
+                    continue
+                if exc.code != _CURSOR_NOT_FOUND or last is None:
+                    raise
+                log.warning("the server lost the user cursor; resuming after user %s", last)
+                bound = {"$gt": last}
+            finally:
+                cursor.close()
+        yield from self.users.find(
+            _with_id_condition({"$not": {"$type": "objectId"}}, selection), projection=USER_PROJECTION
+        )
 
     def iterate_in_pages(self, selection: Mapping[str, Any], page_size: int) -> Iterator[Mapping[str, Any]]:
         """Raw user documents matching `selection`, each page of `page_size` read by its own query.

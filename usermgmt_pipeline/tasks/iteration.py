@@ -45,7 +45,7 @@ def selected_users(
     elif fetch_batch_size is None:
         iterator = iter(users.iterate(selection))
     else:
-        iterator = iter(users.iterate(selection, fetch_batch_size))
+        iterator = iter(users.iterate_resuming(selection, fetch_batch_size))
     fetch_timeout = ctx.dbs.timeout_s("participant_user_db")
     try:
         while True:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from bson import Int64, ObjectId
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 
 from usermgmt_pipeline.case.users import UserDecodeError, UsersCollections, decode_user
 from usermgmt_pipeline.demo.documents import user_document
@@ -112,3 +112,47 @@ def test_iteration_honours_the_selection(mongo_client: MongoClient, db_prefix: s
     seen = [d["account"]["accountID"] for d in users.iterate({"timestamps.createdAt": {"$lt": Int64(65)}})]
 
     assert sorted(seen) == sorted(f"u{i}@x.org" for i in range(65))
+
+
+class _CursorIds(monitoring.CommandListener):
+    """The id of every user cursor the server opened (from the `find` replies)."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        if event.command_name == "find" and event.reply.get("cursor", {}).get("id"):
+            self.ids.append(event.reply["cursor"]["id"])
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def test_a_walk_whose_cursor_the_server_lost_resumes_after_the_last_user_read(
+    mongo_uri: str, mongo_client: MongoClient, db_prefix: str
+) -> None:
+    """MongoDB reaps a cursor idle for 10 minutes and FerretDB drops one with its connection; the walk over
+    every user (lookup, migration) then reads on from the last user instead of failing the run."""
+    cursors = _CursorIds()
+    client: MongoClient = MongoClient(mongo_uri, event_listeners=[cursors])
+    db = client[f"{db_prefix}inst_users"]
+    docs = [user_document(account_id=f"u{i}@x.org", created_at=i) for i in range(25)]
+    db["users"].insert_many(docs)
+    db["users"].insert_one({**user_document(account_id="odd@x.org", created_at=1), "_id": "not-an-objectid"})
+    users = UsersCollections(db, 5)
+    seen = []
+    try:
+        for doc in users.iterate_resuming({}, batch_size=10):
+            seen.append(doc["_id"])
+            if len(seen) == 5:  # the server loses the cursor between two batches
+                mongo_client[f"{db_prefix}inst_users"].command(
+                    "killCursors", "users", cursors=[cursors.ids[0]]
+                )
+    finally:
+        client.close()
+
+    assert seen == [*sorted(d["_id"] for d in docs), "not-an-objectid"]
+    assert len(cursors.ids) == 2, "the walk did not resume with a new cursor"
