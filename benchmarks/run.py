@@ -571,7 +571,7 @@ def render_table(users: int, rows: list[tuple[str, Measurement | None, Measureme
         if ours.capped and raw_s:  # our side did part of the work: scale its raw time the same way
             raw_s *= ours.expected / max(ours.users, 1)
         base_time = base.shown_time() if base else "-"
-        base_cmds = f"{base.commands_per_user:.3f}" if base else "-"
+        base_cmds = f"{base.commands_per_user:.3f}" if base and base.users else "-"
         vs_base = (
             _ratio(_baseline_seconds_for(base, ours), ours.total_seconds)
             if base and not (base.error or ours.error)
