@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,6 +140,13 @@ def _with_id_condition(condition: Any, selection: Mapping[str, Any]) -> dict[str
 _LOWEST_OBJECT_ID = ObjectId(b"\x00" * 12)
 
 
+@dataclass
+class _WalkOptions:
+    """Cursor options of one walk over the users, which a server that lacks one turns off for the walk."""
+
+    no_cursor_timeout: bool
+
+
 class UsersCollections:
     """Reads and writes on one instance's `<p><iid>_users` database."""
 
@@ -161,30 +169,49 @@ class UsersCollections:
         `use_no_cursor_timeout` is honoured (Go ignores it). Cursor errors propagate to the caller, which fails
         the instance loudly instead of reporting a partial run as finished.
         """
-        no_cursor_timeout = self.no_cursor_timeout
+        yield from self._find(selection, batch_size, _WalkOptions(self.no_cursor_timeout))
+
+    def _find(
+        self,
+        query: Mapping[str, Any],
+        batch_size: int,
+        options: _WalkOptions,
+        sort: list[tuple[str, int]] | None = None,
+    ) -> Generator[Mapping[str, Any], None, None]:
+        """One cursor over `query`, honouring `use_no_cursor_timeout` where the server supports it.
+
+        FerretDB v1 rejects `noCursorTimeout: true` as NotImplemented (code 238); the option only protects
+        against idle-cursor reaping, so the walk goes on without it rather than fail (`options` remembers
+        that for the rest of the walk).
+        """
         while True:
             cursor = self.users.find(
-                selection,
+                query,
                 projection=USER_PROJECTION,
                 batch_size=batch_size,
-                no_cursor_timeout=no_cursor_timeout,
+                no_cursor_timeout=options.no_cursor_timeout,
+                sort=sort,
             )
             with cursor:
                 try:
                     first = next(cursor, None)
                 except OperationFailure as exc:
-                    # FerretDB v1 rejects `noCursorTimeout: true` as NotImplemented (code 238); the option
-                    # only protects against idle-cursor reaping, so iterate without it rather than fail.
-                    if not (no_cursor_timeout and exc.code == _NOT_IMPLEMENTED):
+                    if not (options.no_cursor_timeout and exc.code == _NOT_IMPLEMENTED):
                         raise
                     log.warning("the server does not support noCursorTimeout; iterating users without it")
-                    no_cursor_timeout = False
+                    options.no_cursor_timeout = False
                     continue
                 if first is None:
                     return
                 yield first
                 yield from cursor
                 return
+
+    def _without_object_id(self, selection: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+        """The selected users whose `_id` is not an ObjectId (hostile data), which `_id` ranges never match."""
+        return self.users.find(
+            _with_id_condition({"$not": {"$type": "objectId"}}, selection), projection=USER_PROJECTION
+        )
 
     def iterate_resuming(self, selection: Mapping[str, Any], batch_size: int) -> Iterator[Mapping[str, Any]]:
         """Raw user documents matching `selection` by one cursor in `_id` order, resumed after the last user
@@ -199,42 +226,29 @@ class UsersCollections:
         """
         bound: dict[str, Any] = {"$gte": _LOWEST_OBJECT_ID}
         last: Any = None
-        no_cursor_timeout = self.no_cursor_timeout
+        options = _WalkOptions(self.no_cursor_timeout)
         while True:
-            cursor = self.users.find(
-                _with_id_condition(bound, selection),
-                projection=USER_PROJECTION,
-                sort=[("_id", 1)],
-                batch_size=batch_size,
-                no_cursor_timeout=no_cursor_timeout,
-            )
+            query = _with_id_condition(bound, selection)
             try:
-                for doc in cursor:
-                    last = doc["_id"]
-                    yield doc
+                with closing(self._find(query, batch_size, options, sort=[("_id", 1)])) as docs:
+                    for doc in docs:
+                        last = doc["_id"]
+                        yield doc
                 break
             except OperationFailure as exc:
-                if no_cursor_timeout and exc.code == _NOT_IMPLEMENTED and last is None:
-                    log.warning("the server does not support noCursorTimeout; iterating users without it")
-                    no_cursor_timeout = False
-                    continue
                 if exc.code != _CURSOR_NOT_FOUND or last is None:
                     raise
                 log.warning("the server lost the user cursor; resuming after user %s", last)
                 bound = {"$gt": last}
-            finally:
-                cursor.close()
-        yield from self.users.find(
-            _with_id_condition({"$not": {"$type": "objectId"}}, selection), projection=USER_PROJECTION
-        )
+        yield from self._without_object_id(selection)
 
     def iterate_in_pages(self, selection: Mapping[str, Any], page_size: int) -> Iterator[Mapping[str, Any]]:
         """Raw user documents matching `selection`, each page of `page_size` read by its own query.
 
         A page is the next `page_size` users by `_id` after the last one read (keyset paging), so no cursor
-        stays open while the caller works on a page. A batch of deletions can outlast a server's idle-cursor
-        timeout (10 minutes on MongoDB and FerretDB alike); a cursor reaped under it failed the walk with
-        CursorNotFound. Users the caller changed so that they left the selection are simply not read again,
+        stays open while the caller works on a page. A batch of deletions can take longer than a cursor lives
+        unused (MongoDB reaps one idle for 10 minutes; FerretDB drops one with its connection, which the pool
+        closes after `idle_conn_timeout`), and a lost cursor failed the walk with CursorNotFound. Users the caller changed so that they left the selection are simply not read again,
         and one it left selected (a failure) is not read twice.
 
         `_id` range conditions only match ids of the bound's BSON type, so the ObjectId ids are paged and the
@@ -256,9 +270,7 @@ class UsersCollections:
             if len(page) < page_size:
                 break
             bound = {"$gt": page[-1]["_id"]}
-        yield from self.users.find(
-            _with_id_condition({"$not": {"$type": "objectId"}}, selection), projection=USER_PROJECTION
-        )
+        yield from self._without_object_id(selection)
 
     def profile_owners(self) -> Iterator[tuple[str, str]]:
         """`(profile id, user id)` for every profile of every user document, decodable or not, by profile id.
