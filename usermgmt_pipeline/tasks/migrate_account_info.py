@@ -8,7 +8,7 @@ participant that has `hashedAccountID` is never touched again, so a rerun after 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bson.errors import InvalidBSON
@@ -92,7 +92,7 @@ def _migrate_study(
                 fail(user, profile.id, exc)
                 continue
             pairs.append((user, profile.id, ids.participant_id))
-    stored = _participants(ctx, study, [participant_id for _, _, participant_id in pairs], pairs, fail)
+    stored = _participants(ctx, study, pairs, fail)
     to_save: list[tuple[User, str, dict[str, Any]]] = []
     taken: set[str] = set()
     for user, profile_id, participant_id in pairs:
@@ -135,14 +135,13 @@ def _migrate_study(
 def _participants(
     ctx: TaskContext,
     study: Study,
-    participant_ids: list[str],
     pairs: Sequence[tuple[User, str, str]],
-    fail: Any,
+    fail: Callable[[User, str, Exception], None],
 ) -> Mapping[str, Mapping[str, Any]]:
-    """The stored participants by id, in one read; when one of them does not decode at all, one by one, so
-    only its own user fails."""
+    """The stored participants of these (user, profile, participant id) pairs by id, in one read; when one
+    of them does not decode at all, one by one, so only its own user fails."""
     try:
-        return ctx.studies.participants(study.key, participant_ids)
+        return ctx.studies.participants(study.key, [participant_id for _, _, participant_id in pairs])
     except InvalidBSON:
         pass
     found: dict[str, Mapping[str, Any]] = {}
