@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
@@ -31,33 +32,30 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 import dataset  # noqa: E402  (benchmarks/ is not a package)
 import run  # noqa: E402
+from pymongo import MongoClient  # noqa: E402
 
 PREFIX = "bench_job_"
-RUN_TASKS = """\
-run_tasks:
-  clean_up_unverified_users: true
-  send_reminder_to_confirm_accounts: true
-  handle_inactive_users: true
-  generate_profile_id_lookup: true
-  migrate_account_info: true
-"""
 
 
-def left_behind(client: object, prefix: str) -> dict[str, int]:
+def run_every_task() -> str:
+    """The `run_tasks` section with every task the config knows enabled (so a new task is not left out)."""
+    from usermgmt_pipeline.config.models import RunTasks
+
+    return "run_tasks:\n" + "".join(f"  {name}: true\n" for name in RunTasks.model_fields)
+
+
+def left_behind(client: MongoClient[Any], prefix: str) -> dict[str, int]:
     """Counts across the instances that show what the run did (and that it finished its journal)."""
     counts = {"users": 0, "outgoing emails": 0, "map entries": 0, "journal entries not done": 0}
     for instance_id in dataset.INSTANCES:
-        counts["users"] += client[f"{prefix}{instance_id}_users"]["users"].count_documents({})  # type: ignore[index]
-        counts["outgoing emails"] += client[f"{prefix}{instance_id}_messageDB"][
-            "outgoing-emails"
-        ].count_documents({})  # type: ignore[index]
-        counts["map entries"] += client[f"{prefix}{instance_id}_studyDB"][
-            "confidential-id-map"
-        ].count_documents({})  # type: ignore[index]
-    for name in client.list_database_names():  # type: ignore[attr-defined]
-        if name.startswith(prefix) and "journal" in client[name].list_collection_names():  # type: ignore[index]
-            journal = client[name]["journal"]  # type: ignore[index]
-            counts["journal entries not done"] += journal.count_documents(
+        counts["users"] += client[f"{prefix}{instance_id}_users"]["users"].count_documents({})
+        messages = client[f"{prefix}{instance_id}_messageDB"]["outgoing-emails"]
+        counts["outgoing emails"] += messages.count_documents({})
+        id_map = client[f"{prefix}{instance_id}_studyDB"]["confidential-id-map"]
+        counts["map entries"] += id_map.count_documents({})
+    for name in client.list_database_names():
+        if name.startswith(prefix) and "journal" in client[name].list_collection_names():
+            counts["journal entries not done"] += client[name]["journal"].count_documents(
                 {"state": {"$nin": ["done", "abandoned", "selection-changed"]}}
             )
     return counts
@@ -69,8 +67,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--user-workers", type=int, default=4)
     args = parser.parse_args(argv)
 
-    from pymongo import MongoClient
-
     from usermgmt_pipeline.devtools.local_mongo import start_ferretdb
 
     with tempfile.TemporaryDirectory(prefix="usermgmt-job-") as tmp_dir:
@@ -81,7 +77,7 @@ def main(argv: list[str]) -> int:
             server = start_ferretdb(tmp / "ferretdb")
             uri = server.uri
         try:
-            client: MongoClient = MongoClient(uri)
+            client: MongoClient[Any] = MongoClient(uri)
             summary = dataset.generate(client, PREFIX, args.users, now=int(time.time()))
             print(f"dataset: {summary}", flush=True)
             config = run.write_config(
@@ -89,7 +85,7 @@ def main(argv: list[str]) -> int:
             )
             # A progress line per 10 000 users, not per user (the benchmark reads those to extrapolate).
             text = config.read_text().replace("progress_log_every: 1\n", "progress_log_every: 10000\n")
-            config.write_text(text + RUN_TASKS)
+            config.write_text(text + run_every_task())
             dagster_home = tmp / "dagster_home"
             dagster_home.mkdir()
             (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
