@@ -1,8 +1,15 @@
 """Our own bookkeeping database `<p>usermgmt-pipeline` (global-infos client): the crash journal and the audit log.
 
 Nothing here is a CASE collection, so CASE services never see it. The journal makes every per-user action
-resumable after a crash (see `usermgmt_pipeline.tasks.journal`); the audit log records, per run, instance and
-task, each action on each user id with its outcome, and no personal data beyond ids.
+resumable after a crash (see `usermgmt_pipeline.tasks.user_deletion` and `notify_flow`); the audit log
+records, per run, instance and task, each action on each user id with its outcome, and no personal data
+beyond ids.
+
+Fencing: a store built with the lease generation of the run (`generation`) stamps every journal entry it
+opens or claims with `fence: <generation>`, and every journal write it makes matches only entries whose
+fence is not newer than its own. When a run that was frozen past its lease comes back, the run that took
+over has already claimed the entries with a higher generation: the frozen run's writes match nothing, and
+`LeaseLost` stops it. A store without a generation (a dry run, a direct call) writes unconditionally.
 """
 
 from __future__ import annotations
@@ -13,19 +20,53 @@ from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
 from pymongo.database import Database
+from pymongo.errors import BulkWriteError
 
-from usermgmt_pipeline.case.bulk import insert_unordered, write_unordered
+from usermgmt_pipeline.case.bulk import STATEMENTS_PER_COMMAND, insert_unordered
 from usermgmt_pipeline.case.connections import op_deadline
+from usermgmt_pipeline.case.leases import LeaseLost
 
 FINISHED_STATES = ("done", "selection-changed", "abandoned")
 """Journal states no run resumes (a notice or deletion that completed, or found its user no longer selected)."""
 
 
 class PipelineStore:
-    def __init__(self, db: Database[Any], op_timeout_s: float) -> None:
+    def __init__(self, db: Database[Any], op_timeout_s: float, generation: int | None = None) -> None:
         self.journal = db["journal"]
         self.audit = db["audit"]
         self.timeout = op_timeout_s
+        self.generation = generation
+
+    def _ours(self, query: dict[str, Any]) -> dict[str, Any]:
+        """`query` limited to entries no newer run has claimed."""
+        if self.generation is None:
+            return query
+        return {**query, "$or": [{"fence": {"$lte": self.generation}}, {"fence": {"$exists": False}}]}
+
+    def _stamped(self, update: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(update)
+        if self.generation is not None:
+            out["$set"] = {**dict(out.get("$set") or {}), "fence": self.generation}
+        return out
+
+    def _require(self, matched: int, keys: Sequence[str]) -> None:
+        if self.generation is not None and matched < len(keys):
+            raise LeaseLost(
+                f"{len(keys) - matched} of {len(keys)} journal entries were claimed by a newer run "
+                f"(this run's lease generation is {self.generation})"
+            )
+
+    def claim(self, keys: Sequence[str]) -> None:
+        """Mark these entries as this run's (raises `LeaseLost` if a newer run has claimed any of them).
+
+        Done before a run acts on entries another run opened, so that run's later writes to them fail."""
+        if self.generation is None or not keys:
+            return
+        with op_deadline(self.timeout):
+            matched = self.journal.update_many(
+                self._ours({"_id": {"$in": list(keys)}}), {"$set": {"fence": self.generation}}
+            ).matched_count
+        self._require(matched, keys)
 
     def ensure_indexes(self) -> None:
         """The resume query's index, and one on the audit records' time for the retention purge.
@@ -67,7 +108,8 @@ class PipelineStore:
         """
         opened_at = int(time.time())
         keys = list(entries)
-        docs = [{"_id": key, **entries[key], "openedAt": opened_at} for key in keys]
+        fence = {} if self.generation is None else {"fence": self.generation}
+        docs = [{"_id": key, **entries[key], "openedAt": opened_at, **fence} for key in keys]
         with op_deadline(self.timeout):
             outcome = insert_unordered(self.journal, docs)
         if outcome.errors:
@@ -80,6 +122,7 @@ class PipelineStore:
         }
         existing = [keys[index] for index in sorted(outcome.duplicates)]
         if existing:
+            self.claim(existing)
             with op_deadline(self.timeout):
                 out.update({doc["_id"]: doc for doc in self.journal.find({"_id": {"$in": existing}})})
         missing = [key for key in keys if key not in out]
@@ -95,20 +138,44 @@ class PipelineStore:
         if unset:
             update["$unset"] = {field: "" for field in unset}
         with op_deadline(self.timeout):
-            self.journal.update_many({"_id": {"$in": list(keys)}}, update)
+            matched = self.journal.update_many(
+                self._ours({"_id": {"$in": list(keys)}}), self._stamped(update)
+            ).matched_count
+        self._require(matched, keys)
+
+    def add_to_set(self, keys: Sequence[str], field: str, value: Any) -> None:
+        """`$addToSet` one value to the same array field of every entry in `keys`, with one call."""
+        if not keys:
+            return
+        with op_deadline(self.timeout):
+            matched = self.journal.update_many(
+                self._ours({"_id": {"$in": list(keys)}}), self._stamped({"$addToSet": {field: value}})
+            ).matched_count
+        self._require(matched, keys)
 
     def update_each(self, updates: Mapping[str, Mapping[str, Any]]) -> None:
         """A different update document per entry (`key -> {"$set": ..., "$addToSet": ...}`), in one bulk
         write (split as `write_unordered` splits it); a refused update raises, like a failed `update`."""
         if not updates:
             return
-        with op_deadline(self.timeout):
-            refused = write_unordered(
-                self.journal, [UpdateOne({"_id": key}, dict(u)) for key, u in updates.items()]
-            )
-        if refused:
-            index, reason = next(iter(refused.items()))
-            raise RuntimeError(f"updating journal entry {list(updates)[index]} failed: {reason}")
+        keys = list(updates)
+        ops = [UpdateOne(self._ours({"_id": key}), self._stamped(updates[key])) for key in keys]
+        matched = 0
+        for start in range(0, len(ops), STATEMENTS_PER_COMMAND):
+            try:
+                with op_deadline(self.timeout):
+                    matched += self.journal.bulk_write(
+                        ops[start : start + STATEMENTS_PER_COMMAND], ordered=False
+                    ).matched_count
+            except BulkWriteError as exc:
+                if exc.details.get("writeConcernErrors") or not exc.details.get("writeErrors"):
+                    raise
+                error = exc.details["writeErrors"][0]
+                raise RuntimeError(
+                    f"updating journal entry {keys[start + int(error['index'])]} failed: "
+                    f"{error.get('code')}: {str(error.get('errmsg', ''))[:200]}"
+                ) from None
+        self._require(matched, keys)
 
     def unfinished(self, task: str, instance_id: str, states: tuple[str, ...]) -> Iterator[Mapping[str, Any]]:
         with op_deadline(self.timeout):
@@ -118,10 +185,15 @@ class PipelineStore:
         yield from docs
 
     def record_audit(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Insert the records; one whose `_id` is already there (a keyed record of a step another run
+        recorded too) is not written twice."""
         if not records:
             return
         with op_deadline(self.timeout):
-            self.audit.insert_many([dict(r) for r in records], ordered=False)
+            outcome = insert_unordered(self.audit, records)
+        if outcome.errors:
+            index, reason = next(iter(outcome.errors.items()))
+            raise RuntimeError(f"saving audit record {records[index].get('_id')} failed: {reason}")
 
     def audit_for_user(self, instance_id: str, user_id: str) -> list[Mapping[str, Any]]:
         """Every audit record of one account, oldest first (ObjectIds break ties within a second)."""

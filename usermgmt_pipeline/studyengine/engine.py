@@ -35,7 +35,8 @@ class StudyEngine:
     """The CASE study engine for one instance's study database.
 
     ``clock`` is the engine's ``Now`` (read at every use); ``time_zone`` replaces Go's ``time.Local``
-    for the calendar expressions.
+    for the calendar expressions. ``before_external_call(name)`` is called right before each external
+    service request and may raise to prevent it (the job's lease check).
     """
 
     def __init__(
@@ -44,9 +45,13 @@ class StudyEngine:
         external_services: Sequence[ExternalServiceSettings],
         clock: Callable[[], datetime] = utc_now,
         time_zone: tzinfo = UTC,
+        before_external_call: Callable[[str], None] | None = None,
     ) -> None:
         self.runtime = EngineRuntime(
-            store=store, external=ExternalServiceClient(external_services), clock=clock, time_zone=time_zone
+            store=store,
+            external=ExternalServiceClient(external_services, before_external_call),
+            clock=clock,
+            time_zone=time_zone,
         )
         self.expressions = ExpressionEvaluator(self.runtime)
         self.actions = ActionEvaluator(self.expressions)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -135,8 +135,13 @@ def build_payload(state: Participant, event: StudyEvent) -> str:
 class ExternalServiceClient:
     """Performs the POST of docs/study-engine.md §4.7 for a configured service; returns the decoded JSON object."""
 
-    def __init__(self, services: Sequence[ExternalServiceSettings]) -> None:
+    def __init__(
+        self,
+        services: Sequence[ExternalServiceSettings],
+        before_call: Callable[[str], None] | None = None,
+    ) -> None:
         self._services = list(services)
+        self._before_call = before_call
 
     def find(self, name: str) -> ExternalServiceSettings:
         return find_service(self._services, name)
@@ -150,6 +155,8 @@ class ExternalServiceClient:
         timeout = httpx.Timeout(service.timeout_seconds if service.timeout_seconds > 0 else None)
         uses_tls_files = bool(service.cert_file or service.key_file or service.ca_file)
         verify = _ssl_context(service) if uses_tls_files else ssl.create_default_context()
+        if self._before_call is not None:
+            self._before_call(f"calling external service {service.name!r}")
         try:
             with httpx.Client(
                 verify=verify,

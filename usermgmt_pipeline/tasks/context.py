@@ -7,9 +7,9 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from bson import ObjectId
 from pymongo.errors import PyMongoError
@@ -20,6 +20,10 @@ from usermgmt_pipeline.case.pipeline_store import PipelineStore
 from usermgmt_pipeline.case.studies import StudyCollections
 from usermgmt_pipeline.case.temp_tokens import TempTokens
 from usermgmt_pipeline.case.users import UsersCollections
+from usermgmt_pipeline.tasks.checkpoints import in_parts
+from usermgmt_pipeline.tasks.fencing import Lease
+
+T = TypeVar("T")
 
 log = logging.getLogger("usermgmt_pipeline.tasks")
 
@@ -59,6 +63,8 @@ class TaskContext:
     now_ns: Callable[[], int] = time.time_ns
     logger: logging.Logger = log
     leave_rules: Any = None  # usermgmt_pipeline.tasks.study_leave.LeaveRulesRunner, built lazily
+    lease: Lease = field(default_factory=Lease.unheld)
+    """The instance lease this run holds (set by `instance_lock`): checked before every irreversible step."""
     thread_runners: dict[int, Any] = field(default_factory=dict)  # one runner per worker thread
     _audit_buffer: list[dict[str, Any]] = field(default_factory=list)
     _audit_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -97,7 +103,16 @@ class TaskContext:
 
     @property
     def pipeline(self) -> PipelineStore:
-        return PipelineStore(self.dbs.pipeline_db(), self.dbs.timeout_s("global_infos_db"))
+        return PipelineStore(
+            self.dbs.pipeline_db(), self.dbs.timeout_s("global_infos_db"), self.lease.generation
+        )
+
+    def write_parts(self, step: str, items: Sequence[T]) -> Iterator[Sequence[T]]:
+        """The parts of the irreversible bulk write that ends at checkpoint `step` (see `in_parts`), each
+        written only while the instance is still ours: the lease is asked right before each part."""
+        for part in in_parts(step, items):
+            self.lease.check(step)
+            yield part
 
     @property
     def global_secret(self) -> str:
@@ -110,15 +125,26 @@ class TaskContext:
         return int(getattr(getattr(self.config, "orchestration", None), "batch_size", 500) or 500)
 
     def audit(
-        self, task: str, user_id: str, action: str, outcome: str, details: dict[str, Any] | None = None
+        self,
+        task: str,
+        user_id: str,
+        action: str,
+        outcome: str,
+        details: dict[str, Any] | None = None,
+        *,
+        key: str | None = None,
     ) -> None:
         """Buffer one audit record (ids only); flushed in batches by `flush_audit`. Thread-safe.
 
         `details` (optional) says what the action did, for the account history: message type and email id
         queued, study keys erased, LEAVE-rule results, the failure reason. Ids, keys and counts only.
+
+        `key` names the record of a journaled step once per attempt (the journal key, the attempt's start
+        and the step): whichever run writes it, a run that was taken over or the one that took over, the
+        record exists once. Records without a key are facts of this run alone (e.g. a failed retry).
         """
         record: dict[str, Any] = {
-            "_id": ObjectId(),
+            "_id": key if key is not None else ObjectId(),
             "runID": self.options.run_id,
             "instanceID": self.instance_id,
             "task": task,
@@ -142,7 +168,7 @@ class TaskContext:
             return
         try:
             self.pipeline.record_audit(records)
-        except PyMongoError as exc:
+        except (PyMongoError, RuntimeError) as exc:
             # Called from `finally` blocks: raising here would replace the task's own error (and its counts)
             # with this one. Keep the records for a later flush and say loudly that they are not saved yet.
             with self._audit_lock:

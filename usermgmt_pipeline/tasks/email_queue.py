@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from usermgmt_pipeline.tasks.checkpoints import in_parts
 from usermgmt_pipeline.tasks.context import TaskContext
 
 
@@ -19,7 +18,7 @@ def queue_emails(
     """
     failures: dict[int, Exception] = {}
     offset = 0
-    for part in in_parts(checkpoint_name, docs):
+    for part in ctx.write_parts(checkpoint_name, docs):
         for index, reason in ctx.messaging.queue_many_once(list(part)).items():
             failures[offset + index] = RuntimeError(f"queueing the email failed: {reason}")
         offset += len(part)

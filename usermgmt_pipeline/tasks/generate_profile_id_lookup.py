@@ -109,6 +109,7 @@ def _process_batch(
             {"confidentialID": cid, "profileID": pid, "studyKey": study.key} for cid, pid in wanted.items()
         ]
         if unique_index and not ctx.options.dry_run:
+            ctx.lease.check("lookup:batch-inserted")
             inserted, duplicates, errors = ctx.studies.insert_id_map_entries(entries)
             stats[study.key].already_present += duplicates
         else:
@@ -118,6 +119,7 @@ def _process_batch(
             if ctx.options.dry_run:
                 stats[study.key].created += len(missing)  # would be created
                 continue
+            ctx.lease.check("lookup:batch-inserted")
             inserted, duplicates, errors = ctx.studies.insert_id_map_entries(missing)
             stats[study.key].already_present += duplicates  # written by a concurrent writer meanwhile
         stats[study.key].created += inserted

@@ -8,6 +8,7 @@ from typing import Any
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from usermgmt_pipeline.case.connections import op_deadline
+from usermgmt_pipeline.case.leases import LeaseLost
 from usermgmt_pipeline.case.users import User, UserDecodeError, decode_user
 from usermgmt_pipeline.review.collect import ReviewPlan, review_users
 from usermgmt_pipeline.tasks.context import ProgressLogger, TaskContext, ids_only
@@ -120,6 +121,9 @@ def run_in_batches(
         try:
             outcomes: Mapping[str, tuple[str, Any]] = handle_batch(batch)
         except TaskFailedError:
+            raise
+        except LeaseLost as exc:
+            exc.result = result  # the counts of the batches before this one
             raise
         except Exception as exc:
             outcomes = {user.id: ("error", exc) for user in batch}

@@ -23,7 +23,7 @@ from usermgmt_pipeline.case.studies import Study
 from usermgmt_pipeline.case.users import User
 from usermgmt_pipeline.studyengine import Participant
 from usermgmt_pipeline.tasks import selection
-from usermgmt_pipeline.tasks.checkpoints import checkpoint, in_parts
+from usermgmt_pipeline.tasks.checkpoints import checkpoint
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.generate_profile_id_lookup import active_studies
 from usermgmt_pipeline.tasks.iteration import database_unavailable, run_in_batches
@@ -116,7 +116,7 @@ def _migrate_study(
     if ctx.options.dry_run:
         return len(to_save)
     saved = 0
-    for part in in_parts("migrate:participant-saved", to_save):
+    for part in ctx.write_parts("migrate:participant-saved", to_save):
         try:
             refused = ctx.studies.save_participant_states(study.key, [encoded for _, _, encoded in part])
         except Exception as exc:

@@ -39,7 +39,7 @@ from usermgmt_pipeline.case.messaging import outgoing_email_document
 from usermgmt_pipeline.case.temp_tokens import new_token, token_document
 from usermgmt_pipeline.case.users import User
 from usermgmt_pipeline.emails.templates import render_email
-from usermgmt_pipeline.tasks.checkpoints import checkpoint, in_parts
+from usermgmt_pipeline.tasks.checkpoints import checkpoint
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.email_queue import queue_emails
 
@@ -113,7 +113,7 @@ def send_notices(
         for user in users
     }
     opened: dict[str, Mapping[str, Any]] = {}
-    for part in in_parts("notify:journal-opened", list(fresh)):
+    for part in ctx.write_parts("notify:journal-opened", list(fresh)):
         opened.update(ctx.pipeline.open_entries({key: fresh[key] for key in part}))
     entries = {user.id: dict(opened[keys[user.id]]) for user in users}
     _open_next_notices_of_cycle(ctx, keys, fresh, entries)
@@ -132,7 +132,13 @@ def send_notices(
     gone = [user for user in pending if user.object_id not in still_selected]
     ctx.pipeline.update_many([keys[user.id] for user in gone], {"state": "selection-changed"})
     for user in gone:
-        ctx.audit(spec.task, user.id, spec.message_type, "selection-changed")
+        ctx.audit(
+            spec.task,
+            user.id,
+            spec.message_type,
+            "selection-changed",
+            key=_step_key(keys[user.id], entries[user.id], "selection-changed"),
+        )
         outcomes[user.id] = (
             "ok",
             "no longer selected before the notice was sent (user confirmed or logged in meanwhile)",
@@ -152,7 +158,7 @@ def send_notices(
         for user in active
     ]
     stored: list[str | Exception] = []
-    for token_part in in_parts("notify:token-inserted", token_docs):
+    for token_part in ctx.write_parts("notify:token-inserted", token_docs):
         stored += ctx.temp_tokens.insert_many_once(list(token_part))
     tokens: dict[str, str] = {}
     for user, token in zip(active, stored, strict=True):
@@ -204,7 +210,7 @@ def send_notices(
     _visit("notify:email-queued", active)
 
     updated: set[ObjectId] = set()
-    for id_part in in_parts("notify:user-updated", [user.object_id for user in active]):
+    for id_part in ctx.write_parts("notify:user-updated", [user.object_id for user in active]):
         updated |= ctx.users.set_timestamp_many_if_selected(
             list(id_part), spec.selection, spec.timestamp_field, spec.timestamp_value
         )
@@ -214,10 +220,24 @@ def send_notices(
     ctx.pipeline.update_many([keys[user.id] for user in done], {"state": "done"})
     ctx.pipeline.update_many([keys[user.id] for user in changed], {"state": "selection-changed"})
     for user in done:
-        ctx.audit(spec.task, user.id, spec.message_type, "done", _queued(spec, entries[user.id]))
+        ctx.audit(
+            spec.task,
+            user.id,
+            spec.message_type,
+            "done",
+            _queued(spec, entries[user.id]),
+            key=_step_key(keys[user.id], entries[user.id], "done"),
+        )
         outcomes[user.id] = ("ok", None)
     for user in changed:
-        ctx.audit(spec.task, user.id, spec.message_type, "selection-changed", _queued(spec, entries[user.id]))
+        ctx.audit(
+            spec.task,
+            user.id,
+            spec.message_type,
+            "selection-changed",
+            _queued(spec, entries[user.id]),
+            key=_step_key(keys[user.id], entries[user.id], "selection-changed"),
+        )
         outcomes[user.id] = (
             "ok",
             "selection changed after the email was queued (user confirmed or logged in meanwhile)",
@@ -264,6 +284,11 @@ def finish_interrupted_notices(ctx: TaskContext, spec: NoticeSpec) -> int:
         ctx.pipeline.update_many(changed, {"state": "selection-changed"})
         closed += len(rest)
     return closed
+
+
+def _step_key(key: str, entry: Mapping[str, Any], step: str) -> str:
+    """The audit key of one step of one notice attempt (see `TaskContext.audit`)."""
+    return f"{key}:{entry.get('startedAt')}:{step}"
 
 
 def _queued(spec: NoticeSpec, entry: Mapping[str, Any]) -> dict[str, Any]:

@@ -51,6 +51,7 @@ def remove_orphan_entries(ctx: TaskContext, result: TaskResult) -> None:
             batch = batch[: max(0, budget - removed[0])]
         if not batch:
             return 0
+        ctx.lease.check("removing orphan confidential-ID map entries")
         n = ctx.studies.remove_id_map_entries(
             [entry["_id"] for entry in batch], sorted({entry["profileID"] for entry in batch})
         )

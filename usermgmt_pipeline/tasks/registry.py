@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from usermgmt_pipeline.case.leases import LeaseLost
 from usermgmt_pipeline.review.bundle import ReviewDirError
 from usermgmt_pipeline.review.collect import record_summaries
 from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverified_users
@@ -15,7 +16,7 @@ from usermgmt_pipeline.tasks.instance_lock import instance_lock
 from usermgmt_pipeline.tasks.migrate_account_info import migrate_account_info
 from usermgmt_pipeline.tasks.results import TaskResult
 from usermgmt_pipeline.tasks.send_reminder_to_confirm_accounts import send_reminder_to_confirm_accounts
-from usermgmt_pipeline.tasks.stopping import raise_if_stop_requested
+from usermgmt_pipeline.tasks.stopping import lease_lost_error, raise_if_stop_requested
 
 
 def _as_list(
@@ -30,8 +31,12 @@ def _as_list(
             record_summaries(ctx, out if isinstance(out, list) else [out])
         else:
             with instance_lock(ctx, fn.__name__):
-                tidy_pipeline_store(ctx)
-                out = fn(ctx)
+                try:
+                    tidy_pipeline_store(ctx)
+                    out = fn(ctx)
+                except LeaseLost as exc:
+                    result = exc.result or TaskResult(fn.__name__, ctx.instance_id)
+                    raise lease_lost_error(fn.__name__, ctx.instance_id, exc.reason, result) from None
         return out if isinstance(out, list) else [out]
 
     run.__name__ = fn.__name__

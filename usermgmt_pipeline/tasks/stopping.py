@@ -7,7 +7,8 @@ before a task starts, so the user (or batch of users) in flight is finished, and
 `RunStoppedError`. Nothing here
 knows about signals or Dagster.
 
-A run whose instance lease is lost (see `instance_lock`) is stopped the same way, but only that run.
+A run whose instance lease is lost (see `fencing`) is stopped too, but only that run, and not only between
+users: its lease is checked before every irreversible step.
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ if TYPE_CHECKING:
 
 _requested = threading.Event()
 _reason: list[str] = []
-_lost_leases: dict[tuple[str, str], str] = {}
 
 
 class RunStoppedError(TaskFailedError):
     """A stop was requested: the users handled so far are complete, no further user was started."""
+
+
+class LeaseLostError(RunStoppedError):
+    """The run lost its instance to another run; it stopped before its next irreversible step, and the run
+    that took over finishes the users it left."""
 
 
 def request_stop(reason: str) -> None:
@@ -47,18 +52,19 @@ def clear_stop_request() -> None:
     _reason.clear()
 
 
-def lease_lost(run_id: str, instance_id: str, reason: str) -> None:
-    """The run `run_id` no longer holds `instance_id`: stop it before its next user."""
-    _lost_leases[(run_id, instance_id)] = reason
-
-
-def lease_renewed(run_id: str, instance_id: str) -> None:
-    _lost_leases.pop((run_id, instance_id), None)
+def lease_lost_error(task: str, instance_id: str, reason: str, result: TaskResult) -> LeaseLostError:
+    return LeaseLostError(
+        f"{task}[{instance_id}]: stopped: {reason}. Another run holds the instance now and finishes "
+        "its users; this run performed no further step for any user",
+        result,
+    )
 
 
 def raise_if_stop_requested(ctx: TaskContext, task: str, result: TaskResult) -> None:
     """Called before a task and before each user: raise `RunStoppedError` with the counts so far."""
-    reason = stop_reason() or _lost_leases.get((ctx.options.run_id, ctx.instance_id))
+    if (lost := ctx.lease.lost) is not None:
+        raise lease_lost_error(task, ctx.instance_id, lost, result)
+    reason = stop_reason()
     if reason is not None:
         raise RunStoppedError(
             f"{task}[{ctx.instance_id}]: stopped ({reason}) after {result.done + result.skipped + result.failed} "

@@ -120,6 +120,31 @@ class LeaveRulesRunner:
                 outcomes.append(exc)
         return outcomes
 
+    def interrupted(self, study: Study, profile_id: str) -> LeaveOutcome | Exception:
+        """The outcome of a pair whose LEAVE evaluation was started by an attempt that never journaled it.
+
+        That attempt may have called external services, so the rules are not run again (at most once): the
+        participant, if there is one, is erased with its status set, and the rules are reported as not run.
+        """
+        try:
+            ids = compute_participant_ids(study.identity, profile_id, self.global_secret)
+            if self.studies.participants(study.key, [ids.participant_id]).get(ids.participant_id) is None:
+                return LeaveOutcome(study.key, profile_id, ids.participant_id, ids.confidential_id, None)
+        except InvalidBSON:
+            pass  # it exists but does not decode: erased by status all the same
+        except Exception as exc:
+            return exc
+        return LeaveOutcome(
+            study.key,
+            profile_id,
+            ids.participant_id,
+            ids.confidential_id,
+            None,
+            rule_error="LEAVE evaluation was interrupted (its run was killed or lost its instance) and is not "
+            "run again, so no external call or report is made twice; data erased",
+            status_only=True,
+        )
+
     def _evaluate(
         self,
         study: Study,
@@ -173,16 +198,23 @@ class LeaveRulesRunner:
         outcome.participant = encoded_state
         return outcome
 
-    def apply_many(self, study_key: str, outcomes: Sequence[LeaveOutcome]) -> list[list[str]]:
+    def apply_many(
+        self,
+        study_key: str,
+        outcomes: Sequence[LeaveOutcome],
+        before_write: Callable[[str], None] = lambda step: None,
+    ) -> list[list[str]]:
         """`apply` for many outcomes of one study, each step one call for all of them; returns each
         outcome's errors (each step runs for every outcome even if an earlier one failed).
 
+        `before_write(step)` is called right before each write (the lease's check: it raises to stop).
         Not the ID-map entries: the caller removes those of a whole batch, every study at once."""
         errors: list[list[str]] = [[] for _ in outcomes]
         if not outcomes:
             return errors
 
         def step(what: str, indexes: Sequence[int], call: Callable[[], Mapping[int, str] | int]) -> None:
+            before_write(what)
             try:
                 refused = call()
             except Exception as exc:
@@ -216,6 +248,7 @@ class LeaveRulesRunner:
             )
         reports = [(i, report) for i in with_state for report in outcomes[i].reports or []]
         if reports:
+            before_write("saving reports")
             try:
                 refused = studies.insert_reports_once(study_key, [report for _, report in reports])
             except Exception as exc:

@@ -25,6 +25,7 @@ def _new_runner(ctx: TaskContext) -> LeaveRulesRunner:
         external_service_settings(ctx.config),
         clock=lambda: datetime.now(UTC),
         time_zone=ZoneInfo(zone_name),
+        before_external_call=lambda step: ctx.lease.check(step),
     )
     return LeaveRulesRunner(engine, ctx.studies, ctx.instance_id, ctx.global_secret)
 

@@ -39,7 +39,7 @@ from usermgmt_pipeline.case.messaging import outgoing_email_document
 from usermgmt_pipeline.case.studies import Study, StudyDecodeError, decode_study_for_erasure
 from usermgmt_pipeline.case.users import User
 from usermgmt_pipeline.emails.templates import render_email
-from usermgmt_pipeline.tasks.checkpoints import checkpoint, in_parts
+from usermgmt_pipeline.tasks.checkpoints import checkpoint
 from usermgmt_pipeline.tasks.context import TaskContext, ids_only
 from usermgmt_pipeline.tasks.deletion_plan import ACCOUNT_DELETED
 from usermgmt_pipeline.tasks.email_queue import queue_emails
@@ -56,6 +56,11 @@ class PartialErasureError(RuntimeError):
 
 def journal_key(instance_id: str, user_id: str) -> str:
     return f"delete:{instance_id}:{user_id}"
+
+
+def _step_key(entry: Mapping[str, Any], step: str) -> str:
+    """The audit key of one step of one deletion attempt (see `TaskContext.audit`)."""
+    return f"{entry['_id']}:{entry.get('startedAt')}:{step}"
 
 
 def all_studies(ctx: TaskContext, problems: list[str] | None = None) -> list[Study]:
@@ -132,7 +137,7 @@ def delete_users(
         for user in users
     }
     opened: dict[str, Mapping[str, Any]] = {}
-    for part in in_parts("delete:journal-opened", list(fresh)):
+    for part in ctx.write_parts("delete:journal-opened", list(fresh)):
         opened.update(ctx.pipeline.open_entries({key: fresh[key] for key in part}))
     entries = {user.id: dict(opened[keys[user.id]]) for user in users}
     # An earlier attempt found the user no longer selected; the selection picked them again: try afresh.
@@ -149,10 +154,14 @@ def delete_users(
     outcomes: dict[str, Outcome] = {}
     to_delete = [user for user in users if entries[user.id]["state"] == "selected"]
     deleted_users: list[User] = []
-    for user_part in in_parts("delete:user-deleted", to_delete):
+    for user_part in ctx.write_parts("delete:user-deleted", to_delete):
         deleted = ctx.users.delete_many_if_selected([user.object_id for user in user_part], selection)
         gone = [user for user in user_part if user.object_id in deleted]
         kept = [user for user in user_part if user.object_id not in deleted]
+        for user in gone:
+            # Counted by the run's mass-deletion guard, and the account's history shows it from now on.
+            _account_deleted(ctx, task, entries[user.id])
+        ctx.lease.check("delete:user-attributes")
         ctx.users.delete_attributes_many([user.object_id for user in gone])
         ctx.pipeline.update_many(
             [keys[user.id] for user in gone], {"state": "user_deleted", "attributesDeleted": True}
@@ -160,10 +169,14 @@ def delete_users(
         ctx.pipeline.update_many([keys[user.id] for user in kept], {"state": "abandoned"})
         for user in gone:
             entries[user.id].update(state="user_deleted", attributesDeleted=True)
-            # Counted by the run's mass-deletion guard; outside the account's history ("delete" says it).
-            ctx.audit(task, "", ACCOUNT_DELETED, "done", {"deletedUserID": user.id})
         for user in kept:
-            ctx.audit(task, user.id, "delete", "selection-changed")
+            ctx.audit(
+                task,
+                user.id,
+                "delete",
+                "selection-changed",
+                key=_step_key(entries[user.id], "selection-changed"),
+            )
             outcomes[user.id] = (
                 "ok",
                 "no longer selected at deletion time (logged in, confirmed or already deleted)",
@@ -178,6 +191,18 @@ def delete_users(
         if user.id not in outcomes:
             outcomes[user.id] = carried[keys[user.id]]
     return outcomes
+
+
+def _account_deleted(ctx: TaskContext, task: str, entry: Mapping[str, Any]) -> None:
+    """The record of the commit point: the account document is gone (once per attempt, by any run)."""
+    ctx.audit(
+        task,
+        entry["userID"],
+        ACCOUNT_DELETED,
+        "done",
+        {"deletedUserID": entry["userID"]},
+        key=_step_key(entry, "account-deleted"),
+    )
 
 
 def delete_user(
@@ -205,6 +230,9 @@ def resume_deletions(
     size = ctx.batch_size
     for start in range(0, len(entries), size):
         chunk = entries[start : start + size]
+        ctx.pipeline.claim(
+            [e["_id"] for e in chunk]
+        )  # a run frozen on these entries can no longer write them
         try:
             carried = carry_deletions_forward(ctx, chunk, template, studies)
         except Exception as exc:
@@ -235,13 +263,14 @@ def carry_deletions_forward(
         else:
             # Killed between the atomic delete and the journal update: the user is gone, carry on from there.
             e["state"] = "user_deleted"
+            _account_deleted(ctx, e["task"], e)
     for state in ("abandoned", "user_deleted"):
         ctx.pipeline.update_many([e["_id"] for e in selected if e["state"] == state], {"state": state})
 
     attributes = [
         e for e in entries if e["state"] == "user_deleted" and e.get("attributesDeleted") is not True
     ]
-    for part in in_parts("delete:user-deleted", attributes):
+    for part in ctx.write_parts("delete:user-deleted", attributes):
         ctx.users.delete_attributes_many([ObjectId(e["userID"]) for e in part])
         ctx.pipeline.update_many(
             [e["_id"] for e in part], {"attributesDeleted": True, "state": "user_deleted"}
@@ -253,7 +282,8 @@ def carry_deletions_forward(
     errors: dict[str, list[dict[str, str]]] = {e["_id"]: list(e.get("studyErrors") or []) for e in entries}
     erasing = [e for e in entries if e["state"] == "user_deleted"]
     retrying = [e for e in entries if e["state"] == "studies_pending"]
-    study_errors, erased_pairs = _erase_studies(ctx, erasing + retrying, studies)
+    failed_evaluations: dict[str, set[str]] = {}
+    study_errors, erased_pairs = _erase_studies(ctx, erasing + retrying, studies, failed_evaluations)
     errors.update(study_errors)
 
     def partial(e: Mapping[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -261,6 +291,8 @@ def carry_deletions_forward(
         update: dict[str, Any] = {"$set": {**changes, "studyErrors": errors[e["_id"]]}}
         if erased_pairs[e["_id"]]:
             update["$addToSet"] = {"studiesDone": {"$each": erased_pairs[e["_id"]]}}
+        if failed_before_rules := sorted(failed_evaluations.get(e["_id"], set())):
+            update["$pull"] = {"leaveStarted": {"$in": failed_before_rules}}  # evaluated again next time
         return update
 
     for e in erasing + retrying:
@@ -272,7 +304,7 @@ def carry_deletions_forward(
                 "failed",
                 {"reason": ids_only(_describe(errors[e["_id"]]))},
             )
-    for part in in_parts("delete:tokens-deleted", erasing):
+    for part in ctx.write_parts("delete:tokens-deleted", erasing):
         ctx.temp_tokens.delete_all_for_users(ctx.instance_id, [e["userID"] for e in part])
         ctx.users.delete_renew_tokens_many([e["userID"] for e in part])
         ctx.pipeline.update_many([e["_id"] for e in part if not errors[e["_id"]]], {"state": "erased"})
@@ -290,7 +322,14 @@ def carry_deletions_forward(
     for e in now_erased:
         e["state"] = "done"
         pending_studies = sorted({err["study"] for err in e.get("studyErrors") or []})
-        ctx.audit(e["task"], e["userID"], "delete", "done", {"studiesErased": pending_studies})
+        ctx.audit(
+            e["task"],
+            e["userID"],
+            "delete",
+            "done",
+            {"studiesErased": pending_studies},
+            key=_step_key(e, "studies-erased"),
+        )
 
     _queue_deletion_emails(
         ctx, [e for e in entries if e["state"] == "erased"], template, errors, studies, outcomes
@@ -313,7 +352,7 @@ def carry_deletions_forward(
     return outcomes
 
 
-_STUDY_PROGRESS = ("pendingOutcomes", "pendingStudy", "retryOutcomes", "studyErrors")
+_STUDY_PROGRESS = ("pendingOutcomes", "pendingStudy", "retryOutcomes", "studyErrors", "leaveStarted")
 """Journal fields of a deletion's study work in progress (`pendingStudy` and `retryOutcomes` are written
 by versions before the batches; an entry they left is resumed all the same)."""
 
@@ -372,7 +411,7 @@ def _queue_deletion_emails(
     ctx.pipeline.update_many(
         [e["_id"] for e in complete],
         {"state": "done"},
-        unset=("pendingOutcomes", "pendingStudy", "accountID", "language"),
+        unset=("pendingOutcomes", "pendingStudy", "leaveStarted", "accountID", "language"),
     )
     ctx.pipeline.update_many(
         [e["_id"] for e in partial], {"state": "studies_pending"}, unset=("accountID", "language")
@@ -387,7 +426,8 @@ def _queue_deletion_emails(
         }
         if failed_studies:
             details["studiesNotErased"] = failed_studies
-        ctx.audit(e["task"], e["userID"], "delete", "partial" if failed_studies else "done", details)
+        outcome = "partial" if failed_studies else "done"
+        ctx.audit(e["task"], e["userID"], "delete", outcome, details, key=_step_key(e, f"delete-{outcome}"))
         e["state"] = "studies_pending" if failed_studies else "done"
 
 
@@ -405,7 +445,10 @@ def _journaled_outcomes(entry: Mapping[str, Any]) -> dict[tuple[str, str], Mappi
 
 
 def _erase_studies(
-    ctx: TaskContext, entries: Sequence[dict[str, Any]], studies: list[Study]
+    ctx: TaskContext,
+    entries: Sequence[dict[str, Any]],
+    studies: list[Study],
+    failed_evaluations: dict[str, set[str]],
 ) -> tuple[dict[str, list[dict[str, str]]], dict[str, list[str]]]:
     """Each profile x study of these deletions, skipping the pairs journaled as done. Returns per entry what
     could not be erased (`{"study", "error"}` documents, as journaled in `studyErrors`) and the
@@ -457,21 +500,28 @@ def _erase_studies(
             continue
         outcomes: list[tuple[dict[str, Any], LeaveOutcome]] = []
         to_evaluate: list[tuple[dict[str, Any], str]] = []
+        interrupted: list[tuple[dict[str, Any], str]] = []
         for e, profile_id in pairs:
             stored = journaled[e["_id"]].get((profile_id, study.key))
             if stored is not None:
                 outcomes.append((e, LeaveOutcome.from_journal(stored)))
+            elif study.key in (e.get("leaveStarted") or []):
+                interrupted.append((e, profile_id))
             else:
                 to_evaluate.append((e, profile_id))
+        _mark_leave_started(ctx, study.key, [e for e, _ in to_evaluate])
         try:
             evaluated = runner.evaluate_many(study, [profile_id for _, profile_id in to_evaluate])
         except Exception as exc:
             evaluated = [exc] * len(to_evaluate)
+        evaluated += [runner.interrupted(study, profile_id) for _, profile_id in interrupted]
+        to_evaluate += interrupted
         for (e, profile_id), outcome in zip(to_evaluate, evaluated, strict=True):
             if isinstance(outcome, Exception):
                 if isinstance(outcome, PyMongoError) and database_unavailable(outcome):
                     raise outcome
                 fail(e, study.key, f"{type(outcome).__name__}: {outcome}")
+                failed_evaluations.setdefault(e["_id"], set()).add(study.key)  # no rule ran
             elif outcome.participant is None and not outcome.rule_error:
                 no_data.append((e, f"{profile_id}:{study.key}"))
             else:
@@ -485,7 +535,7 @@ def _erase_studies(
         _visit("delete:study-rules-evaluated", new)
 
     for study, outcomes in to_apply:
-        step_errors = runner.apply_many(study.key, [o for _, o in outcomes])
+        step_errors = runner.apply_many(study.key, [o for _, o in outcomes], before_write=ctx.lease.check)
         applied: list[str] = []
         for (e, outcome), failures in zip(outcomes, step_errors, strict=True):
             if outcome.rule_error:
@@ -503,6 +553,7 @@ def _erase_studies(
                     f"leave-rules:{study.key}",
                     "failed",
                     {"study": study.key, "error": ids_only(outcome.rule_error)},
+                    key=_step_key(e, f"leave:{outcome.profile_id}:{study.key}:failed"),
                 )
             if failures:
                 for failure in failures:
@@ -518,6 +569,7 @@ def _erase_studies(
                     f"leave-rules:{study.key}",
                     "applied",
                     {"study": study.key, "reports": len(outcome.reports or [])},
+                    key=_step_key(e, f"leave:{outcome.profile_id}:{study.key}:applied"),
                 )
         _visit("delete:study-erased", applied)
 
@@ -527,6 +579,7 @@ def _erase_studies(
     # pairs erased by an attempt that was killed before it got here, so none is ever left behind. Only the
     # pairs that are complete count as erased.
     keys = [study.key for study in studies]
+    ctx.lease.check("delete:id-map-entries")
     try:
         ctx.studies.remove_id_map_entries_of(
             sorted({p for e in entries for p in e.get("profileIDs") or []}), keys
@@ -543,6 +596,23 @@ def _erase_studies(
         erased[e["_id"]].append(pair)
     _visit("delete:study-erased", no_data)
     return errors, erased
+
+
+def _mark_leave_started(ctx: TaskContext, study_key: str, entries: Sequence[dict[str, Any]]) -> None:
+    """Journal, before a study's LEAVE rules are evaluated for these entries, that they are about to be.
+
+    The rules may call external services, so they run at most once per pair: a run that finds a pair marked
+    but without a journaled outcome (its evaluator was killed, or frozen and taken over) does not evaluate it
+    again, it erases the data and reports the rules as not run (`LeaveRulesRunner.interrupted`). Being a
+    journal write, the mark is also the fence: a run whose entries were claimed by a newer one stops here.
+    """
+    keys = sorted({e["_id"] for e in entries})
+    if not keys:
+        return
+    ctx.pipeline.add_to_set(keys, "leaveStarted", study_key)
+    for e in entries:
+        if study_key not in (started := e.setdefault("leaveStarted", [])):
+            started.append(study_key)
 
 
 def _journal_outcomes(
