@@ -15,10 +15,14 @@ from collections.abc import Callable, Mapping
 from usermgmt_pipeline.tasks.checkpoints import CheckpointHook, install_checkpoint_hook, install_split_hook
 
 CRASH_AT_VAR = "USERMGMT_TEST_CRASH_AT"
+FREEZE_AT_VAR = "USERMGMT_TEST_FREEZE_AT"
+"""`<checkpoint>[:<n>]`: SIGSTOP the process there, as a paused VM or container (every thread stands still,
+the lease heartbeat included) until the test sends SIGCONT."""
 
 
-def crash_hook(spec: str) -> CheckpointHook:
-    """A hook that SIGKILLs the process at the n-th visit of the checkpoint named by `spec`."""
+def crash_hook(spec: str, sig: signal.Signals = signal.SIGKILL) -> CheckpointHook:
+    """A hook that sends `sig` (SIGKILL: a crash; SIGSTOP: a freeze) to this process at the n-th visit of the
+    checkpoint named by `spec`."""
     # Checkpoint names contain ':' themselves, so only a trailing all-digit part is the visit count.
     head, _, tail = spec.rpartition(":")
     target, nth = (head, tail) if tail.isdigit() else (spec, "1")
@@ -30,7 +34,7 @@ def crash_hook(spec: str) -> CheckpointHook:
             return
         remaining -= 1
         if remaining <= 0:
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), sig)
 
     return hook
 
@@ -54,3 +58,9 @@ def install_crash_hook_from_env(env: Mapping[str, str] | None = None) -> Callabl
         remove_split()
 
     return remove
+
+
+def install_freeze_hook_from_env(env: Mapping[str, str] | None = None) -> Callable[[], None] | None:
+    """Install the freeze hook when `USERMGMT_TEST_FREEZE_AT` names a checkpoint; returns its remover."""
+    spec = (os.environ if env is None else env).get(FREEZE_AT_VAR, "")
+    return install_checkpoint_hook(crash_hook(spec, signal.SIGSTOP)) if spec else None

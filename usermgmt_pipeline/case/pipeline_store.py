@@ -52,8 +52,8 @@ class PipelineStore:
     def _require(self, matched: int, keys: Sequence[str]) -> None:
         if self.generation is not None and matched < len(keys):
             raise LeaseLost(
-                f"{len(keys) - matched} of {len(keys)} journal entries were claimed by a newer run "
-                f"(this run's lease generation is {self.generation})"
+                f"the instance lease was taken over by another run ({len(keys) - matched} of {len(keys)} "
+                f"journal entries were claimed by a newer lease generation than this run's {self.generation})"
             )
 
     def claim(self, keys: Sequence[str]) -> None:

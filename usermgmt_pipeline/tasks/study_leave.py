@@ -88,15 +88,31 @@ class LeaveRulesRunner:
         self.studies = studies
         self.instance_id = instance_id
         self.global_secret = global_secret
+        self._on_external_call: Callable[[], None] | None = None
+
+    def gate_external_call(self, step: str) -> None:
+        """Called by the engine right before each external service request (it may raise to prevent it)."""
+        if self._on_external_call is not None:
+            self._on_external_call()
 
     def evaluate(self, study: Study, profile_id: str) -> LeaveOutcome:
         ids = compute_participant_ids(study.identity, profile_id, self.global_secret)
         return self._evaluate(study, profile_id, ids, None, [])
 
-    def evaluate_many(self, study: Study, profile_ids: Sequence[str]) -> list[LeaveOutcome | Exception]:
+    def evaluate_many(
+        self,
+        study: Study,
+        profile_ids: Sequence[str],
+        *,
+        before_rules: Callable[[str], None] = lambda step: None,
+        before_external_call: Callable[[int], None] | None = None,
+    ) -> list[LeaveOutcome | Exception]:
         """`evaluate` for many profiles of one study, in order: one read of their participants, and the
         study's rules read once. A profile whose evaluation failed gets its exception; a failed read of
-        all of them raises."""
+        all of them raises.
+
+        `before_rules(step)` is called before any rule runs, `before_external_call(i)` right before each
+        external service request of the i-th profile's rules; either may raise to stop (the lease)."""
         ids: list[ParticipantIds | Exception] = []
         for profile_id in profile_ids:
             try:
@@ -110,14 +126,20 @@ class LeaveRulesRunner:
             stored = None  # one of them does not decode: read them one by one to find which
         rules: list[Mapping[str, Any] | None] = []
         outcomes: list[LeaveOutcome | Exception] = []
-        for profile_id, participant_ids in zip(profile_ids, ids, strict=True):
+        if wanted:
+            before_rules("LEAVE evaluation")
+        for index, (profile_id, participant_ids) in enumerate(zip(profile_ids, ids, strict=True)):
             if isinstance(participant_ids, Exception):
                 outcomes.append(participant_ids)
                 continue
+            if before_external_call is not None:
+                self._on_external_call = lambda i=index: before_external_call(i)
             try:
                 outcomes.append(self._evaluate(study, profile_id, participant_ids, stored, rules))
             except Exception as exc:
                 outcomes.append(exc)
+            finally:
+                self._on_external_call = None
         return outcomes
 
     def interrupted(self, study: Study, profile_id: str) -> LeaveOutcome | Exception:

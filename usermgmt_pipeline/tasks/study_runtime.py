@@ -20,14 +20,22 @@ _runners_lock = threading.Lock()
 
 def _new_runner(ctx: TaskContext) -> LeaveRulesRunner:
     zone_name = getattr(ctx.config.study_configs, "time_zone", "UTC") or "UTC"
+    runner: LeaveRulesRunner | None = None
+
+    def before_external_call(step: str) -> None:
+        ctx.lease.check(step)
+        if runner is not None:
+            runner.gate_external_call(step)
+
     engine = StudyEngine(
         MongoStudyEngineStore(ctx.dbs.study_db(ctx.instance_id), ctx.dbs.timeout_s("study_db")),
         external_service_settings(ctx.config),
         clock=lambda: datetime.now(UTC),
         time_zone=ZoneInfo(zone_name),
-        before_external_call=lambda step: ctx.lease.check(step),
+        before_external_call=before_external_call,
     )
-    return LeaveRulesRunner(engine, ctx.studies, ctx.instance_id, ctx.global_secret)
+    runner = LeaveRulesRunner(engine, ctx.studies, ctx.instance_id, ctx.global_secret)
+    return runner
 
 
 def ensure_leave_rules(ctx: TaskContext) -> LeaveRulesRunner:

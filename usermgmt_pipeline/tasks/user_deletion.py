@@ -282,8 +282,7 @@ def carry_deletions_forward(
     errors: dict[str, list[dict[str, str]]] = {e["_id"]: list(e.get("studyErrors") or []) for e in entries}
     erasing = [e for e in entries if e["state"] == "user_deleted"]
     retrying = [e for e in entries if e["state"] == "studies_pending"]
-    failed_evaluations: dict[str, set[str]] = {}
-    study_errors, erased_pairs = _erase_studies(ctx, erasing + retrying, studies, failed_evaluations)
+    study_errors, erased_pairs = _erase_studies(ctx, erasing + retrying, studies)
     errors.update(study_errors)
 
     def partial(e: Mapping[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -291,8 +290,6 @@ def carry_deletions_forward(
         update: dict[str, Any] = {"$set": {**changes, "studyErrors": errors[e["_id"]]}}
         if erased_pairs[e["_id"]]:
             update["$addToSet"] = {"studiesDone": {"$each": erased_pairs[e["_id"]]}}
-        if failed_before_rules := sorted(failed_evaluations.get(e["_id"], set())):
-            update["$pull"] = {"leaveStarted": {"$in": failed_before_rules}}  # evaluated again next time
         return update
 
     for e in erasing + retrying:
@@ -352,7 +349,7 @@ def carry_deletions_forward(
     return outcomes
 
 
-_STUDY_PROGRESS = ("pendingOutcomes", "pendingStudy", "retryOutcomes", "studyErrors", "leaveStarted")
+_STUDY_PROGRESS = ("pendingOutcomes", "pendingStudy", "retryOutcomes", "studyErrors", "leaveCalled")
 """Journal fields of a deletion's study work in progress (`pendingStudy` and `retryOutcomes` are written
 by versions before the batches; an entry they left is resumed all the same)."""
 
@@ -411,7 +408,7 @@ def _queue_deletion_emails(
     ctx.pipeline.update_many(
         [e["_id"] for e in complete],
         {"state": "done"},
-        unset=("pendingOutcomes", "pendingStudy", "leaveStarted", "accountID", "language"),
+        unset=("pendingOutcomes", "pendingStudy", "leaveCalled", "accountID", "language"),
     )
     ctx.pipeline.update_many(
         [e["_id"] for e in partial], {"state": "studies_pending"}, unset=("accountID", "language")
@@ -445,10 +442,7 @@ def _journaled_outcomes(entry: Mapping[str, Any]) -> dict[tuple[str, str], Mappi
 
 
 def _erase_studies(
-    ctx: TaskContext,
-    entries: Sequence[dict[str, Any]],
-    studies: list[Study],
-    failed_evaluations: dict[str, set[str]],
+    ctx: TaskContext, entries: Sequence[dict[str, Any]], studies: list[Study]
 ) -> tuple[dict[str, list[dict[str, str]]], dict[str, list[str]]]:
     """Each profile x study of these deletions, skipping the pairs journaled as done. Returns per entry what
     could not be erased (`{"study", "error"}` documents, as journaled in `studyErrors`) and the
@@ -505,13 +499,24 @@ def _erase_studies(
             stored = journaled[e["_id"]].get((profile_id, study.key))
             if stored is not None:
                 outcomes.append((e, LeaveOutcome.from_journal(stored)))
-            elif study.key in (e.get("leaveStarted") or []):
+            elif f"{profile_id}:{study.key}" in (e.get("leaveCalled") or []):
                 interrupted.append((e, profile_id))
             else:
                 to_evaluate.append((e, profile_id))
-        _mark_leave_started(ctx, study.key, [e for e, _ in to_evaluate])
+
+        def before_external_call(
+            index: int, study_key: str = study.key, evaluating: list[tuple[dict[str, Any], str]] = to_evaluate
+        ) -> None:
+            e, profile_id = evaluating[index]
+            _mark_external_call(ctx, e, f"{profile_id}:{study_key}")
+
         try:
-            evaluated = runner.evaluate_many(study, [profile_id for _, profile_id in to_evaluate])
+            evaluated = runner.evaluate_many(
+                study,
+                [profile_id for _, profile_id in to_evaluate],
+                before_rules=ctx.lease.check,
+                before_external_call=before_external_call,
+            )
         except Exception as exc:
             evaluated = [exc] * len(to_evaluate)
         evaluated += [runner.interrupted(study, profile_id) for _, profile_id in interrupted]
@@ -521,7 +526,6 @@ def _erase_studies(
                 if isinstance(outcome, PyMongoError) and database_unavailable(outcome):
                     raise outcome
                 fail(e, study.key, f"{type(outcome).__name__}: {outcome}")
-                failed_evaluations.setdefault(e["_id"], set()).add(study.key)  # no rule ran
             elif outcome.participant is None and not outcome.rule_error:
                 no_data.append((e, f"{profile_id}:{study.key}"))
             else:
@@ -598,21 +602,18 @@ def _erase_studies(
     return errors, erased
 
 
-def _mark_leave_started(ctx: TaskContext, study_key: str, entries: Sequence[dict[str, Any]]) -> None:
-    """Journal, before a study's LEAVE rules are evaluated for these entries, that they are about to be.
+def _mark_external_call(ctx: TaskContext, entry: dict[str, Any], pair: str) -> None:
+    """Journal, right before the LEAVE rules of `pair` ("profile:study") call an external service, that they do.
 
-    The rules may call external services, so they run at most once per pair: a run that finds a pair marked
-    but without a journaled outcome (its evaluator was killed, or frozen and taken over) does not evaluate it
-    again, it erases the data and reports the rules as not run (`LeaveRulesRunner.interrupted`). Being a
-    journal write, the mark is also the fence: a run whose entries were claimed by a newer one stops here.
+    External calls happen at most once per pair: a run that finds a pair marked but without a journaled
+    outcome (its evaluator was killed, or frozen and taken over) does not evaluate it again, it erases the
+    data and reports the rules as not run (`LeaveRulesRunner.interrupted`). Being a journal write, the mark
+    is also the fence of the call: a run whose entries a newer run has claimed stops here, before calling.
     """
-    keys = sorted({e["_id"] for e in entries})
-    if not keys:
-        return
-    ctx.pipeline.add_to_set(keys, "leaveStarted", study_key)
-    for e in entries:
-        if study_key not in (started := e.setdefault("leaveStarted", [])):
-            started.append(study_key)
+    ctx.lease.check("an external service call")
+    ctx.pipeline.add_to_set([entry["_id"]], "leaveCalled", pair)
+    if pair not in (called := entry.setdefault("leaveCalled", [])):
+        called.append(pair)
 
 
 def _journal_outcomes(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 
 class SlowProxy:
@@ -18,6 +19,9 @@ class SlowProxy:
         self.delay_s = 0.0
         self.only_after: bytes = b""
         self.matched_requests = 0  # requests seen containing `only_after` (their replies are the slow ones)
+        self.on_match: Callable[[], None] | None = None
+        """Called with each request containing `only_after`, before it is forwarded (e.g. to freeze the
+        client while the server executes it)."""
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -80,6 +84,8 @@ class SlowProxy:
                 if requests:
                     marked[0] = bool(self.only_after) and self.only_after in chunk
                     self.matched_requests += marked[0]
+                    if marked[0] and self.on_match is not None:
+                        self.on_match()
                 elif self.delay_s and (not self.only_after or marked[0]):
                     await asyncio.sleep(self.delay_s)
                 writer.write(chunk)
