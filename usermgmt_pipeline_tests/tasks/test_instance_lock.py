@@ -26,7 +26,6 @@ from usermgmt_pipeline_tests.tasks.helpers import (
     CaseEnv,
     config_document,
     make_env,
-    wait_for_lease_expiry,
     write_config,
 )
 
