@@ -72,7 +72,7 @@ def result_metadata(results: list[TaskResult]) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     for result in results:
         prefix = "" if len(results) == 1 else f"{result.task}."
-        for key in ("selected", "done", "skipped", "failed"):
+        for key in ("selected", "done", "skipped", "failed", "resumed"):
             meta[f"{prefix}{key}"] = MetadataValue.int(getattr(result, key))
         for key, value in result.extra.items():
             if isinstance(value, bool):

@@ -110,6 +110,38 @@ class TaskReview:
             }
         )
 
+    def add_resumed(self, entry: Mapping[str, Any]) -> None:
+        """A deletion an interrupted run left past its commit point: the real run finishes it first."""
+        state = str(entry.get("state") or "")
+        language = str(entry.get("language") or "")
+        emails = state in ("selected", "user_deleted", "erased")
+        email_file, email_error, email_language = self._email(language) if emails else ("", "", "")
+        erasing = state in ("selected", "user_deleted", "studies_pending")
+        self.rows.append(
+            {
+                "instance_id": self.ctx.instance_id,
+                "task": self.task,
+                "user_id": str(entry.get("userID") or ""),
+                "account_id": str(entry.get("accountID") or ""),
+                "planned_action": "resume-delete",
+                "threshold": "",
+                "selected_because": f"deletion interrupted at journal state {state!r}: the account is "
+                "already deleted; the real run finishes its studies, tokens and email",
+                "created_at": "",
+                "account_confirmed_at": "",
+                "last_login": "",
+                "last_token_refresh": "",
+                "reminder_to_confirm_sent_at": "",
+                "marked_for_deletion": "",
+                "message_type": str(entry.get("messageType") or self.plan.message_type) if emails else "",
+                "language": language,
+                "email_language": email_language,
+                "email_file": email_file,
+                "email_error": email_error,
+                "leave_rule_studies": self._studies_of(entry.get("profileIDs") or []) if erasing else [],
+            }
+        )
+
     def _email(self, language: str) -> tuple[str, str, str]:
         from usermgmt_pipeline.emails.templates import choose_translation, render_email
 
@@ -143,15 +175,18 @@ class TaskReview:
         return path, error, chosen
 
     def _leave_studies(self, user: Any) -> list[str]:
+        return self._studies_of([profile.id for profile in user.profiles])
+
+    def _studies_of(self, profile_ids: list[str]) -> list[str]:
         from usermgmt_pipeline.case.id_mapping import compute_participant_ids
         from usermgmt_pipeline.tasks.user_deletion import all_studies
 
         if self.studies is None:
             self.studies = all_studies(self.ctx)
         keys: list[str] = []
-        for profile in user.profiles:
+        for profile_id in profile_ids:
             for study in self.studies:
-                ids = compute_participant_ids(study.identity, profile.id, self.ctx.global_secret)
+                ids = compute_participant_ids(study.identity, profile_id, self.ctx.global_secret)
                 if self.ctx.studies.participant(study.key, ids.participant_id) is not None:
                     keys.append(study.key)
         return sorted(keys)
@@ -181,6 +216,7 @@ def record_summaries(ctx: Any, results: list[Any]) -> None:
             "task": result.task,
             "run_id": ctx.options.run_id,
             "selected": result.selected,
+            "resumed": result.resumed,
             "skipped": result.skipped,
             "failed": result.failed,
             **{

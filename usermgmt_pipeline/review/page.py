@@ -75,6 +75,7 @@ def render_index(rows: Sequence[Mapping[str, Any]], summaries: Sequence[Mapping[
                     s.get("instance_id", ""),
                     s.get("task", ""),
                     s.get("selected", ""),
+                    s.get("resumed", 0),
                     listed,
                     s.get("review_not_listed_deleted_earlier", ""),
                     s.get("skipped", ""),
@@ -111,7 +112,7 @@ def render_index(rows: Sequence[Mapping[str, Any]], summaries: Sequence[Mapping[
 <p class="note">Generated {escape(generated)}. Nothing was written to any database. This page and the files beside
 it contain personal data (account ids): keep them private and delete them after the review.</p>
 <h2>Per task</h2>
-<table id="counts"><thead><tr><th>instance</th><th>task</th><th>selected</th><th>listed</th>
+<table id="counts"><thead><tr><th>instance</th><th>task</th><th>selected</th><th>resumed</th><th>listed</th>
 <th>deleted by an earlier task</th><th>skipped</th><th>failed</th><th>mass-deletion guard</th></tr></thead>
 <tbody>{"".join(counts)}</tbody></table>
 <h2>Emails that would be queued</h2>

@@ -133,6 +133,7 @@ class TaskContext:
         details: dict[str, Any] | None = None,
         *,
         key: str | None = None,
+        at: int | None = None,
     ) -> None:
         """Buffer one audit record (ids only); flushed in batches by `flush_audit`. Thread-safe.
 
@@ -151,7 +152,7 @@ class TaskContext:
             "userID": user_id,
             "action": action,
             "outcome": outcome,
-            "at": int(time.time()),
+            "at": int(time.time()) if at is None else at,
         }
         if details:
             record["details"] = details

@@ -30,7 +30,7 @@ from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.id_map_scan import scan_id_map
 from usermgmt_pipeline.tasks.results import MassDeletionGuardError, TaskResult
 
-ACCOUNT_DELETED = "guard:account-deleted"
+ACCOUNT_DELETED = "account-deleted"
 """Audit action recorded when a run deletes a user document (a deletion's commit point), for the guard's
 count of what the run already deleted; its `userID` is empty so that it stays out of account histories."""
 

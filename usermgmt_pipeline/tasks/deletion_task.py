@@ -12,7 +12,12 @@ from usermgmt_pipeline.tasks.iteration import dry_run, run_in_batches
 from usermgmt_pipeline.tasks.preflight import require_global_secret, require_template
 from usermgmt_pipeline.tasks.results import TaskResult
 from usermgmt_pipeline.tasks.study_runtime import ensure_leave_rules
-from usermgmt_pipeline.tasks.user_deletion import all_studies, delete_users, resume_deletions
+from usermgmt_pipeline.tasks.user_deletion import (
+    all_studies,
+    delete_users,
+    resumable_deletions,
+    resume_deletions,
+)
 
 
 def run_deletion_task(
@@ -24,7 +29,7 @@ def run_deletion_task(
 ) -> TaskResult:
     result = TaskResult(task, ctx.instance_id)
     if ctx.options.dry_run:
-        dry_run(ctx, task, selection, result, plan)
+        dry_run(ctx, task, selection, result, plan, resumable_deletions(ctx, task))
         guard_run_deletions(ctx, task, result)  # reports the whole run's verdict; a dry run never trips
         return result
     template = require_template(ctx, message_type, result)
@@ -43,6 +48,7 @@ def run_deletion_task(
                     entry["userID"], f"resuming interrupted deletion failed: {type(value).__name__}: {value}"
                 )
         result.extra["resumed"] = resumed
+        result.resumed = resumed
         guard_run_deletions(ctx, task, result)
         run_in_batches(
             ctx,

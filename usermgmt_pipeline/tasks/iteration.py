@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pymongo.errors import ConnectionFailure, PyMongoError
@@ -167,11 +167,20 @@ def dry_run(
     selection: Mapping[str, Any],
     result: TaskResult,
     plan: ReviewPlan | None = None,
+    resumable: Sequence[Mapping[str, Any]] = (),
 ) -> TaskResult:
-    """Count the selection and sample ids; with a review asked for, list every user in the bundle. Read-only."""
+    """Count the selection and sample ids; with a review asked for, list every user in the bundle. Read-only.
+
+    `resumable` are the journal entries of deletions an interrupted run left past their commit point: the
+    real run finishes them first, so they are counted (`resumed`) and listed as such."""
     sample_size = int(getattr(getattr(ctx.config, "orchestration", None), "dry_run_sample_size", 20) or 20)
     result.dry_run = True
     review = review_users(ctx, task, plan) if plan is not None else None
+    result.resumed = len(resumable)
+    result.extra["resumed_user_ids"] = [str(e.get("userID")) for e in resumable[:sample_size]]
+    if review is not None:
+        for entry in resumable:
+            review.add_resumed(entry)
     for user in selected_users(ctx, task, selection, result):
         if len(result.sample_user_ids) < sample_size:
             result.sample_user_ids.append(user.id)

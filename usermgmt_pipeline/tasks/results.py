@@ -15,6 +15,9 @@ class TaskResult:
     done: int = 0
     skipped: int = 0
     failed: int = 0
+    resumed: int = 0
+    """Users an earlier, interrupted run had already deleted, whose deletion this run finishes (or, in a dry
+    run, would finish): not in `selected`, since their account documents are gone."""
     skip_reasons: list[tuple[str, str]] = field(default_factory=list)
     failure_reasons: list[tuple[str, str]] = field(default_factory=list)
     sample_user_ids: list[str] = field(default_factory=list)
@@ -30,9 +33,10 @@ class TaskResult:
 
     def summary(self) -> str:
         mode = " (dry run)" if self.dry_run else ""
+        resumed = f" resumed={self.resumed}" if self.resumed else ""
         return (
             f"{self.task}[{self.instance_id}]{mode}: selected={self.selected} done={self.done} "
-            f"skipped={self.skipped} failed={self.failed}"
+            f"skipped={self.skipped} failed={self.failed}{resumed}"
         )
 
 

@@ -29,6 +29,7 @@ users, leaves every user of the batch at a step boundary of its own.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -158,14 +159,18 @@ def delete_users(
         deleted = ctx.users.delete_many_if_selected([user.object_id for user in user_part], selection)
         gone = [user for user in user_part if user.object_id in deleted]
         kept = [user for user in user_part if user.object_id not in deleted]
+        deleted_at = int(time.time())
         for user in gone:
             # Counted by the run's mass-deletion guard, and the account's history shows it from now on.
+            entries[user.id]["deletedAt"] = deleted_at
             _account_deleted(ctx, task, entries[user.id])
         ctx.lease.check("delete:user-attributes")
         ctx.users.delete_attributes_many([user.object_id for user in gone])
         ctx.pipeline.update_many(
-            [keys[user.id] for user in gone], {"state": "user_deleted", "attributesDeleted": True}
+            [keys[user.id] for user in gone],
+            {"state": "user_deleted", "attributesDeleted": True, "deletedAt": deleted_at},
         )
+        ctx.flush_audit()  # the deletions are in the account histories at once, whatever happens next
         ctx.pipeline.update_many([keys[user.id] for user in kept], {"state": "abandoned"})
         for user in gone:
             entries[user.id].update(state="user_deleted", attributesDeleted=True)
@@ -194,7 +199,12 @@ def delete_users(
 
 
 def _account_deleted(ctx: TaskContext, task: str, entry: Mapping[str, Any]) -> None:
-    """The record of the commit point: the account document is gone (once per attempt, by any run)."""
+    """The record of the commit point: the account document is gone (once per attempt, by any run).
+
+    Written again when a rerun resumes the deletion (its key makes it a no-op if it was saved), dated when
+    the journal says the account was deleted, so a record lost with a killed run's buffer is never missing.
+    """
+    deleted_at = entry.get("deletedAt")
     ctx.audit(
         task,
         entry["userID"],
@@ -202,6 +212,7 @@ def _account_deleted(ctx: TaskContext, task: str, entry: Mapping[str, Any]) -> N
         "done",
         {"deletedUserID": entry["userID"]},
         key=_step_key(entry, "account-deleted"),
+        at=int(deleted_at) if isinstance(deleted_at, int) else None,
     )
 
 
@@ -222,6 +233,16 @@ def delete_user(
     return reason
 
 
+def resumable_deletions(ctx: TaskContext, task: str) -> list[Mapping[str, Any]]:
+    """The unfinished entries the next real run finishes whatever its selection (read-only, for a dry run):
+    those past the commit point, and those killed just before it whose user is gone already. An entry
+    killed before the commit point whose user still exists is decided afresh by the selection."""
+    entries = list(ctx.pipeline.unfinished(task, ctx.instance_id, UNFINISHED))
+    before_commit = [ObjectId(e["userID"]) for e in entries if e.get("state") == "selected"]
+    existing = ctx.users.existing_ids(before_commit) if before_commit else set()
+    return [e for e in entries if e.get("state") != "selected" or ObjectId(e["userID"]) not in existing]
+
+
 def resume_deletions(
     ctx: TaskContext, task: str, template: Mapping[str, Any], studies: list[Study]
 ) -> Iterator[tuple[Mapping[str, Any], Outcome]]:
@@ -230,9 +251,10 @@ def resume_deletions(
     size = ctx.batch_size
     for start in range(0, len(entries), size):
         chunk = entries[start : start + size]
-        ctx.pipeline.claim(
-            [e["_id"] for e in chunk]
-        )  # a run frozen on these entries can no longer write them
+        ctx.pipeline.claim([e["_id"] for e in chunk])  # a frozen run can no longer write them
+        for e in chunk:
+            if e["state"] != "selected":
+                _account_deleted(ctx, task, e)
         try:
             carried = carry_deletions_forward(ctx, chunk, template, studies)
         except Exception as exc:
