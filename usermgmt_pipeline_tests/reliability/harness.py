@@ -32,7 +32,10 @@ HOUR_NS = 3600 * 1_000_000_000
 INSTANCE_LEASE_S = 2  # short, so a SIGKILLed worker's instance lease blocks the rerun only this long
 
 # The `timestamps`-like fields the pipeline writes from the wall clock (not from the task's fixed clock).
-WALL_CLOCK_FIELDS = frozenset({"modifiedAt", "openedAt", "at", "timestamp", "expiration", "sentAt"})
+WALL_CLOCK_FIELDS = frozenset(
+    # `generation` and `fence` are lease generations, which start above the clock in milliseconds
+    {"modifiedAt", "openedAt", "at", "timestamp", "expiration", "sentAt", "deletedAt", "generation", "fence"}
+)
 TOKEN_PATTERN = re.compile(r"\b[a-z2-7]{39}\b")
 EXCLUDED_COLLECTIONS = frozenset({"audit"})  # per-run records: run ids differ by design
 
