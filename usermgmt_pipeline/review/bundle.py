@@ -2,7 +2,8 @@
 
     DIR/                      0700, marked by `.usermgmt-review` (we never chmod or fill a folder that is not ours;
                               one owned by another user or writable by others is refused, see `files`)
-      users.jsonl, users.csv  every listed user of every task and instance (rebuilt from parts/)
+      users.jsonl, users.csv  every listed user of every task and instance (rebuilt from parts/; in the CSV a
+                              cell that starts like a formula is prefixed with ' so that no spreadsheet runs it)
       index.html              self-contained review page
       emails/<instance>/<message type>.<language>.html (+ .json: subject, headers)   the emails as queued
       parts/<instance>/<task>.jsonl, <task>.json      what each task wrote (rows, counts)
@@ -55,6 +56,20 @@ CSV_COLUMNS = [
     "email_file",
     "leave_rule_studies",
 ]
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+"""Cell starts a spreadsheet takes for a formula (OWASP, CSV injection): `=HYPERLINK(…&D2…)` in a user's
+language, or an address such as `=1+2@x.org` (CASE accepts it), would run when the reviewer opens the CSV."""
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell that no spreadsheet runs: a text starting like a formula gets a leading `'` (OWASP's advice).
+
+    Only users.csv is written this way; users.jsonl and index.html keep the value exactly as stored."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
 
 
 def _safe(name: str) -> str:
@@ -165,10 +180,13 @@ class ReviewBundle:
 
         rows = self.rows()
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        # RFC 4180's CRLF: the writer quotes a field holding any line-ending character only if it is in the
+        # terminator, and a lone \r left unquoted would split the row in every reader.
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "leave_rule_studies": " ".join(row.get("leave_rule_studies") or [])})
+            cells = {**row, "leave_rule_studies": " ".join(row.get("leave_rule_studies") or [])}
+            writer.writerow({key: spreadsheet_safe(value) for key, value in cells.items()})
         page = render_index(rows, self.summaries())
         with self._folder() as folder:
             folder.write("users.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))

