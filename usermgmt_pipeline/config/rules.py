@@ -20,6 +20,7 @@ from usermgmt_pipeline.case.connections import (
     PIPELINE_DB_NAME,
     connection_str_problem,
     credential_problems,
+    uri_problem,
 )
 from usermgmt_pipeline.config.cron import cron_problem
 
@@ -157,8 +158,13 @@ def db_config_errors(cfg: Any, db_key: str | None = None) -> list[RuleError]:
         )
     if is_set(connection_str) and connection_str:
         problem = connection_str_problem(connection_str)
+        prefix_given = get(cfg, "connection_prefix")
         if problem:
             errors.append((("connection_str",), problem))
+        elif is_set(prefix_given):
+            unusable = uri_problem(prefix_given, connection_str)
+            if unusable:
+                errors.append(((unusable[0],), unusable[1]))
     username, password = get(cfg, "username"), get(cfg, "password")
     if is_set(username) and is_set(password):
         for field, message in credential_problems(secret_text(username), secret_text(password)):

@@ -46,6 +46,7 @@ db_configs:
     db_name_prefix: "msg_"
   study_db:
     <<: *db
+    connection_str: "cluster0.example.org/admin"  # an SRV URI names one host and no port
     connection_prefix: "+srv"
 instance_ids: [default, research_instance]
 user_management_config:
