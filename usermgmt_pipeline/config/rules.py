@@ -45,6 +45,9 @@ INSTANCE_DB_SUFFIXES = {"participant_user_db": "_users", "messaging_db": "_messa
 GLOBAL_INFOS_DB_NAME = "global-infos"
 MAX_DB_NAME_BYTES = 63
 MIN_LEASE_NS = 10**9
+MIN_AUDIT_RETENTION_NS = 720 * 3600 * 10**9
+"""30 days: an account's history (`user-management history`) must cover at least a month of daily runs and
+everything a finished journal entry still records by default (`journal_retention`, 720h)."""
 MAX_LEASE_NS = 3600 * 10**9
 TASK_ORDER = (
     "clean_up_unverified_users",
@@ -293,6 +296,20 @@ def orchestration_errors(cfg: Any) -> list[RuleError]:
         value = get(cfg, key)
         if is_set(value) and isinstance(value, int) and value <= 0:
             errors.append(((key,), f"must be greater than 0 ({what}); {DURATION_HINT}"))
+    audit_retention = get(cfg, "audit_retention")
+    if (
+        is_set(audit_retention)
+        and isinstance(audit_retention, int)
+        and 0 < audit_retention < MIN_AUDIT_RETENTION_NS
+    ):
+        errors.append(
+            (
+                ("audit_retention",),
+                "must be at least 720h (30 days): audit records are an account's history "
+                "(user-management history) and serve operators following up a month of runs; "
+                f'{DURATION_HINT}, e.g. "9600h"',
+            )
+        )
     lease = get(cfg, "instance_lease")
     if is_set(lease) and isinstance(lease, int) and not MIN_LEASE_NS <= lease <= MAX_LEASE_NS:
         errors.append(

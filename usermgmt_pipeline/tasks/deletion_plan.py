@@ -7,7 +7,8 @@ accounts (removed by `generate_profile_id_lookup` before it adds entries). Guard
 two steps of 9% each delete 18% of an instance under a 10% limit.
 
 So each deleting step, before it deletes anything, sums what the run deletes:
-- accounts: those this run already deleted (its `delete-account` audit records) plus those still selected by
+- accounts: those this run already deleted (its `guard:account-deleted` audit records, which the retention
+  purge at each task's start never removes: it spares the running run's records) plus those still selected by
   this and every later account-deleting step of the run, counted by the server in one `$or` so that a user
   selected twice counts once, as a share of the instance's users at the run's start (now + already deleted);
 - orphan map entries, when the run's orphan step is ahead and this is the run's first deleting step or the

@@ -620,6 +620,20 @@ CASES = [
             )
         ],
     ),
+    *[
+        (
+            setting("orchestration", "audit_retention", value=value),
+            [
+                (
+                    "orchestration.audit_retention",
+                    "must be at least 720h (30 days): audit records are an account's history "
+                    "(user-management history) and serve operators following up a month of runs; "
+                    'use a Go duration string such as "168h", "90m" or "1h30m", e.g. "9600h"',
+                )
+            ],
+        )
+        for value in ("1s", "1h30m", "719h59m59s")
+    ],
     (
         setting("orchestration", "schedule_cron", value="0 3 * *"),
         [
