@@ -264,6 +264,13 @@ def orchestration_errors(cfg: Any) -> list[RuleError]:
                 "delete, e.g. 0.1 for 10%)",
             )
         )
+    errors += _int_rule(
+        cfg,
+        "min_guarded_orphan_entries",
+        0,
+        "the confidential-ID map entries of deleted accounts one run may remove whatever their share; "
+        "0 applies the share alone",
+    )
     cron = get(cfg, "schedule_cron")
     if is_set(cron):
         problem = cron_problem(cron)

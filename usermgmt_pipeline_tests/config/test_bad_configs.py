@@ -27,7 +27,7 @@ TASK_KEYS = (
     "generate_profile_id_lookup, migrate_account_info"
 )
 ORCHESTRATION_KEYS = (
-    "operator_emails, max_deletion_share, schedule_cron, schedule_timezone, progress_log_every, "
+    "operator_emails, max_deletion_share, min_guarded_orphan_entries, schedule_cron, schedule_timezone, progress_log_every, "
     "dry_run_sample_size, user_workers, batch_size, journal_retention, audit_retention, report_dir, "
     "instance_lease"
 )
@@ -617,6 +617,16 @@ CASES = [
                 "orchestration.audit_retention",
                 "must be greater than 0 (how long audit records are kept); "
                 'use a Go duration string such as "168h", "90m" or "1h30m"',
+            )
+        ],
+    ),
+    (
+        setting("orchestration", "min_guarded_orphan_entries", value=-1),
+        [
+            (
+                "orchestration.min_guarded_orphan_entries",
+                "must be 0 or more (the confidential-ID map entries of deleted accounts one run may remove "
+                "whatever their share; 0 applies the share alone)",
             )
         ],
     ),
