@@ -349,35 +349,21 @@ CASES = [
             )
         ],
     ),
-    (
-        setting("db_configs", "participant_user_db", "connection_str", value="::::"),
-        [
+    *[
+        (
+            setting("db_configs", "study_db", "connection_str", value=value),
+            [("db_configs.study_db.connection_str", f"is not a valid MongoDB host list and options: {why}")],
+        )
+        for value, why in (
             (
-                "db_configs.participant_user_db.connection_str",
-                "is not a valid MongoDB host list and options: Reserved characters such as ':' must be "
-                "escaped according RFC 2396. An IPv6 address literal must be enclosed in '[' and ']' "
-                "according to RFC 2732.",
-            )
-        ],
-    ),
-    (
-        setting("db_configs", "study_db", "connection_str", value="mongo-0:27017,mongo-1:99999/"),
-        [
-            (
-                "db_configs.study_db.connection_str",
-                "is not a valid MongoDB host list and options: Port must be an integer between 0 and 65535",
-            )
-        ],
-    ),
-    (
-        setting("db_configs", "study_db", "connection_str", value="mongo-0:27017,/?replicaSet=rs0"),
-        [
-            (
-                "db_configs.study_db.connection_str",
-                "is not a valid MongoDB host list and options: Empty host (or extra comma in host list)",
-            )
-        ],
-    ),
+                "::::",
+                "Reserved characters such as ':' must be escaped according RFC 2396. An IPv6 address "
+                "literal must be enclosed in '[' and ']' according to RFC 2732.",
+            ),
+            ("mongo-0:27017,mongo-1:99999/", "Port must be an integer between 0 and 65535"),
+            ("mongo-0:27017,/?replicaSet=rs0", "Empty host (or extra comma in host list)"),
+        )
+    ],
     (
         both(
             setting("db_configs", "study_db", "connection_str", value="cluster0.example.org:27017"),
