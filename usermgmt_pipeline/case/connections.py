@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from typing import Any, Protocol
 import pymongo
 from pymongo import MongoClient
 from pymongo.database import Database
+from pymongo.uri_parser import parse_uri
+from pymongo.uri_parser_shared import SCHEME, SRV_SCHEME, _validate_uri
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +111,30 @@ def connection_str_problem(conn: str) -> str | None:
     query_at = conn.find("?")
     if query_at >= 0 and "/" not in conn[:query_at]:
         return 'must have a / before the query ? (e.g. "host:27017/?replicaSet=rs0")'
+    return None
+
+
+def uri_problem(connection_prefix: str, connection_str: str) -> tuple[str, str] | None:
+    """(key, why) when pymongo cannot read the URI the job builds from these keys (`build_uri`), else None.
+
+    pymongo's own parser decides, with the options the client itself uses (`validate`, `warn`: an unknown or
+    ill-typed option is ignored with a warning at run time, so it is no load error either). It never does a
+    network lookup: for `mongodb+srv://`, `parse_uri` would resolve the SRV and TXT records, so we call the
+    DNS-free first half of it, `_validate_uri`, the very check `MongoClient(...)` runs before it resolves
+    anything. pymongo's messages name options, never their values.
+    """
+    uri = f"mongodb{connection_prefix}://{connection_str}"
+    if not uri.startswith((SCHEME, SRV_SCHEME)):
+        return "connection_prefix", f'must be "" or "+srv" (the URI scheme is {SCHEME} or {SRV_SCHEME})'
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if uri.startswith(SRV_SCHEME):
+                _validate_uri(uri, validate=True, warn=True, normalize=False)
+            else:
+                parse_uri(uri, validate=True, warn=True, normalize=False)
+    except (pymongo.errors.PyMongoError, ValueError, TypeError) as exc:
+        return "connection_str", f"is not a valid MongoDB host list and options: {exc}"
     return None
 
 

@@ -94,10 +94,13 @@ class PipelineStore:
                 }
             ).deleted_count
 
-    def purge_audit(self, instance_id: str, before: int) -> int:
-        """Delete this instance's audit records written before `before` (Unix seconds)."""
+    def purge_audit(self, instance_id: str, before: int, running_run_id: str) -> int:
+        """Delete this instance's audit records written before `before` (Unix seconds), except the running
+        run's: its mass-deletion guard counts the accounts the run already deleted from them (`count_audit`)."""
         with op_deadline(self.timeout):
-            return self.audit.delete_many({"instanceID": instance_id, "at": {"$lt": before}}).deleted_count
+            return self.audit.delete_many(
+                {"instanceID": instance_id, "at": {"$lt": before}, "runID": {"$ne": running_run_id}}
+            ).deleted_count
 
     def open_entries(self, entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
         """Create the journal entries for these keys, or read back the existing ones (their pre-assigned ids are

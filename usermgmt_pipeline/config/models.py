@@ -215,6 +215,7 @@ class OrchestrationConfig(ConfigModel):
 
     operator_emails: list[str] = Field(default_factory=list)
     max_deletion_share: float = 0.10
+    min_guarded_orphan_entries: int = 10  # the map entries' share applies only above this many
     schedule_cron: str = "0 3 * * *"
     schedule_timezone: str = "UTC"
     progress_log_every: int = 1000

@@ -20,6 +20,7 @@ from usermgmt_pipeline.case.connections import (
     PIPELINE_DB_NAME,
     connection_str_problem,
     credential_problems,
+    uri_problem,
 )
 from usermgmt_pipeline.config.cron import cron_problem
 
@@ -44,6 +45,9 @@ INSTANCE_DB_SUFFIXES = {"participant_user_db": "_users", "messaging_db": "_messa
 GLOBAL_INFOS_DB_NAME = "global-infos"
 MAX_DB_NAME_BYTES = 63
 MIN_LEASE_NS = 10**9
+MIN_AUDIT_RETENTION_NS = 720 * 3600 * 10**9
+"""30 days: an account's history (`user-management history`) must cover at least a month of daily runs and
+everything a finished journal entry still records by default (`journal_retention`, 720h)."""
 MAX_LEASE_NS = 3600 * 10**9
 TASK_ORDER = (
     "clean_up_unverified_users",
@@ -157,8 +161,13 @@ def db_config_errors(cfg: Any, db_key: str | None = None) -> list[RuleError]:
         )
     if is_set(connection_str) and connection_str:
         problem = connection_str_problem(connection_str)
+        prefix_given = get(cfg, "connection_prefix")
         if problem:
             errors.append((("connection_str",), problem))
+        elif is_set(prefix_given):
+            unusable = uri_problem(prefix_given, connection_str)
+            if unusable:
+                errors.append(((unusable[0],), unusable[1]))
     username, password = get(cfg, "username"), get(cfg, "password")
     if is_set(username) and is_set(password):
         for field, message in credential_problems(secret_text(username), secret_text(password)):
@@ -255,6 +264,13 @@ def orchestration_errors(cfg: Any) -> list[RuleError]:
                 "delete, e.g. 0.1 for 10%)",
             )
         )
+    errors += _int_rule(
+        cfg,
+        "min_guarded_orphan_entries",
+        0,
+        "the confidential-ID map entries of deleted accounts one run may remove whatever their share; "
+        "0 applies the share alone",
+    )
     cron = get(cfg, "schedule_cron")
     if is_set(cron):
         problem = cron_problem(cron)
@@ -287,6 +303,20 @@ def orchestration_errors(cfg: Any) -> list[RuleError]:
         value = get(cfg, key)
         if is_set(value) and isinstance(value, int) and value <= 0:
             errors.append(((key,), f"must be greater than 0 ({what}); {DURATION_HINT}"))
+    audit_retention = get(cfg, "audit_retention")
+    if (
+        is_set(audit_retention)
+        and isinstance(audit_retention, int)
+        and 0 < audit_retention < MIN_AUDIT_RETENTION_NS
+    ):
+        errors.append(
+            (
+                ("audit_retention",),
+                "must be at least 720h (30 days): audit records are an account's history "
+                "(user-management history) and serve operators following up a month of runs; "
+                f'{DURATION_HINT}, e.g. "9600h"',
+            )
+        )
     lease = get(cfg, "instance_lease")
     if is_set(lease) and isinstance(lease, int) and not MIN_LEASE_NS <= lease <= MAX_LEASE_NS:
         errors.append(

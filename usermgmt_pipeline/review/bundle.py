@@ -1,7 +1,9 @@
 """The review bundle on disk.
 
-    DIR/                      0700, marked by `.usermgmt-review` (we never chmod or fill a folder that is not ours)
-      users.jsonl, users.csv  every listed user of every task and instance (rebuilt from parts/)
+    DIR/                      0700, marked by `.usermgmt-review` (we never chmod or fill a folder that is not ours;
+                              one owned by another user or writable by others is refused, see `files`)
+      users.jsonl, users.csv  every listed user of every task and instance (rebuilt from parts/; in the CSV a
+                              cell that starts like a formula is prefixed with ' so that no spreadsheet runs it)
       index.html              self-contained review page
       emails/<instance>/<message type>.<language>.html (+ .json: subject, headers)   the emails as queued
       parts/<instance>/<task>.jsonl, <task>.json      what each task wrote (rows, counts)
@@ -15,14 +17,25 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from usermgmt_pipeline.review.files import private_dir, write_private
+from usermgmt_pipeline.review.files import (
+    TEMP_SUFFIX,
+    PrivateFolder,
+    open_private_folder,
+)
+from usermgmt_pipeline.review.files import (
+    ReviewDirError as ReviewDirError,  # raised by open_bundle; re-exported for its callers
+)
 
 MARKER = ".usermgmt-review"
+GENERATED = ("parts", "emails", "users.jsonl", "users.csv", "index.html")
+"""What a run writes into the folder (and `clear` removes); the marker stays."""
 CSV_COLUMNS = [
     "instance_id",
     "task",
@@ -45,8 +58,18 @@ CSV_COLUMNS = [
 ]
 
 
-class ReviewDirError(ValueError):
-    """The folder given for the review cannot be used (exists with other content, or is not a folder)."""
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+"""Cell starts a spreadsheet takes for a formula (OWASP, CSV injection): `=HYPERLINK(…&D2…)` in a user's
+language, or an address such as `=1+2@x.org` (CASE accepts it), would run when the reviewer opens the CSV."""
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A CSV cell that no spreadsheet runs: a text starting like a formula gets a leading `'` (OWASP's advice).
+
+    Only users.csv is written this way; users.jsonl and index.html keep the value exactly as stored."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
 
 
 def _safe(name: str) -> str:
@@ -54,49 +77,55 @@ def _safe(name: str) -> str:
 
 
 def open_bundle(path: str | Path) -> ReviewBundle:
-    """Create the bundle folder, or reopen one we created; refuse any other existing folder."""
+    """Create the bundle folder, or reopen one we created; refuse any other existing folder.
+
+    Refused (`ReviewDirError`): a path that is a symbolic link or not a folder, a folder owned by another
+    user or writable by group or others (see `files`), and a non-empty folder without our marker."""
     root = Path(path)
-    if root.exists():
-        if not root.is_dir():
-            raise ReviewDirError(f"review folder {root} exists and is not a folder")
-        if any(root.iterdir()) and not (root / MARKER).exists():
-            raise ReviewDirError(f"review folder {root} is not empty and is not a review bundle")
-    elif not root.parent.is_dir():
+    existed = os.path.lexists(root)
+    if not existed and not root.parent.is_dir():
         raise ReviewDirError(f"review folder {root}: parent folder {root.parent} does not exist")
-    private_dir(root)
-    if not (root / MARKER).exists():
-        write_private(root / MARKER, "usermgmt_pipeline review bundle\n")
+    with open_private_folder(root, create=not existed) as folder:
+        if folder.entries() and folder.kind(MARKER) != "file":
+            raise ReviewDirError(f"review folder {root} is not empty and is not a review bundle")
+        folder.tighten()
+        if folder.kind(MARKER) is None:
+            folder.write(MARKER, "usermgmt_pipeline review bundle\n")
     return ReviewBundle(root)
 
 
 class ReviewBundle:
+    """The files of one bundle; every call reopens and re-verifies the folder (`files.open_private_folder`)."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def _dir(self, *parts: str) -> Path:
-        path = self.root
-        for part in parts:
-            path = private_dir(path / _safe(part))
-        return path
+    @contextmanager
+    def _folder(self, *parts: str, create: bool = True) -> Iterator[PrivateFolder]:
+        with ExitStack() as stack:
+            folder = stack.enter_context(open_private_folder(self.root, create=False))
+            for part in parts:
+                folder = stack.enter_context(folder.subfolder(_safe(part), create=create))
+            yield folder
 
     def clear(self) -> ReviewBundle:
         """Forget an earlier review in this folder (a new CLI run starts a new bundle)."""
-        import shutil
-
-        for name in ("parts", "emails"):
-            shutil.rmtree(self.root / name, ignore_errors=True)
-        for name in ("users.jsonl", "users.csv", "index.html"):
-            (self.root / name).unlink(missing_ok=True)
+        with self._folder() as folder:
+            for name in folder.entries():
+                if name in GENERATED or (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+                    folder.remove(name)
         return self
 
     # --- what tasks write -------------------------------------------------------------------------------
     def write_rows(self, instance_id: str, task: str, rows: Iterable[Mapping[str, Any]]) -> None:
         text = "".join(json.dumps(dict(row), sort_keys=True) + "\n" for row in rows)
-        write_private(self._dir("parts", instance_id) / f"{_safe(task)}.jsonl", text)
+        with self._folder("parts", instance_id) as folder:
+            folder.write(f"{_safe(task)}.jsonl", text)
 
     def write_summary(self, instance_id: str, task: str, summary: Mapping[str, Any]) -> None:
         text = json.dumps(dict(summary), indent=2, sort_keys=True, default=str)
-        write_private(self._dir("parts", instance_id) / f"{_safe(task)}.json", text)
+        with self._folder("parts", instance_id) as folder:
+            folder.write(f"{_safe(task)}.json", text)
 
     def email_path(self, instance_id: str, message_type: str, language: str) -> str:
         """The email's path relative to the bundle root (the link the rows and the page use)."""
@@ -106,33 +135,40 @@ class ReviewBundle:
         self, instance_id: str, message_type: str, language: str, content: str, meta: Mapping[str, Any]
     ) -> str:
         relative = self.email_path(instance_id, message_type, language)
-        folder = self._dir("emails", instance_id)
-        write_private(folder / Path(relative).name, content)
-        write_private(folder / (Path(relative).stem + ".json"), json.dumps(dict(meta), indent=2, default=str))
+        with self._folder("emails", instance_id) as folder:
+            folder.write(Path(relative).name, content)
+            folder.write(Path(relative).stem + ".json", json.dumps(dict(meta), indent=2, default=str))
         return relative
 
     # --- what readers use --------------------------------------------------------------------------------
+    def _parts(self, suffix: str, instance_id: str | None = None) -> list[str]:
+        """The texts of parts/<instance>/*<suffix>, in name order; links and other odd entries are skipped."""
+        texts: list[str] = []
+        with self._folder() as root:
+            if root.kind("parts") != "dir":
+                return []
+            with root.subfolder("parts", create=False) as parts:
+                for name in parts.entries():
+                    if parts.kind(name) != "dir" or (instance_id is not None and name != _safe(instance_id)):
+                        continue
+                    with parts.subfolder(name, create=False) as folder:
+                        texts += [
+                            folder.read(f)
+                            for f in folder.entries()
+                            if f.endswith(suffix) and not f.startswith(".") and folder.kind(f) == "file"
+                        ]
+        return texts
+
     def rows(self, instance_id: str | None = None) -> list[dict[str, Any]]:
-        parts = self.root / "parts"
-        if not parts.is_dir():
-            return []
-        out: list[dict[str, Any]] = []
-        for folder in sorted(p for p in parts.iterdir() if p.is_dir()):
-            if instance_id is not None and folder.name != _safe(instance_id):
-                continue
-            for path in sorted(folder.glob("*.jsonl")):
-                out += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-        return out
+        return [
+            json.loads(line)
+            for text in self._parts(".jsonl", instance_id)
+            for line in text.splitlines()
+            if line
+        ]
 
     def summaries(self) -> list[dict[str, Any]]:
-        parts = self.root / "parts"
-        if not parts.is_dir():
-            return []
-        return [
-            json.loads(path.read_text(encoding="utf-8"))
-            for folder in sorted(p for p in parts.iterdir() if p.is_dir())
-            for path in sorted(folder.glob("*.json"))
-        ]
+        return [json.loads(text) for text in self._parts(".json")]
 
     def planned_deletions(self, instance_id: str) -> set[str]:
         """User ids an earlier task of this instance's run deletes (later tasks would not see them)."""
@@ -143,11 +179,16 @@ class ReviewBundle:
         from usermgmt_pipeline.review.page import render_index
 
         rows = self.rows()
-        write_private(self.root / "users.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        # RFC 4180's CRLF: the writer quotes a field holding any line-ending character only if it is in the
+        # terminator, and a lone \r left unquoted would split the row in every reader.
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "leave_rule_studies": " ".join(row.get("leave_rule_studies") or [])})
-        write_private(self.root / "users.csv", buffer.getvalue())
-        write_private(self.root / "index.html", render_index(rows, self.summaries()))
+            cells = {**row, "leave_rule_studies": " ".join(row.get("leave_rule_studies") or [])}
+            writer.writerow({key: spreadsheet_safe(value) for key, value in cells.items()})
+        page = render_index(rows, self.summaries())
+        with self._folder() as folder:
+            folder.write("users.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+            folder.write("users.csv", buffer.getvalue())
+            folder.write("index.html", page)

@@ -56,11 +56,13 @@ def bundle_for(ctx: Any) -> ReviewBundle | None:
     base = str(getattr(ctx.config.orchestration, "report_dir", "") or "")
     if not base:
         raise ReviewDirError("report: true needs orchestration.report_dir (the folder for review bundles)")
-    from usermgmt_pipeline.review.files import private_dir
-
     root = Path(base)
-    if not root.exists():
-        private_dir(root)
+    try:
+        root.mkdir(
+            mode=0o700, exist_ok=True
+        )  # the operator's folder; each bundle in it is checked as private
+    except OSError as exc:
+        raise ReviewDirError(f"orchestration.report_dir {root} cannot be created: {exc.strerror}") from None
     return open_bundle(root / options.run_id)
 
 

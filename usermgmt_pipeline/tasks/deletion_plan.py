@@ -7,7 +7,8 @@ accounts (removed by `generate_profile_id_lookup` before it adds entries). Guard
 two steps of 9% each delete 18% of an instance under a 10% limit.
 
 So each deleting step, before it deletes anything, sums what the run deletes:
-- accounts: those this run already deleted (its `delete-account` audit records) plus those still selected by
+- accounts: those this run already deleted (its `guard:account-deleted` audit records, which the retention
+  purge at each task's start never removes: it spares the running run's records) plus those still selected by
   this and every later account-deleting step of the run, counted by the server in one `$or` so that a user
   selected twice counts once, as a share of the instance's users at the run's start (now + already deleted);
 - orphan map entries, when the run's orphan step is ahead and this is the run's first deleting step or the
@@ -15,6 +16,14 @@ So each deleting step, before it deletes anything, sums what the run deletes:
   an empty or mistyped users database would make every entry look like an orphan).
 Either share above `orchestration.max_deletion_share` trips the guard: `MassDeletionGuardError` before the
 step deletes anything, which fails the run, so no later step runs. `allow_mass_deletion` overrides it.
+
+The entries' share applies only above `orchestration.min_guarded_orphan_entries` entries (default 10). A small
+legacy instance whose only deletion is one orphan entry was at "1 of 1 entries (100 %)" on every run. Such
+entries are no people (their accounts are gone), and a wrongly removed entry is not lost: the confidential ID
+is derived from the profile id and the secrets, so the lookup writes it again once the users database is
+found. The misconfiguration the share is for (every entry an orphan) still trips on any map larger than the
+minimum. Accounts get no such minimum: every one is a person, and on a tiny instance a threshold typo that
+deletes all of them is exactly what the guard must stop.
 
 A dry run deletes nothing: its first deleting step computes the same verdict for the whole run and reports it
 ("would trip" / "would pass", with counts and shares) without failing.
@@ -44,6 +53,8 @@ STEPS_BY_TASK: dict[str, tuple[str, ...]] = {
 }
 """The run_tasks flags that delete, in the run's order, and their deleting steps."""
 TASK_OF_STEP = {step: task for task, steps in STEPS_BY_TASK.items() for step in steps}
+MIN_GUARDED_ORPHAN_ENTRIES = 10
+"""The default of `orchestration.min_guarded_orphan_entries` (see the module docstring)."""
 
 
 # The selections of the account-deleting tasks, as those tasks build them (clean_up_unverified_users.py,
@@ -64,6 +75,11 @@ def max_deletion_share(ctx: TaskContext) -> float:
     return float(getattr(getattr(ctx.config, "orchestration", None), "max_deletion_share", 0.10))
 
 
+def min_guarded_orphan_entries(ctx: TaskContext) -> int:
+    orchestration = getattr(ctx.config, "orchestration", None)
+    return int(getattr(orchestration, "min_guarded_orphan_entries", MIN_GUARDED_ORPHAN_ENTRIES))
+
+
 @dataclass
 class GuardVerdict:
     step: str
@@ -76,6 +92,7 @@ class GuardVerdict:
     total_users: int = 0
     orphan_entries: int | None = None  # None: not counted at this step
     total_entries: int = 0
+    min_entries: int = MIN_GUARDED_ORPHAN_ENTRIES  # the entries' share applies only above this many
 
     @property
     def users_share(self) -> float:
@@ -88,8 +105,14 @@ class GuardVerdict:
     @property
     def trips(self) -> bool:
         too_many_users = (self.users_to_delete or 0) > self.share * self.total_users
-        too_many_entries = (self.orphan_entries or 0) > self.share * self.total_entries
+        entries = self.orphan_entries or 0
+        too_many_entries = entries > self.min_entries and entries > self.share * self.total_entries
         return too_many_users or too_many_entries
+
+    @property
+    def entries_allowed(self) -> int:
+        """How many orphan entries a step within the guard may remove (the share, or the minimum if larger)."""
+        return max(int(self.share * self.total_entries), self.min_entries)
 
     @property
     def status(self) -> str:
@@ -117,10 +140,18 @@ class GuardVerdict:
             )
         return " and ".join(parts) or "nothing"
 
+    def limit(self) -> str:
+        entries = (
+            f" (for map entries only above orchestration.min_guarded_orphan_entries={self.min_entries})"
+            if self.orphan_entries is not None
+            else ""
+        )
+        return f"orchestration.max_deletion_share={self.share:.0%}{entries}"
+
     def describe(self) -> str:
         return (
             f"mass-deletion guard at {self.step}: {self.status}: {self.counts()} would be deleted by this run "
-            f"({', '.join(self.run_steps)}); limit orchestration.max_deletion_share={self.share:.0%}"
+            f"({', '.join(self.run_steps)}); limit {self.limit()}"
         )
 
     def record(self, result: TaskResult) -> None:
@@ -178,6 +209,7 @@ def guard_run_deletions(ctx: TaskContext, step: str, result: TaskResult) -> Guar
     if ORPHAN_STEP in ahead and (first or step == ORPHAN_STEP):
         verdict.orphan_entries = scan_id_map(ctx, None).orphans
         verdict.total_entries = ctx.studies.id_map_size()
+        verdict.min_entries = min_guarded_orphan_entries(ctx)
     verdict.record(result)
     if verdict.trips and not verdict.dry_run and not verdict.overridden:
         done = (
@@ -187,7 +219,7 @@ def guard_run_deletions(ctx: TaskContext, step: str, result: TaskResult) -> Guar
         )
         raise MassDeletionGuardError(
             f"{result.task}[{ctx.instance_id}]: mass-deletion guard tripped: {verdict.counts()} would be deleted "
-            f"by this run ({', '.join(steps)}), more than orchestration.max_deletion_share={verdict.share:.0%}; "
+            f"by this run ({', '.join(steps)}), more than {verdict.limit()}; "
             f"{done}. Check the thresholds, then rerun with the explicit override (allow_mass_deletion) if this "
             "is intended",
             result,

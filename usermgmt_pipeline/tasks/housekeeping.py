@@ -3,8 +3,10 @@
 The journal keeps a finished entry (`done`, `selection-changed`, `abandoned`) only to make a rerun of the
 same run idempotent; after `orchestration.journal_retention` (default 720h) nothing resumes it any more:
 the user's timestamp or the user's absence is what keeps them from being selected again. Audit records
-are kept for `orchestration.audit_retention` (default 9600h, about 400 days), long enough for an
-account-history lookup over a year's runs.
+are kept for `orchestration.audit_retention` (default 9600h, about 400 days, at least 720h), long enough for
+an account-history lookup over a year's runs. The running run's own audit records are never purged, whatever
+their age: its mass-deletion guard sums the accounts it already deleted from them (`tasks.deletion_plan`), so
+a purge at the start of a later task of the same run must not make that count shrink.
 
 Why a purge and not a TTL index: FerretDB v1.24.2, the server the tests and the benchmark run on,
 refuses `expireAfterSeconds` (NotImplemented), and a TTL index needs a BSON date while our entries carry
@@ -26,7 +28,9 @@ def tidy_pipeline_store(ctx: TaskContext) -> dict[str, int]:
         "journal": store.purge_finished_entries(
             ctx.instance_id, ctx.before(int(orchestration.journal_retention))
         ),
-        "audit": store.purge_audit(ctx.instance_id, ctx.before(int(orchestration.audit_retention))),
+        "audit": store.purge_audit(
+            ctx.instance_id, ctx.before(int(orchestration.audit_retention)), ctx.options.run_id
+        ),
     }
     if any(purged.values()):
         ctx.logger.info(

@@ -16,7 +16,8 @@ What counts as an orphan, and what is kept:
 Every removal is audited (profile id, study key, entry id; no personal data) and reported in the lookup's
 metadata. The removal is a deletion under the mass-deletion rules: the run's guard counts the orphans before
 the run's first deletion and again before removing them, as a share of the map's entries; a tripped guard
-stops the run, and `allow_mass_deletion` overrides it. A dry run counts them and removes nothing.
+stops the run, and `allow_mass_deletion` overrides it; the share applies only above
+`orchestration.min_guarded_orphan_entries` entries (`deletion_plan`). A dry run counts them and removes nothing.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ def remove_orphan_entries(ctx: TaskContext, result: TaskResult) -> None:
         result.extra["orphan_entries"] = found
         return
     assert verdict is not None
-    # Within the share, up to the limit may go (new orphans may appear between the count and the removal);
+    # Within the guard, up to its limit may go (new orphans may appear between the count and the removal);
     # overridden, whatever is found.
-    budget = None if verdict.trips else int(verdict.share * verdict.total_entries)
+    budget = None if verdict.trips else verdict.entries_allowed
 
     def remove(batch: list[Entry]) -> int:
         if budget is not None:

@@ -94,8 +94,8 @@ def test_one_sided_empty_credentials_are_rejected(username: str, password: str, 
 
 
 def test_uri_carries_no_user_info_and_keeps_the_prefix_and_options() -> None:
-    cfg = db_config("db.example.org:27017/admin?replicaSet=rs0", "u", "p", connection_prefix="+srv")
-    assert build_uri(cfg, "study_db") == "mongodb+srv://db.example.org:27017/admin?replicaSet=rs0"
+    cfg = db_config("db.example.org/admin?replicaSet=rs0", "u", "p", connection_prefix="+srv")
+    assert build_uri(cfg, "study_db") == "mongodb+srv://db.example.org/admin?replicaSet=rs0"
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ TASK_KEYS = (
     "generate_profile_id_lookup, migrate_account_info"
 )
 ORCHESTRATION_KEYS = (
-    "operator_emails, max_deletion_share, schedule_cron, schedule_timezone, progress_log_every, "
+    "operator_emails, max_deletion_share, min_guarded_orphan_entries, schedule_cron, schedule_timezone, progress_log_every, "
     "dry_run_sample_size, user_workers, batch_size, journal_retention, audit_retention, report_dir, "
     "instance_lease"
 )
@@ -349,6 +349,43 @@ CASES = [
             )
         ],
     ),
+    *[
+        (
+            setting("db_configs", "study_db", "connection_str", value=value),
+            [("db_configs.study_db.connection_str", f"is not a valid MongoDB host list and options: {why}")],
+        )
+        for value, why in (
+            (
+                "::::",
+                "Reserved characters such as ':' must be escaped according RFC 2396. An IPv6 address "
+                "literal must be enclosed in '[' and ']' according to RFC 2732.",
+            ),
+            ("mongo-0:27017,mongo-1:99999/", "Port must be an integer between 0 and 65535"),
+            ("mongo-0:27017,/?replicaSet=rs0", "Empty host (or extra comma in host list)"),
+        )
+    ],
+    (
+        both(
+            setting("db_configs", "study_db", "connection_str", value="cluster0.example.org:27017"),
+            setting("db_configs", "study_db", "connection_prefix", value="+srv"),
+        ),
+        [
+            (
+                "db_configs.study_db.connection_str",
+                "is not a valid MongoDB host list and options: mongodb+srv:// URIs must not include a port "
+                "number",
+            )
+        ],
+    ),
+    (
+        setting("db_configs", "study_db", "connection_prefix", value="+tcp"),
+        [
+            (
+                "db_configs.study_db.connection_prefix",
+                'must be "" or "+srv" (the URI scheme is mongodb:// or mongodb+srv://)',
+            )
+        ],
+    ),
     (
         setting("db_configs", "messaging_db", "connection_str", value=""),
         [
@@ -569,6 +606,30 @@ CASES = [
             )
         ],
     ),
+    (
+        setting("orchestration", "min_guarded_orphan_entries", value=-1),
+        [
+            (
+                "orchestration.min_guarded_orphan_entries",
+                "must be 0 or more (the confidential-ID map entries of deleted accounts one run may remove "
+                "whatever their share; 0 applies the share alone)",
+            )
+        ],
+    ),
+    *[
+        (
+            setting("orchestration", "audit_retention", value=value),
+            [
+                (
+                    "orchestration.audit_retention",
+                    "must be at least 720h (30 days): audit records are an account's history "
+                    "(user-management history) and serve operators following up a month of runs; "
+                    'use a Go duration string such as "168h", "90m" or "1h30m", e.g. "9600h"',
+                )
+            ],
+        )
+        for value in ("1s", "1h30m", "719h59m59s")
+    ],
     (
         setting("orchestration", "schedule_cron", value="0 3 * *"),
         [

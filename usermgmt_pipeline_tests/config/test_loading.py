@@ -46,6 +46,7 @@ db_configs:
     db_name_prefix: "msg_"
   study_db:
     <<: *db
+    connection_str: "cluster0.example.org/admin"  # an SRV URI names one host and no port
     connection_prefix: "+srv"
 instance_ids: [default, research_instance]
 user_management_config:
@@ -305,11 +306,11 @@ def test_batch_size_and_retentions_default_to_500_users_720h_and_9600h_and_load_
         "9600h0m0s",
     )
     config = valid_config()
-    config["orchestration"] = {"batch_size": 50, "journal_retention": "24h", "audit_retention": "1h30m"}
+    config["orchestration"] = {"batch_size": 50, "journal_retention": "24h", "audit_retention": "720h"}
     orchestration = load_dict(config).orchestration
     assert orchestration.batch_size == 50
     assert orchestration.journal_retention == 24 * 3600 * 10**9
-    assert orchestration.audit_retention == 90 * 60 * 10**9
+    assert orchestration.audit_retention == 720 * 3600 * 10**9  # the shortest accepted
 
 
 def test_config_is_frozen_and_picklable() -> None:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,17 +15,20 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+import yaml
 from bson import ObjectId
 from dagster import DagsterInstance
 from pymongo import MongoClient
 
-from usermgmt_pipeline.config import load_config
+from usermgmt_pipeline.config import GoDuration, load_config
 from usermgmt_pipeline.orchestration.build import USER_MANAGEMENT_JOB, build_definitions
 from usermgmt_pipeline.orchestration.build import run_config as job_run_config
 from usermgmt_pipeline.orchestration.task_assets import MASS_DELETION_GUARD_TAG
 from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverified_users
 from usermgmt_pipeline.tasks.context import RunOptions, TaskContext
+from usermgmt_pipeline.tasks.deletion_plan import ACCOUNT_DELETED
 from usermgmt_pipeline.tasks.handle_inactive_users import delete_marked_users
+from usermgmt_pipeline.tasks.registry import TASKS
 from usermgmt_pipeline.tasks.results import MassDeletionGuardError
 from usermgmt_pipeline_tests.reliability.conftest import NOW_NS
 from usermgmt_pipeline_tests.reliability.harness import INSTANCE, REPO_ROOT, run_task, snapshot
@@ -258,3 +262,41 @@ def test_a_later_step_counts_what_the_run_already_deleted(guarded_env: CaseEnv) 
     assert (extra["guard_candidates"], extra["guard_total_users"]) == (18, 100)
     assert "9 accounts were deleted earlier in this run" in str(tripped.value)
     assert guarded_env.users.count_documents({}) == 91
+
+
+# ------------------------------------------------------------------ the guard's count survives the audit purge
+
+
+def test_a_purge_at_a_later_tasks_start_leaves_the_guard_the_runs_own_deletions(guarded_env: CaseEnv) -> None:
+    """The probe's `audit_retention: 1s` let a later task's purge remove the records of the accounts the run
+    had deleted, so 18 of 100 passed a 10% guard. Load refuses such a retention now; a config built in code is
+    not held to that, and even then the purge spares the running run's records."""
+    run_id = uuid.uuid4().hex
+    first = TASKS["clean_up_unverified_users"](in_run(guarded_env, run_id, "clean_up_unverified_users"))
+    assert first[0].done == 9 and guarded_env.users.count_documents({}) == 91
+    orchestration = guarded_env.config.orchestration.model_copy(update={"audit_retention": GoDuration(10**9)})
+    guarded_env.config = guarded_env.config.model_copy(update={"orchestration": orchestration})
+    later = in_run(guarded_env, run_id, "clean_up_unverified_users", "handle_inactive_users")
+    later.now_ns = lambda: time.time_ns() + 5 * 10**9  # every record of the clean-up is past the retention
+
+    with pytest.raises(MassDeletionGuardError) as tripped:
+        TASKS["handle_inactive_users"](later)
+
+    extra = tripped.value.result.extra
+    assert (extra["guard_candidates"], extra["guard_total_users"]) == (18, 100)
+    assert guarded_env.users.count_documents({}) == 91
+    audit = guarded_env.client[f"{guarded_env.prefix}usermgmt-pipeline"]["audit"]
+    assert audit.count_documents({"runID": run_id, "action": ACCOUNT_DELETED}) == 9
+
+
+def test_a_one_second_audit_retention_is_refused_at_load_by_the_cli(guarded_env: CaseEnv) -> None:
+    document = yaml.safe_load(guarded_env.config_path.read_text())
+    document["orchestration"]["audit_retention"] = "1s"
+    guarded_env.config_path.write_text(yaml.safe_dump(document))
+
+    refused = run_cli(guarded_env)
+
+    assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr[-2000:]
+    assert "orchestration.audit_retention: must be at least 720h" in refused.stderr
+    assert guarded_env.users.count_documents({}) == 100
+    assert f"{guarded_env.prefix}usermgmt-pipeline" not in guarded_env.client.list_database_names()

@@ -86,6 +86,7 @@ def config_document(
     global_secret: str = GLOBAL_SECRET,
     instance_lease: str = LEASE,
     batch_size: int | None = None,
+    min_guarded_orphan_entries: int | None = None,
 ) -> dict[str, Any]:
     db = {
         "connection_str": host_of(mongo_uri),
@@ -118,6 +119,11 @@ def config_document(
             "max_deletion_share": max_deletion_share,
             "instance_lease": instance_lease,
             **({"batch_size": batch_size} if batch_size is not None else {}),
+            **(
+                {"min_guarded_orphan_entries": min_guarded_orphan_entries}
+                if min_guarded_orphan_entries is not None
+                else {}
+            ),
         },
     }
 

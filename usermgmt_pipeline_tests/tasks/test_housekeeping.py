@@ -110,3 +110,23 @@ def test_a_dry_run_purges_nothing(env: CaseEnv) -> None:
     TASKS["send_reminder_to_confirm_accounts"](env.context(dry_run=True))
 
     assert env.journal.count_documents({}) == 1
+
+
+def test_the_purge_never_removes_the_running_runs_own_audit_records(env: CaseEnv) -> None:
+    """However short the retention (a config built in code is not held to the load-time minimum), the running
+    run's records stay: its mass-deletion guard counts what it already deleted from them."""
+    env.add_templates()
+    orchestration = env.config.orchestration.model_copy(update={"audit_retention": GoDuration(1)})
+    env.config = env.config.model_copy(update={"orchestration": orchestration})
+    ctx = env.context()
+    audit = env.client[f"{env.prefix}usermgmt-pipeline"]["audit"]
+    audit.insert_many(
+        [
+            {"_id": "this-run", "runID": ctx.options.run_id, "instanceID": INSTANCE, "at": env.t0 - HOUR},
+            {"_id": "earlier-run", "runID": "earlier", "instanceID": INSTANCE, "at": env.t0 - HOUR},
+        ]
+    )
+
+    TASKS["send_reminder_to_confirm_accounts"](ctx)
+
+    assert [doc["_id"] for doc in audit.find({"_id": {"$in": ["this-run", "earlier-run"]}})] == ["this-run"]

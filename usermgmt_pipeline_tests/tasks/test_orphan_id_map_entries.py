@@ -21,8 +21,11 @@ LOOKUP = TASKS["generate_profile_id_lookup"]
 
 @pytest.fixture
 def guarded(tmp_path: Path, mongo_uri: str, mongo_client: MongoClient, db_prefix: str) -> Iterator[CaseEnv]:
-    """30 users in one study, the map as a lookup made it, CASE's unique index, a 10% share."""
-    env = make_env(tmp_path, mongo_uri, mongo_client, db_prefix, max_deletion_share=0.10)
+    """30 users in one study, the map as a lookup made it, CASE's unique index, a 10% share applied to any
+    number of orphan entries (the default minimum, 10, is tested on its own below)."""
+    env = make_env(
+        tmp_path, mongo_uri, mongo_client, db_prefix, max_deletion_share=0.10, min_guarded_orphan_entries=0
+    )
     env.id_map.create_index([("confidentialID", 1), ("studyKey", 1)], unique=True)
     study = env.add_study("s1")
     for _ in range(30):
@@ -132,3 +135,53 @@ def test_the_run_guard_counts_orphans_before_the_first_deletion(guarded: CaseEnv
         clean_up_unverified_users(ctx)
 
     assert guarded.users.count_documents({"_id": unverified["_id"]}) == 1
+
+
+# ------------------------------------------------------------------ the minimum below which the share does not apply
+
+
+@pytest.fixture
+def tiny_legacy(
+    tmp_path: Path, mongo_uri: str, mongo_client: MongoClient, db_prefix: str
+) -> Iterator[CaseEnv]:
+    """A small legacy instance at the defaults (10%, minimum 10): two users, no map entry of theirs yet, and
+    the one entry an account deleted by the Go job left behind."""
+    env = make_env(tmp_path, mongo_uri, mongo_client, db_prefix, max_deletion_share=0.10)
+    env.add_study("s1")
+    for _ in range(2):
+        env.add_user(profiles=[(ObjectId(), True)], confirmed_at=env.t0)
+    yield env
+    env.close()
+
+
+def test_a_tiny_instance_whose_one_deletion_is_an_orphan_entry_passes_the_guard(tiny_legacy: CaseEnv) -> None:
+    [orphan] = add_orphans(tiny_legacy, 1)  # "1 of 1 entries (100 %)" tripped every run before
+
+    [dry] = LOOKUP(tiny_legacy.context(dry_run=True))
+    assert "would pass: 1 of 1 confidential-ID map entries" in dry.extra["guard_verdict"]
+    assert "orchestration.min_guarded_orphan_entries=10" in dry.extra["guard_verdict"]
+
+    [result] = LOOKUP(tiny_legacy.context())
+
+    assert (result.extra["orphan_entries"], result.extra["orphan_entries_removed"]) == (1, 1)
+    assert tiny_legacy.id_map.count_documents({"profileID": orphan}) == 0
+    assert tiny_legacy.id_map.count_documents({}) == 2  # the live users' entries, written by the lookup
+
+
+def test_every_entry_an_orphan_above_the_minimum_still_trips_the_guard(tiny_legacy: CaseEnv) -> None:
+    """The misconfiguration the share is for: the users database is empty or mistyped, so every entry of a
+    map larger than the minimum looks like an orphan."""
+    for user in tiny_legacy.users.find({}):
+        tiny_legacy.add_id_map_entry(
+            tiny_legacy.study_db["study-infos"].find_one({"key": "s1"}), user["profiles"][0]["_id"]
+        )
+    orphans = add_orphans(tiny_legacy, 9)
+    tiny_legacy.users.delete_many({})  # as if users_db pointed at an empty database: 11 of 11 look orphaned
+
+    with pytest.raises(MassDeletionGuardError) as tripped:
+        LOOKUP(tiny_legacy.context())
+
+    assert "11 of 11 confidential-ID map entries of deleted accounts (100.0%)" in str(tripped.value)
+    assert "min_guarded_orphan_entries=10" in str(tripped.value)
+    assert tiny_legacy.id_map.count_documents({}) == 11
+    assert tiny_legacy.id_map.count_documents({"profileID": {"$in": orphans}}) == 9
