@@ -25,7 +25,7 @@ from usermgmt_pipeline.studyengine.golayout import format_date_fns
 from usermgmt_pipeline.studyengine.model import Expression, ExpressionArg
 from usermgmt_pipeline.studyengine.participant import Participant
 from usermgmt_pipeline.studyengine.runtime import EngineRuntime, EvalContext
-from usermgmt_pipeline.studyengine.store import OLD_RESPONSES_LIMIT
+from usermgmt_pipeline.studyengine.store import OLD_RESPONSES_LIMIT, StudyEngineStore
 from usermgmt_pipeline.studyengine.values import (
     GoInt64,
     go_trunc,
@@ -365,7 +365,7 @@ def _is_study_code_present(ev: ExpressionEvaluator, exp: Expression, ctx: EvalCo
         return False  # Go: a DB error reads as "not present", without error
 
 
-def _require_store(ev: ExpressionEvaluator) -> Any:
+def _require_store(ev: ExpressionEvaluator) -> StudyEngineStore:
     if ev.runtime.store is None:
         raise StudyEngineError("DB connection not available in the context")
     return ev.runtime.store
