@@ -8,7 +8,7 @@ quirks. Errors are raised as :class:`StudyEngineError`; Go panic sites raise :cl
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from usermgmt_pipeline.studyengine.calendar_time import (
     MONTH_NAMES,
@@ -122,10 +122,14 @@ def _state(expression: Expression, ctx: EvalContext, incoming: bool) -> Particip
 _EXPRESSIONS: dict[str, ExpressionFn] = {}
 
 
-def _register(
-    name: str, *, with_incoming: bool = False
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _register(name: str, *, with_incoming: bool = False) -> Callable[[_F], _F]:
+    """Returns the function unchanged, so its own signature stays checked. With ``with_incoming`` it takes
+    ``incoming`` as a fourth argument and is registered twice, as ``name`` and ``incomingState:name``."""
+
+    def decorator(function: _F) -> _F:
         if with_incoming:
             _EXPRESSIONS[name] = lambda ev, exp, ctx: function(ev, exp, ctx, False)
             _EXPRESSIONS[INCOMING_STATE_PREFIX + name] = lambda ev, exp, ctx: function(ev, exp, ctx, True)
