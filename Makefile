@@ -38,7 +38,7 @@ ui: setup
 	  $(VENV)/bin/dagster dev -m usermgmt_pipeline.definitions -h 127.0.0.1 -p 3000; \
 	kill $$(cat .cache/demo-db.pid) 2>/dev/null || true
 
-typecheck: $(STAMP)  # mypy --strict on the packages listed in pyproject.toml [tool.mypy]
+typecheck: $(STAMP)  # mypy --strict on the whole package (pyproject.toml [tool.mypy])
 	$(VENV)/bin/mypy
 
 lint: $(STAMP)

@@ -12,10 +12,11 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from pymongo import MongoClient
 
-from usermgmt_pipeline.devtools.local_mongo import REPO_ROOT, start_ferretdb
+from usermgmt_pipeline.devtools.local_mongo import REPO_ROOT, LocalMongoServer, start_ferretdb
 
 DEMO_CONFIG = Path(__file__).with_name("demo_config.yaml")
 DEMO_PORT = 27018
@@ -24,13 +25,13 @@ READY_FILE = REPO_ROOT / ".cache" / "demo-ui-ready"
 DEMO_INSTANCES = ("default", "research_instance", "pilot_study")
 
 
-def start_and_seed() -> object:
+def start_and_seed() -> LocalMongoServer:
     from usermgmt_pipeline.demo.seed import seed_instance
 
     data_dir = REPO_ROOT / ".cache" / "demo"
     data_dir.mkdir(parents=True, exist_ok=True)
     server = start_ferretdb(data_dir, port=DEMO_PORT)
-    client: MongoClient = MongoClient(server.uri)
+    client: MongoClient[dict[str, Any]] = MongoClient(server.uri)
     client.drop_database(f"{DEMO_PREFIX}global-infos")
     client.drop_database(f"{DEMO_PREFIX}usermgmt-pipeline")
     for instance_id in DEMO_INSTANCES:
@@ -68,13 +69,14 @@ def main(argv: list[str]) -> int:
             mode = "serve-db"
         if mode == "serve-db":
             print(f"FerretDB with the demo data is listening on 127.0.0.1:{DEMO_PORT}; Ctrl-C stops it.")
-            server.process.wait()  # type: ignore[attr-defined]
+            assert server.process is not None  # start_ferretdb always starts a child process
+            server.process.wait()
             return 0
         from usermgmt_pipeline.cli import main as cli_main
 
         return cli_main(argv[1:])
     finally:
-        server.stop()  # type: ignore[attr-defined]
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -99,7 +99,12 @@ class SeedSummary:
 
 
 def seed_instance(
-    client: MongoClient, instance_id: str, *, db_prefix: str = "", global_secret: str, now: int | None = None
+    client: MongoClient[dict[str, Any]],
+    instance_id: str,
+    *,
+    db_prefix: str = "",
+    global_secret: str,
+    now: int | None = None,
 ) -> SeedSummary:
     """Write one instance's users, templates, studies, participants and rules (idempotent: drops first)."""
     now = int(time.time()) if now is None else now

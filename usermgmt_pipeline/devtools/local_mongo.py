@@ -16,6 +16,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypedDict
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
@@ -90,6 +91,13 @@ def ensure_ferretdb_binary() -> Path:
     return FERRETDB_BINARY
 
 
+class _Credentials(TypedDict, total=False):
+    """Passed to ``MongoClient`` only when auth is on, so an unauthenticated server gets no credentials."""
+
+    username: str
+    password: str
+
+
 def _wait_until_ready(server: LocalMongoServer, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
@@ -98,10 +106,11 @@ def _wait_until_ready(server: LocalMongoServer, timeout_s: float = 60.0) -> None
             log = server.log_path.read_text(errors="replace")[-3000:] if server.log_path else ""
             raise NoMongoServerError(f"{server.kind} exited with {server.process.returncode}:\n{log}")
         try:
-            kwargs: dict[str, object] = {}
+            credentials: _Credentials = {}
             if server.username:
-                kwargs = {"username": server.username, "password": server.password}
-            with MongoClient(server.uri, serverSelectionTimeoutMS=500, **kwargs) as client:
+                credentials = {"username": server.username, "password": server.password}
+            client: MongoClient[dict[str, Any]]
+            with MongoClient(server.uri, serverSelectionTimeoutMS=500, **credentials) as client:
                 client.admin.command("ping")
             return
         except PyMongoError as exc:

@@ -11,6 +11,7 @@ import html as _html
 import re
 from dataclasses import dataclass, replace
 from enum import IntEnum
+from typing import TypedDict, Unpack
 
 
 class State(IntEnum):
@@ -98,6 +99,20 @@ class EscapeError:
         return f"EscapeError({self.description!r})"
 
 
+class _ContextChanges(TypedDict, total=False):
+    """The fields ``Context.with_`` may change, so a misspelt or mistyped field fails type checking."""
+
+    state: State
+    delim: Delim
+    url_part: UrlPart
+    js_ctx: JsCtx
+    js_brace_depth: tuple[int, ...] | None
+    attr: Attr
+    element: Element
+    err: EscapeError | None
+    n: object
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Context:
     state: State = State.TEXT
@@ -140,8 +155,8 @@ class Context:
             s += "_" + self.element.name
         return s
 
-    def with_(self, **kw: object) -> Context:
-        return replace(self, **kw)  # type: ignore[arg-type]
+    def with_(self, **kw: Unpack[_ContextChanges]) -> Context:
+        return replace(self, **kw)
 
 
 def error_context(msg: str) -> Context:

@@ -9,6 +9,7 @@ quirks (edits are collected first and committed at the end).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .context import (
     ATTR_START_STATES,
@@ -325,7 +326,9 @@ class Escaper:
                 break
         return c
 
-    def escape_list_conditionally(self, c: Context, n: ListNode, flt) -> tuple[Context, bool]:
+    def escape_list_conditionally(
+        self, c: Context, n: ListNode, flt: Callable[[Escaper, Context], bool] | None
+    ) -> tuple[Context, bool]:
         e1 = Escaper(self.ns)
         e1.range_context = self.range_context
         e1.output.update(self.output)
@@ -335,12 +338,12 @@ class Escaper:
             self.output.update(e1.output)
             self.derived.update(e1.derived)
             self.called.update(e1.called)
-            for k, v in e1.action_edits.items():
-                self._edit_action(k, v)
-            for k, v in e1.template_edits.items():
-                self._edit_template(k, v)
-            for k, v in e1.text_edits.items():
-                self._edit_text(k, v)
+            for action, cmds in e1.action_edits.items():
+                self._edit_action(action, cmds)
+            for call, callee in e1.template_edits.items():
+                self._edit_template(call, callee)
+            for text_node, text in e1.text_edits.items():
+                self._edit_text(text_node, text)
         return c, ok
 
     def escape_template(self, c: Context, n: TemplateNode) -> Context:
@@ -362,7 +365,6 @@ class Escaper:
             dt = self.template(dname)
             if dt is None:
                 dt = t.copy()
-                assert isinstance(dt, ListNode)
                 self.derived[dname] = dt
             t = dt
         return self.compute_out_ctx(c, dname, t), dname
@@ -462,12 +464,12 @@ class Escaper:
     def commit(self) -> None:
         for name, t in self.derived.items():
             self.ns[name] = t
-        for n, s in self.action_edits.items():
-            ensure_pipeline_contains(n.pipe, s)
-        for n, name in self.template_edits.items():
-            n.name = name
-        for n, text in self.text_edits.items():
-            n.text = text
+        for action, cmds in self.action_edits.items():
+            ensure_pipeline_contains(action.pipe, cmds)
+        for call, callee in self.template_edits.items():
+            call.name = callee
+        for text_node, text in self.text_edits.items():
+            text_node.text = text
 
 
 def escape_template_set(ns: dict[str, ListNode], name: str) -> None:

@@ -66,6 +66,8 @@ class _Missing:
 
 
 MISSING = _Missing()
+# The value piped into a command as its last argument, or MISSING when nothing is piped (Go's ``missingVal``).
+Piped = Value | _Missing
 
 
 class ExecError(GoTemplateError):
@@ -76,6 +78,14 @@ class ExecError(GoTemplateError):
 class RenderLimitError(GoTemplateError):
     def __init__(self, detail: str) -> None:
         super().__init__("render limit exceeded", detail)
+
+
+@dataclass(slots=True)
+class _Variable:
+    """Go's ``variable``: a name bound in scope; ``range`` rebinds the value on every iteration."""
+
+    name: str
+    value: Value
 
 
 class _Break(Exception):
@@ -150,7 +160,11 @@ def _lt(a: Value, b: Value) -> bool:
         raise ExecError("incompatible types for comparison")
     if k1 == "bool":
         raise ExecError("invalid type for comparison")
-    return a < b  # type: ignore[operator]
+    if isinstance(a, str) and isinstance(b, str):
+        return a < b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a < b
+    raise ExecError("invalid type for comparison")
 
 
 def _le(a: Value, b: Value) -> bool:
@@ -267,7 +281,7 @@ class Executor:
     def __init__(self, templates: dict[str, ListNode], limits: RenderLimits = DEFAULT_LIMITS) -> None:
         self.templates = templates
         self.out: list[bytes] = []
-        self.vars: list[list] = []
+        self.vars: list[_Variable] = []
         self.depth = 0
         self.limits = limits
         self.out_bytes = 0
@@ -275,7 +289,7 @@ class Executor:
         self.deadline = 0.0
 
     def execute(self, name: str, data: Mapping[str, str]) -> str:
-        self.vars = [["$", data]]
+        self.vars = [_Variable("$", data)]
         root = self.templates.get(name)
         if root is None:
             raise ExecError(f"{name!r} is an incomplete or empty template")
@@ -310,15 +324,15 @@ class Executor:
     # variables ---------------------------------------------------------------------------------
     def set_var(self, name: str, value: Value) -> None:
         for v in reversed(self.vars):
-            if v[0] == name:
-                v[1] = value
+            if v.name == name:
+                v.value = value
                 return
         raise ExecError(f"undefined variable: {name}")
 
     def var_value(self, name: str) -> Value:
         for v in reversed(self.vars):
-            if v[0] == name:
-                return v[1]
+            if v.name == name:
+                return v.value
         raise ExecError(f"undefined variable: {name}")
 
     # walking -----------------------------------------------------------------------------------
@@ -373,12 +387,12 @@ class Executor:
                     if r.pipe.is_assign:
                         self.set_var(decl[0].ident[0], index if len(decl) > 1 else elem)
                     else:
-                        self.vars[-1][1] = elem
+                        self.vars[-1].value = elem
                 if len(decl) > 1:
                     if r.pipe.is_assign:
                         self.set_var(decl[1].ident[0], elem)
                     else:
-                        self.vars[-2][1] = index
+                        self.vars[-2].value = index
                 try:
                     self.walk(elem, r.list)
                 except _Continue:
@@ -416,7 +430,7 @@ class Executor:
             raise GoTemplateError("unsupported construct", "template recursion deeper than this port allows")
         dot = self.eval_pipeline(dot, t.pipe)
         saved = self.vars
-        self.vars = [["$", dot]]
+        self.vars = [_Variable("$", dot)]
         self.depth += 1
         try:
             self.walk(dot, root)
@@ -428,22 +442,24 @@ class Executor:
     def eval_pipeline(self, dot: Value, pipe: PipeNode | None) -> Value:
         if pipe is None:
             return None
-        value: Value = MISSING
+        value: Piped = MISSING
         for cmd in pipe.cmds:
             value = self.eval_command(dot, cmd, value)
+        if isinstance(value, _Missing):
+            raise ExecError("missing value for pipeline")  # the parser rejects an empty pipeline first
         for var in pipe.decl:
             if pipe.is_assign:
                 self.set_var(var.ident[0], value)
             else:
-                self.vars.append([var.ident[0], value])
+                self.vars.append(_Variable(var.ident[0], value))
         return value
 
     @staticmethod
-    def not_a_function(args: list[Node], final: Value) -> None:
-        if len(args) > 1 or final is not MISSING:
+    def not_a_function(args: list[Node], final: Piped) -> None:
+        if len(args) > 1 or not isinstance(final, _Missing):
             raise ExecError("can't give argument to non-function")
 
-    def eval_command(self, dot: Value, cmd: CommandNode, final: Value) -> Value:
+    def eval_command(self, dot: Value, cmd: CommandNode, final: Piped) -> Value:
         first = cmd.args[0]
         if isinstance(first, FieldNode):
             return self.eval_field_chain(dot, dot, first.ident, cmd.args, final)
@@ -482,13 +498,13 @@ class Executor:
             raise ExecError(f"{text} overflows int")
         return None
 
-    def eval_chain_node(self, dot: Value, chain: ChainNode, args: list[Node], final: Value) -> Value:
+    def eval_chain_node(self, dot: Value, chain: ChainNode, args: list[Node], final: Piped) -> Value:
         if isinstance(chain.node, NilNode):
             raise ExecError("indirection through explicit nil")
         pipe = self.eval_arg(dot, "value", chain.node)
         return self.eval_field_chain(dot, pipe, chain.field, args, final)
 
-    def eval_variable_node(self, dot: Value, var: VariableNode, args: list[Node], final: Value) -> Value:
+    def eval_variable_node(self, dot: Value, var: VariableNode, args: list[Node], final: Piped) -> Value:
         value = self.var_value(var.ident[0])
         if len(var.ident) == 1:
             self.not_a_function(args, final)
@@ -496,29 +512,29 @@ class Executor:
         return self.eval_field_chain(dot, value, var.ident[1:], args, final)
 
     def eval_field_chain(
-        self, dot: Value, receiver: Value, ident: list[str], args: list[Node] | None, final: Value
+        self, dot: Value, receiver: Value, ident: list[str], args: list[Node] | None, final: Piped
     ) -> Value:
         for name in ident[:-1]:
             receiver = self.eval_field(name, None, MISSING, receiver)
         return self.eval_field(ident[-1], args, final, receiver)
 
     @staticmethod
-    def eval_field(name: str, args: list[Node] | None, final: Value, receiver: Value) -> Value:
+    def eval_field(name: str, args: list[Node] | None, final: Piped, receiver: Value) -> Value:
         if receiver is None:
             return None
         if isinstance(receiver, Mapping):
-            if (args is not None and len(args) > 1) or final is not MISSING:
+            if (args is not None and len(args) > 1) or not isinstance(final, _Missing):
                 raise ExecError(f"{name} is not a method but has arguments")
             return receiver.get(name)  # missing key -> invalid value (Go's default "missingkey")
         raise ExecError(f"can't evaluate field {name} in type {type_name(receiver)}")
 
-    def eval_function(self, dot: Value, name: str, args: list[Node] | None, final: Value) -> Value:
+    def eval_function(self, dot: Value, name: str, args: list[Node] | None, final: Piped) -> Value:
         entry = _BUILTINS.get(name)
         if entry is None:
             raise ExecError(f"{name!r} is not a defined function")
         (fixed, variadic), fn = entry
         arg_nodes = args[1:] if args is not None else []
-        num_in = len(arg_nodes) + (0 if final is MISSING else 1)
+        num_in = len(arg_nodes) + (0 if isinstance(final, _Missing) else 1)
         if variadic is not None:
             if num_in < len(fixed):
                 raise ExecError(f"wrong number of args for {name}")
@@ -526,7 +542,10 @@ class Executor:
             raise ExecError(f"wrong number of args for {name}")
 
         def param_kind(i: int) -> str:
-            return fixed[i] if i < len(fixed) else variadic  # type: ignore[return-value]
+            if i < len(fixed):
+                return fixed[i]
+            assert variadic is not None  # the arity check above lets only a variadic function take more
+            return variadic
 
         if name in ("and", "or"):
             v: Value = None
@@ -534,11 +553,11 @@ class Executor:
                 v = self.eval_arg(dot, "value", a)
                 if is_true(v) == (name == "or"):
                     return v
-            if final is not MISSING:
+            if not isinstance(final, _Missing):
                 v = final
             return v
         argv = [self.eval_arg(dot, param_kind(i), a) for i, a in enumerate(arg_nodes)]
-        if final is not MISSING:
+        if not isinstance(final, _Missing):
             argv.append(_check_type(final, param_kind(num_in - 1)))
         return self.bounded(fn(*argv))
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from typing import Any
 
 from .errors import GoTemplateError
 
-Value = Any  # str | bool | int | float | Mapping[str, str] | None
+Value = str | bool | int | float | Mapping[str, str] | None
 
 
 def type_name(v: Value) -> str:

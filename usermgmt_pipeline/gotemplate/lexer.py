@@ -9,6 +9,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from enum import IntEnum, auto
+from typing import Protocol
 
 
 class Item(IntEnum):
@@ -108,6 +109,12 @@ class LexError(Exception):
     pass
 
 
+class StateFn(Protocol):
+    """Go's ``stateFn``: a state of the lexer returns the next state, or None to stop the machine."""
+
+    def __call__(self) -> StateFn | None: ...
+
+
 class Lexer:
     """Produces tokens on demand like Go's lexer (``next_item``)."""
 
@@ -152,11 +159,12 @@ class Lexer:
         self.start_line = self.line
         return i
 
-    def emit(self, t: Item):
+    def emit(self, t: Item) -> StateFn | None:
+        """Returns Go's nil state so that ``return self.emit(...)`` ends ``next_item``, as in lex.go."""
         self.item = self.this_item(t)
         return None
 
-    def emit_item(self, i: Token):
+    def emit_item(self, i: Token) -> StateFn | None:
         self.item = i
         return None
 
@@ -179,7 +187,7 @@ class Lexer:
                 break
         self.backup()
 
-    def errorf(self, msg: str):
+    def errorf(self, msg: str) -> StateFn | None:
         self.item = Token(Item.ERROR, self.start, msg, self.start_line)
         self.start = 0
         self.pos = 0
@@ -188,14 +196,14 @@ class Lexer:
 
     def next_item(self) -> Token:
         self.item = Token(Item.EOF, self.pos, "EOF", self.start_line)
-        state = self.lex_inside_action if self.inside_action else self.lex_text
+        state: StateFn | None = self.lex_inside_action if self.inside_action else self.lex_text
         while state is not None:
             state = state()
         assert self.item is not None
         return self.item
 
     # -- states ---------------------------------------------------------------------------------
-    def lex_text(self):
+    def lex_text(self) -> StateFn | None:
         x = self.input.find(LEFT_DELIM, self.pos)
         if x >= 0:
             if x > self.pos:
@@ -226,7 +234,7 @@ class Lexer:
             return True, False
         return False, False
 
-    def lex_left_delim(self):
+    def lex_left_delim(self) -> StateFn | None:
         self.pos += len(LEFT_DELIM)
         trim = has_left_trim(self.input, self.pos)
         after = 2 if trim else 0
@@ -241,7 +249,7 @@ class Lexer:
         self.paren_depth = 0
         return self.emit_item(i)
 
-    def lex_comment(self):
+    def lex_comment(self) -> StateFn | None:
         self.pos += len(LEFT_COMMENT)
         x = self.input.find(RIGHT_COMMENT, self.pos)
         if x < 0:
@@ -261,7 +269,7 @@ class Lexer:
         self.ignore()
         return self.lex_text
 
-    def lex_right_delim(self):
+    def lex_right_delim(self) -> StateFn | None:
         _, trim = self.at_right_delim()
         if trim:
             self.pos += 2
@@ -275,7 +283,7 @@ class Lexer:
         self.inside_action = False
         return self.emit_item(i)
 
-    def lex_inside_action(self):
+    def lex_inside_action(self) -> StateFn | None:
         delim, _ = self.at_right_delim()
         if delim:
             if self.paren_depth == 0:
@@ -328,7 +336,7 @@ class Lexer:
             return self.emit(Item.CHAR)
         return self.errorf(f"unrecognized character in action: {r!r}")
 
-    def lex_space(self):
+    def lex_space(self) -> StateFn | None:
         num = 0
         while True:
             r = self.peek()
@@ -342,7 +350,7 @@ class Lexer:
                 return self.lex_right_delim
         return self.emit(Item.SPACE)
 
-    def lex_identifier(self):
+    def lex_identifier(self) -> StateFn | None:
         while True:
             r = self.next()
             if is_alnum(r):
@@ -362,15 +370,15 @@ class Lexer:
                 return self.emit(Item.BOOL)
             return self.emit(Item.IDENTIFIER)
 
-    def lex_field(self):
+    def lex_field(self) -> StateFn | None:
         return self.lex_field_or_variable(Item.FIELD)
 
-    def lex_variable(self):
+    def lex_variable(self) -> StateFn | None:
         if self.at_terminator():
             return self.emit(Item.VARIABLE)
         return self.lex_field_or_variable(Item.VARIABLE)
 
-    def lex_field_or_variable(self, typ: Item):
+    def lex_field_or_variable(self, typ: Item) -> StateFn | None:
         if self.at_terminator():
             if typ == Item.VARIABLE:
                 return self.emit(Item.VARIABLE)
@@ -392,7 +400,7 @@ class Lexer:
             return True
         return self.input.startswith(RIGHT_DELIM, self.pos)
 
-    def lex_char(self):
+    def lex_char(self) -> StateFn | None:
         while True:
             r = self.next()
             if r == "\\":
@@ -406,7 +414,7 @@ class Lexer:
                 break
         return self.emit(Item.CHAR_CONSTANT)
 
-    def lex_number(self):
+    def lex_number(self) -> StateFn | None:
         if not self.scan_number():
             return self.errorf(f"bad number syntax: {self.input[self.start : self.pos]!r}")
         sign = self.peek()
@@ -441,7 +449,7 @@ class Lexer:
             return False
         return True
 
-    def lex_quote(self):
+    def lex_quote(self) -> StateFn | None:
         while True:
             r = self.next()
             if r == "\\":
@@ -455,7 +463,7 @@ class Lexer:
                 break
         return self.emit(Item.STRING)
 
-    def lex_raw_quote(self):
+    def lex_raw_quote(self) -> StateFn | None:
         while True:
             r = self.next()
             if r == EOF_CHAR:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+from typing import Self
 
 
 class Node:
     __slots__ = ()
 
-    def copy(self) -> Node:
+    def copy(self) -> Self:
         return copy.deepcopy(self)
 
 

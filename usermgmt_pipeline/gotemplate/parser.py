@@ -7,6 +7,7 @@ every ``define``/``block`` plus the main template, each a :class:`ListNode`.
 from __future__ import annotations
 
 import re
+from typing import NoReturn
 
 from .errors import GoTemplateError
 from .lexer import Item, Lexer, Token
@@ -264,11 +265,11 @@ def new_number(text: str, typ: Item) -> NumberNode:
     if u is not None:
         n.is_uint = True
         n.uint64 = u
-    i = _parse_int_base0(text)
-    if i is not None:
+    signed = _parse_int_base0(text)
+    if signed is not None:
         n.is_int = True
-        n.int64 = i
-        if i == 0:
+        n.int64 = signed
+        if signed == 0:
             n.is_uint = True
             n.uint64 = u if u is not None else 0
     if n.is_int:
@@ -298,13 +299,17 @@ def new_number(text: str, typ: Item) -> NumberNode:
 # ---------------------------------------------------------------------------------------------
 # Parser
 # ---------------------------------------------------------------------------------------------
+# Go's zero ``item``: what the lookahead buffer holds before the first token is read.
+_ZERO_TOKEN = Token(Item.ERROR, 0, "", 0)
+
+
 class _Tree:
     def __init__(self, name: str, lex: Lexer, tree_set: dict[str, ListNode]) -> None:
         self.name = name
         self.lex = lex
         self.tree_set = tree_set
         self.root: ListNode | None = None
-        self.token: list[Token] = [None, None, None]  # type: ignore[list-item]
+        self.token: list[Token] = [_ZERO_TOKEN] * 3
         self.peek_count = 0
         self.vars = ["$"]
         self.range_depth = 0
@@ -348,8 +353,8 @@ class _Tree:
         self.backup()
         return tok
 
-    def errorf(self, msg: str):
-        raise ParseError(f"{self.name}:{self.token[0].line if self.token[0] else 0}: {msg}")
+    def errorf(self, msg: str) -> NoReturn:
+        raise ParseError(f"{self.name}:{self.token[0].line}: {msg}")
 
     def expect(self, expected: Item, context: str) -> Token:
         tok = self.next_non_space()
@@ -363,7 +368,7 @@ class _Tree:
             self.unexpected(tok, context)
         return tok
 
-    def unexpected(self, tok: Token, context: str):
+    def unexpected(self, tok: Token, context: str) -> NoReturn:
         if tok.typ == Item.ERROR:
             self.errorf(tok.val)
         self.errorf(f"unexpected {tok.val!r} in {context}")

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from bson import Int64, ObjectId
@@ -32,6 +33,7 @@ from usermgmt_pipeline.studyengine.model import Expression, ExpressionArg
 from usermgmt_pipeline.studyengine.participant import AssignedSurvey, Participant, ParticipantMessage
 from usermgmt_pipeline.studyengine.report import Report, ReportData
 from usermgmt_pipeline.studyengine.runtime import EvalContext
+from usermgmt_pipeline.studyengine.store import StudyEngineStore
 from usermgmt_pipeline.studyengine.values import go_trunc, is_bool, is_float, is_str
 
 SEND_MESSAGE_NOW_UNSUPPORTED = (
@@ -488,7 +490,7 @@ def _cancel_report(
 # ---------------------------------------------------------------- DB-backed
 
 
-def _store(ev: ActionEvaluator) -> Any:
+def _store(ev: ActionEvaluator) -> StudyEngineStore:
     if ev.runtime.store is None:
         raise StudyEngineError("study DB service not available")
     return ev.runtime.store
@@ -621,9 +623,7 @@ def _update_variable(
 
 
 for _kind in ("boolean", "int", "float", "string", "date"):
-    _ACTIONS[f"UPDATE_STUDY_VARIABLE_{_kind.upper()}"] = lambda ev, action, state, event, kind=_kind: (
-        _update_variable(ev, action, state, event, kind)
-    )
+    _ACTIONS[f"UPDATE_STUDY_VARIABLE_{_kind.upper()}"] = partial(_update_variable, kind=_kind)
 
 
 # ---------------------------------------------------------------- external

@@ -8,7 +8,7 @@ quirks. Errors are raised as :class:`StudyEngineError`; Go panic sites raise :cl
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from usermgmt_pipeline.studyengine.calendar_time import (
     MONTH_NAMES,
@@ -25,7 +25,7 @@ from usermgmt_pipeline.studyengine.golayout import format_date_fns
 from usermgmt_pipeline.studyengine.model import Expression, ExpressionArg
 from usermgmt_pipeline.studyengine.participant import Participant
 from usermgmt_pipeline.studyengine.runtime import EngineRuntime, EvalContext
-from usermgmt_pipeline.studyengine.store import OLD_RESPONSES_LIMIT
+from usermgmt_pipeline.studyengine.store import OLD_RESPONSES_LIMIT, StudyEngineStore
 from usermgmt_pipeline.studyengine.values import (
     GoInt64,
     go_trunc,
@@ -122,10 +122,14 @@ def _state(expression: Expression, ctx: EvalContext, incoming: bool) -> Particip
 _EXPRESSIONS: dict[str, ExpressionFn] = {}
 
 
-def _register(
-    name: str, *, with_incoming: bool = False
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _register(name: str, *, with_incoming: bool = False) -> Callable[[_F], _F]:
+    """Returns the function unchanged, so its own signature stays checked. With ``with_incoming`` it takes
+    ``incoming`` as a fourth argument and is registered twice, as ``name`` and ``incomingState:name``."""
+
+    def decorator(function: _F) -> _F:
         if with_incoming:
             _EXPRESSIONS[name] = lambda ev, exp, ctx: function(ev, exp, ctx, False)
             _EXPRESSIONS[INCOMING_STATE_PREFIX + name] = lambda ev, exp, ctx: function(ev, exp, ctx, True)
@@ -365,7 +369,7 @@ def _is_study_code_present(ev: ExpressionEvaluator, exp: Expression, ctx: EvalCo
         return False  # Go: a DB error reads as "not present", without error
 
 
-def _require_store(ev: ExpressionEvaluator) -> Any:
+def _require_store(ev: ExpressionEvaluator) -> StudyEngineStore:
     if ev.runtime.store is None:
         raise StudyEngineError("DB connection not available in the context")
     return ev.runtime.store

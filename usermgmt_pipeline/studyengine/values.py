@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -23,15 +23,16 @@ class GoInt64:
     value: int
 
 
-def is_float(value: Any) -> bool:
+# TypeGuard, not TypeIs: the checks are by exact type, so False must not narrow to "not a float" (a subclass fails too).
+def is_float(value: object) -> TypeGuard[float]:
     return type(value) is float
 
 
-def is_str(value: Any) -> bool:
+def is_str(value: object) -> TypeGuard[str]:
     return type(value) is str
 
 
-def is_bool(value: Any) -> bool:
+def is_bool(value: object) -> TypeGuard[bool]:
     return type(value) is bool
 
 
