@@ -37,7 +37,8 @@ WALL_CLOCK_FIELDS = frozenset(
     {"modifiedAt", "openedAt", "at", "timestamp", "expiration", "sentAt", "deletedAt", "generation", "fence"}
 )
 TOKEN_PATTERN = re.compile(r"\b[a-z2-7]{39}\b")
-EXCLUDED_COLLECTIONS = frozenset({"audit"})  # per-run records: run ids differ by design
+# per-run records: run ids differ by design; `fences` counts the lease generations handed out, one per task run
+EXCLUDED_COLLECTIONS = frozenset({"audit", "fences"})
 
 
 def new_prefix() -> str:
