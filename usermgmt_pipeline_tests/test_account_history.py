@@ -44,10 +44,16 @@ def test_history_of_a_deleted_account_lists_every_action_oldest_first_without_ad
     assert history["userID"] == user_id and history["instanceID"] == "alpha"
     entries = history["entries"]
     assert [e["at"] for e in entries] == sorted(e["at"] for e in entries)
-    notice, *leave, deletion = entries
+    notice, account_deleted, *leave, deletion = entries
     assert (notice["task"], notice["action"], notice["outcome"]) == (
         "notify_inactive_users",
         "account-inactivity",
+        "done",
+    )
+    # the deletion is recorded when the account document is deleted, before its studies are erased
+    assert (account_deleted["task"], account_deleted["action"], account_deleted["outcome"]) == (
+        "delete_marked_users",
+        "account-deleted",
         "done",
     )
     assert (deletion["task"], deletion["action"], deletion["outcome"]) == (

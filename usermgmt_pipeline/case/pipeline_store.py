@@ -199,11 +199,11 @@ class PipelineStore:
             raise RuntimeError(f"saving audit record {records[index].get('_id')} failed: {reason}")
 
     def audit_for_user(self, instance_id: str, user_id: str) -> list[Mapping[str, Any]]:
-        """Every audit record of one account, oldest first (ObjectIds break ties within a second)."""
+        """Every audit record of one account, oldest first (`atNs` orders those of one second)."""
         with op_deadline(self.timeout):
             return list(
                 self.audit.find({"instanceID": instance_id, "userID": user_id}).sort(
-                    [("at", ASCENDING), ("_id", ASCENDING)]
+                    [("at", ASCENDING), ("atNs", ASCENDING), ("_id", ASCENDING)]
                 )
             )
 

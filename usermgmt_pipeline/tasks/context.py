@@ -153,6 +153,8 @@ class TaskContext:
             "action": action,
             "outcome": outcome,
             "at": int(time.time()) if at is None else at,
+            # orders the records of one second as they happened (keyed records' ids do not)
+            "atNs": time.time_ns() if at is None else at * 1_000_000_000,
         }
         if details:
             record["details"] = details
