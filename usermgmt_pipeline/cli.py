@@ -75,17 +75,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-# Dagster's wrappers around the exception a step raised: their message only says where it happened.
-_WRAPPER_ERRORS = frozenset({"DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError"})
-
-
-def failure_reason(error: Any) -> str:
-    """The step's own error (e.g. "could not connect to study_db: authentication failed"), not Dagster's wrapper."""
-    while error.cause is not None and error.cls_name in _WRAPPER_ERRORS:
-        error = error.cause
-    return error.message.strip()
-
-
 def _key_is(key: str, name: str) -> bool:
     """`name` or `<task>.name`: metadata keys carry a task prefix when one step reports several tasks."""
     return key == name or key.endswith(f".{name}")
@@ -116,6 +105,7 @@ def run_instance(job, instance, instance_id: str, run_config: dict) -> InstanceO
     """One in-process run for one instance partition, reduced to what the summary and alerts need."""
     from dagster import AssetCheckSeverity
 
+    from usermgmt_pipeline.orchestration.errors import error_cause
     from usermgmt_pipeline.orchestration.failed_users import NO_FAILED_USERS, failures_in_evaluations
     from usermgmt_pipeline.orchestration.task_assets import MASS_DELETION_GUARD_TAG
 
@@ -144,7 +134,7 @@ def run_instance(job, instance, instance_id: str, run_config: dict) -> InstanceO
                 )
         elif event.is_step_failure:
             error = event.step_failure_data.error
-            outcome.errors.append(failure_reason(error) if error else event.message or "step failed")
+            outcome.errors.append(error_cause(error) if error else event.message or "step failed")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.asset_check_evaluation_data
             if not evaluation.passed and evaluation.check_name != NO_FAILED_USERS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -135,6 +136,9 @@ def test_mass_deletion_guard_fails_the_instances_and_alerts_then_override_runs(
         done = run_cli([], config, tmp_path, SMTP_BRIDGE_API_KEY="env-key")
         assert done.returncode == 1
         assert "instance alpha: FAILED (mass-deletion guard tripped)" in done.stderr
+        # issue 19: the cause only, not `error: dagster._core.definitions.events.Failure: ...`
+        assert "    error: clean_up_unverified_users[alpha]: mass-deletion guard tripped: 2 of " in done.stderr
+        assert "dagster._core" not in done.stderr
         assert "0 instance(s) ok, 2 failed" in done.stderr
         assert [u for u, _, _ in state(mongo_client, db_prefix)] == [u for u, _, _ in before]
         assert sorted(r.body["subject"] for r in bridge.requests) == [
@@ -360,6 +364,43 @@ def test_a_wrong_database_password_is_stated_in_the_summary_without_the_secret(
     )
     assert "DagsterExecutionStepExecutionError" not in summary
     assert "Wr0ng-Secret" not in done.stdout + done.stderr
+
+
+def test_a_failed_login_is_one_line_with_its_cause_and_dagster_internals_only_at_debug_level(
+    tmp_path: Path,
+    auth_mongo_server,  # type: ignore[no-untyped-def]
+) -> None:
+    """Issue 22: one wrong password printed 17 KB on stdout (log lines of up to 9.9 KB embedding serialized
+    Dagster events with stack traces). The JSON log lines stay on stdout, short, each failure with its cause
+    in one attribute; the summary is on stderr; stack traces and Dagster's events only at debug level."""
+    document = config_document(auth_mongo_server.uri, "authfail_", ["alpha"])
+    for db in document["db_configs"].values():
+        db["username"], db["password"] = "case-admin", "Wr0ng-Secret-in-file"
+    config = write_config(tmp_path / "config.yaml", document)
+    cause = "ConnectionError: could not connect to participant_user_db: authentication failed"
+
+    done = run_cli([], config, tmp_path)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert len(done.stdout) < 4000, done.stdout
+    records = [json.loads(line) for line in done.stdout.splitlines()]  # the CASE log format: JSON lines only
+    assert all(len(line) < 600 for line in done.stdout.splitlines())
+    [failed_step] = [r["error"] for r in records if r.get("event") == "STEP_FAILURE"]
+    assert failed_step.startswith(cause)
+    for internal in ("Traceback", 'File "', "dagster._core", "DagsterEvent(", "dagster_event"):
+        assert internal not in done.stdout + done.stderr, internal
+    assert "user-management summary" not in done.stdout
+    errors = [line for line in done.stderr.splitlines() if line.strip().startswith("error:")]
+    assert len(errors) == 1 and errors[0].strip().startswith(f"error: {cause}")
+
+    document["logging"] = {"log_level": "debug", "include_build_info": "never"}
+    debug = run_cli([], write_config(tmp_path / "debug.yaml", document), tmp_path)
+
+    assert debug.returncode == 1
+    [failure] = [json.loads(line) for line in debug.stdout.splitlines() if '"STEP_FAILURE"' in line]
+    assert failure["error"].startswith(cause) and "in make_client" in failure["error_detail"]  # the stack
+    assert failure["dagster_event"].startswith("DagsterEvent(")
+    assert "Wr0ng-Secret" not in debug.stdout + debug.stderr
 
 
 @pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
