@@ -137,7 +137,9 @@ def test_mass_deletion_guard_fails_the_instances_and_alerts_then_override_runs(
         assert done.returncode == 1
         assert "instance alpha: FAILED (mass-deletion guard tripped)" in done.stderr
         # issue 19: the cause only, not `error: dagster._core.definitions.events.Failure: ...`
-        assert "    error: clean_up_unverified_users[alpha]: mass-deletion guard tripped: 2 of " in done.stderr
+        assert (
+            "    error: clean_up_unverified_users[alpha]: mass-deletion guard tripped: 2 of " in done.stderr
+        )
         assert "dagster._core" not in done.stderr
         assert "0 instance(s) ok, 2 failed" in done.stderr
         assert [u for u, _, _ in state(mongo_client, db_prefix)] == [u for u, _, _ in before]

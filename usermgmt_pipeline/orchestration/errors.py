@@ -16,7 +16,7 @@ _DESCRIBED_ERRORS = frozenset({"Failure"})
 
 
 def error_cause(error: Any) -> str:
-    """"could not connect to study_db: authentication failed", from a `SerializableErrorInfo`."""
+    """The cause ("could not connect to study_db: authentication failed") of a `SerializableErrorInfo`."""
     while error.cause is not None and error.cls_name in _WRAPPER_ERRORS:
         error = error.cause
     message = str(error.message).strip()
