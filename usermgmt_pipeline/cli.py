@@ -46,14 +46,68 @@ class InstanceOutcome:
     guard_would_trip: bool = False  # a dry run's verdict: the real run would stop at the guard
 
 
+USAGE = """user-management [-h] [--version] [--dry-run [--report DIR]] [--instance ID] [--allow-mass-deletion]
+       user-management history --instance ID --user USER_ID [--format {text,json}]"""
+
+
+def environment_help() -> str:
+    """The environment variables the command reads, named from the same constants the config loader uses."""
+    from usermgmt_pipeline.config.env_overrides import (
+        SMTP_BRIDGE_API_KEY,
+        STUDY_GLOBAL_SECRET,
+        db_credential_env_vars,
+    )
+    from usermgmt_pipeline.config.rules import DB_KEYS
+
+    credentials = [", ".join(db_credential_env_vars(key)) for key in DB_KEYS]
+    return "\n".join(
+        [
+            "environment:",
+            "  CONFIG_FILE_PATH      the YAML configuration file (required)",
+            "  DAGSTER_HOME          a Dagster instance folder to record the runs in (the run ids of the summary",
+            "                        then open in the UI); unset: an ephemeral instance, the runs are not kept",
+            "  secrets, overriding the file when non-empty:",
+            *[f"    {var}" for var in credentials],
+            f"    {SMTP_BRIDGE_API_KEY}, {STUDY_GLOBAL_SECRET},",
+            "    EXTERNAL_SERVICE_API_KEY_FOR_<NAME> (per external service)",
+        ]
+    )
+
+
+EXIT_CODES_HELP = f"""exit codes:
+  {EXIT_OK}        every instance finished and no user failed
+  {EXIT_INSTANCE_FAILED}        an instance failed (database unreachable, missing template, mass-deletion guard, ...);
+           also a dry run whose mass-deletion guard would trip
+  {EXIT_BAD_CONFIG}        bad configuration or arguments, before any database is touched
+  {EXIT_USERS_FAILED}        every instance finished, but some users failed (retried next run)
+  130, 143 stopped by SIGINT or SIGTERM between two batches of users; rerun to finish
+
+The summary goes to stderr; stdout carries the JSON log lines."""
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("usermgmt_pipeline")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="user-management",
-        description="Run every enabled CASE user-management task for every instance "
-        "(config file named by CONFIG_FILE_PATH). `user-management history --help`: one account's history.",
+        usage=USAGE,
+        description="Run every enabled CASE user-management task for every instance (config file named by\n"
+        "CONFIG_FILE_PATH), or print one account's history (`user-management history --help`).",
+        epilog=f"{EXIT_CODES_HELP}\n\n{environment_help()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"user-management {package_version()}")
     parser.add_argument(
-        "--dry-run", action="store_true", help="report what each task would do; write nothing"
+        "--dry-run",
+        action="store_true",
+        help="report what each task would do (counts, sample ids, the mass-deletion guard's verdict); write nothing",
     )
     parser.add_argument(
         "--instance",

@@ -1,8 +1,9 @@
 """`user-management history --instance ID --user USER_ID [--format text|json]`: one account's recorded actions.
 
 Reads only our own audit log (database `<global_infos prefix>usermgmt-pipeline`), so it works after the
-account was deleted, and touches no CASE database. Exit codes as the main command: 2 for a bad config or
-arguments, 1 when the database cannot be read.
+account was deleted, and touches no CASE database. Exit codes: 0 records found, 1 the database cannot be
+read, 2 a bad config or arguments (a malformed user id with no record included), 4 nothing recorded for
+that account, so a script asking "did we act on this account?" needs no parsing.
 """
 
 from __future__ import annotations
@@ -11,19 +12,29 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from bson import ObjectId
+
 from usermgmt_pipeline.account_history import account_history, as_json, as_text
 from usermgmt_pipeline.config import ConfigError, load_config_from_env
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG, EXIT_NOTHING_RECORDED = 0, 1, 2, 4
+
+EXIT_CODES_HELP = f"""exit codes:
+  {EXIT_OK}  the account's records were printed
+  {EXIT_FAILED}  the pipeline database could not be read
+  {EXIT_BAD_CONFIG}  bad configuration or arguments (unknown instance; a malformed user id with no record)
+  {EXIT_NOTHING_RECORDED}  no recorded action on that account in that instance"""
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="user-management history",
         description="Print every recorded action on one account, oldest first (works after deletion).",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--instance", required=True, metavar="ID", help="the CASE instance ID")
-    parser.add_argument("--user", required=True, metavar="USER_ID", help="the user's id (hex ObjectId)")
+    parser.add_argument("--user", required=True, metavar="USER_ID", help="the user's id (24 hex digits)")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or json")
     return parser.parse_args(argv)
 
@@ -64,6 +75,14 @@ def main(argv: Sequence[str]) -> int:
         return EXIT_FAILED
     finally:
         client.close()
+    if not entries and not ObjectId.is_valid(args.user):
+        # Looked up all the same: a legacy account whose `_id` is not an ObjectId is audited under its str().
+        print(
+            f"user-management history: --user {args.user!r} is not a user id (24 hex digits, as CASE assigns "
+            "them) and nothing is recorded under it",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_CONFIG
     render = as_json if args.format == "json" else as_text
     sys.stdout.write(render(args.instance, args.user, entries) + ("\n" if args.format == "json" else ""))
-    return EXIT_OK
+    return EXIT_OK if entries else EXIT_NOTHING_RECORDED

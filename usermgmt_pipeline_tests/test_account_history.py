@@ -88,6 +88,11 @@ def test_history_refuses_an_unknown_instance_and_says_when_nothing_was_recorded(
     unknown = run_cli(["history", "--instance", "gamma", "--user", "x"], config, tmp_path)
     assert unknown.returncode == 2 and "gamma" in unknown.stderr
     nothing = run_cli(["history", "--instance", "alpha", "--user", str(ObjectId())], config, tmp_path)
-    assert nothing.returncode == 0 and "no recorded action" in nothing.stdout
+    assert nothing.returncode == 4 and "no recorded action" in nothing.stdout  # issue 22: was 0
     missing_user = run_cli(["history", "--instance", "alpha"], config, tmp_path)
     assert missing_user.returncode == 2 and "--user" in missing_user.stderr
+    for malformed in ("alpha.user6@example.org", "12345", "zz" * 12):
+        refused = run_cli(["history", "--instance", "alpha", "--user", malformed], config, tmp_path)
+        assert refused.returncode == 2 and "is not a user id" in refused.stderr, malformed
+    usage = run_cli(["history", "--help"], config, tmp_path)
+    assert usage.returncode == 0 and "exit codes:" in usage.stdout and "no recorded action" in usage.stdout

@@ -204,6 +204,34 @@ def test_console_script_runs_the_cli(tmp_path: Path) -> None:
     )
 
 
+def test_help_names_history_the_exit_codes_and_the_environment_variables(tmp_path: Path) -> None:
+    done = run_cli(["--help"], None, tmp_path)
+    assert done.returncode == 0, done.stderr
+    usage = done.stdout[: done.stdout.index("\n\n")]
+    assert "user-management history --instance ID --user USER_ID" in usage
+    exit_codes = done.stdout[done.stdout.index("exit codes:") :]
+    for code in ("0 ", "1 ", "2 ", "3 ", "130, 143 "):
+        assert f"\n  {code}" in exit_codes, code
+    for variable in (
+        "CONFIG_FILE_PATH",
+        "DAGSTER_HOME",
+        "PARTICIPANT_USER_DB_PASSWORD",
+        "STUDY_DB_USERNAME",
+        "SMTP_BRIDGE_API_KEY",
+        "STUDY_GLOBAL_SECRET",
+        "EXTERNAL_SERVICE_API_KEY_FOR_<NAME>",
+    ):
+        assert variable in done.stdout, variable
+
+
+def test_version_prints_the_installed_version(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    done = run_cli(["--version"], None, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"user-management {version('usermgmt_pipeline')}"
+
+
 def test_runs_are_recorded_in_the_dagster_home_instance_when_set(
     tmp_path: Path, mongo_uri: str, db_prefix: str, seeded: None
 ) -> None:
