@@ -47,12 +47,13 @@ class InstanceOutcome:
 
 
 USAGE = """user-management [-h] [--version] [--dry-run [--report DIR]] [--instance ID] [--allow-mass-deletion]
-       user-management history --instance ID --user USER_ID [--format {text,json}]"""
+       user-management history --instance ID (--user USER_ID | --email ADDRESS) [--format {text,json}]"""
 
 
 def environment_help() -> str:
     """The environment variables the command reads, named from the same constants the config loader uses."""
     from usermgmt_pipeline.config.env_overrides import (
+        ACCOUNT_HASH_KEY,
         SMTP_BRIDGE_API_KEY,
         STUDY_GLOBAL_SECRET,
         db_credential_env_vars,
@@ -68,7 +69,7 @@ def environment_help() -> str:
             "                        then open in the UI); unset: an ephemeral instance, the runs are not kept",
             "  secrets, overriding the file when non-empty:",
             *[f"    {var}" for var in credentials],
-            f"    {SMTP_BRIDGE_API_KEY}, {STUDY_GLOBAL_SECRET},",
+            f"    {SMTP_BRIDGE_API_KEY}, {STUDY_GLOBAL_SECRET}, {ACCOUNT_HASH_KEY},",
             "    EXTERNAL_SERVICE_API_KEY_FOR_<NAME> (per external service)",
         ]
     )

@@ -208,7 +208,7 @@ def test_help_names_history_the_exit_codes_and_the_environment_variables(tmp_pat
     done = run_cli(["--help"], None, tmp_path)
     assert done.returncode == 0, done.stderr
     usage = done.stdout[: done.stdout.index("\n\n")]
-    assert "user-management history --instance ID --user USER_ID" in usage
+    assert "user-management history --instance ID (--user USER_ID | --email ADDRESS)" in usage
     exit_codes = done.stdout[done.stdout.index("exit codes:") :]
     for code in ("0 ", "1 ", "2 ", "3 ", "130, 143 "):
         assert f"\n  {code}" in exit_codes, code
@@ -219,6 +219,7 @@ def test_help_names_history_the_exit_codes_and_the_environment_variables(tmp_pat
         "STUDY_DB_USERNAME",
         "SMTP_BRIDGE_API_KEY",
         "STUDY_GLOBAL_SECRET",
+        "USERMGMT_ACCOUNT_HASH_KEY",
         "EXTERNAL_SERVICE_API_KEY_FOR_<NAME>",
     ):
         assert variable in done.stdout, variable

@@ -14,6 +14,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.errors import PyMongoError
 
+from usermgmt_pipeline.account_hash import account_hash
 from usermgmt_pipeline.case.connections import CaseDatabases
 from usermgmt_pipeline.case.messaging import MessagingCollections
 from usermgmt_pipeline.case.pipeline_store import PipelineStore
@@ -105,17 +106,31 @@ class TaskContext:
         return secret
 
     @property
+    def account_hash_key(self) -> str:
+        key = getattr(getattr(self.config, "orchestration", None), "account_hash_key", None)
+        return str(key.get_secret_value()) if key is not None else ""
+
+    @property
     def batch_size(self) -> int:
         """Users per bulk database call of the batched tasks (`orchestration.batch_size`)."""
         return int(getattr(getattr(self.config, "orchestration", None), "batch_size", 500) or 500)
 
     def audit(
-        self, task: str, user_id: str, action: str, outcome: str, details: dict[str, Any] | None = None
+        self,
+        task: str,
+        user_id: str,
+        action: str,
+        outcome: str,
+        details: dict[str, Any] | None = None,
+        *,
+        account_id: str = "",
     ) -> None:
         """Buffer one audit record (ids only); flushed in batches by `flush_audit`. Thread-safe.
 
         `details` (optional) says what the action did, for the account history: message type and email id
         queued, study keys erased, LEAVE-rule results, the failure reason. Ids, keys and counts only.
+        `account_id` (the address) is never stored: with `orchestration.account_hash_key` set, its keyed hash
+        is (`accountHash`), so `history --email` finds the account after it is gone.
         """
         record: dict[str, Any] = {
             "_id": ObjectId(),
@@ -129,6 +144,9 @@ class TaskContext:
         }
         if details:
             record["details"] = details
+        hashed = account_hash(self.account_hash_key, account_id) if account_id else ""
+        if hashed:
+            record["accountHash"] = hashed
         with self._audit_lock:
             self._audit_buffer.append(record)
             full = len(self._audit_buffer) >= AUDIT_BUFFER_LIMIT

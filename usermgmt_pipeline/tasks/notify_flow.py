@@ -132,7 +132,7 @@ def send_notices(
     gone = [user for user in pending if user.object_id not in still_selected]
     ctx.pipeline.update_many([keys[user.id] for user in gone], {"state": "selection-changed"})
     for user in gone:
-        ctx.audit(spec.task, user.id, spec.message_type, "selection-changed")
+        ctx.audit(spec.task, user.id, spec.message_type, "selection-changed", account_id=user.account_id)
         outcomes[user.id] = (
             "ok",
             "no longer selected before the notice was sent (user confirmed or logged in meanwhile)",
@@ -214,10 +214,24 @@ def send_notices(
     ctx.pipeline.update_many([keys[user.id] for user in done], {"state": "done"})
     ctx.pipeline.update_many([keys[user.id] for user in changed], {"state": "selection-changed"})
     for user in done:
-        ctx.audit(spec.task, user.id, spec.message_type, "done", _queued(spec, entries[user.id]))
+        ctx.audit(
+            spec.task,
+            user.id,
+            spec.message_type,
+            "done",
+            _queued(spec, entries[user.id]),
+            account_id=user.account_id,
+        )
         outcomes[user.id] = ("ok", None)
     for user in changed:
-        ctx.audit(spec.task, user.id, spec.message_type, "selection-changed", _queued(spec, entries[user.id]))
+        ctx.audit(
+            spec.task,
+            user.id,
+            spec.message_type,
+            "selection-changed",
+            _queued(spec, entries[user.id]),
+            account_id=user.account_id,
+        )
         outcomes[user.id] = (
             "ok",
             "selection changed after the email was queued (user confirmed or logged in meanwhile)",

@@ -161,9 +161,11 @@ def delete_users(
         for user in gone:
             entries[user.id].update(state="user_deleted", attributesDeleted=True)
             # Counted by the run's mass-deletion guard; outside the account's history ("delete" says it).
-            ctx.audit(task, "", ACCOUNT_DELETED, "done", {"deletedUserID": user.id})
+            ctx.audit(
+                task, "", ACCOUNT_DELETED, "done", {"deletedUserID": user.id}, account_id=user.account_id
+            )
         for user in kept:
-            ctx.audit(task, user.id, "delete", "selection-changed")
+            ctx.audit(task, user.id, "delete", "selection-changed", account_id=user.account_id)
             outcomes[user.id] = (
                 "ok",
                 "no longer selected at deletion time (logged in, confirmed or already deleted)",
@@ -387,7 +389,14 @@ def _queue_deletion_emails(
         }
         if failed_studies:
             details["studiesNotErased"] = failed_studies
-        ctx.audit(e["task"], e["userID"], "delete", "partial" if failed_studies else "done", details)
+        ctx.audit(
+            e["task"],
+            e["userID"],
+            "delete",
+            "partial" if failed_studies else "done",
+            details,
+            account_id=e.get("accountID") or "",
+        )
         e["state"] = "studies_pending" if failed_studies else "done"
 
 
