@@ -36,11 +36,13 @@ from usermgmt_pipeline.orchestration.task_assets import (
 )
 
 AFTER = "after"
+OP_PREFIX = "dry_run_"
+"""Op names must be unique in a code location, and the assets' ops already carry the asset names."""
 
 
 def _dry_run_op(flag: str, run_tasks: tuple[str, ...], first: bool) -> OpDefinition:
     @op(
-        name=ASSET_NAMES[flag],
+        name=OP_PREFIX + ASSET_NAMES[flag],
         ins={} if first else {AFTER: In(Nothing)},
         out=Out(Nothing),
         required_resource_keys={"case", "run_options"},

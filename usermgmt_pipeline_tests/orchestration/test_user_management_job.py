@@ -62,7 +62,11 @@ def dry_run(config_path: Path, instance: DagsterInstance, partition: str, **opti
 
 
 def output_metadata(result, step: str) -> dict:  # type: ignore[no-untyped-def]
-    [output] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT" and e.step_key == step]
+    [output] = [
+        e
+        for e in result.all_events
+        if e.event_type_value == "STEP_OUTPUT" and e.step_key == f"dry_run_{step}"
+    ]
     return {key: value.value for key, value in output.step_output_data.metadata.items()}
 
 
@@ -160,7 +164,8 @@ def test_dry_run_reports_counts_and_samples_and_writes_nothing(
     assert cleanup["dry_run"] is True
     assert cleanup["selected"] == 1
     assert len(cleanup["sample_user_ids"]) == 1
-    assert [e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"] == ORDER
+    succeeded = [e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"]
+    assert succeeded == [f"dry_run_{name}" for name in ORDER]
 
 
 def test_a_dry_run_records_no_materialization_and_no_check_result_in_the_instance(
@@ -178,6 +183,14 @@ def test_a_dry_run_records_no_materialization_and_no_check_result_in_the_instanc
     for name in ORDER:
         assert dagster_instance.get_latest_materialization_event(AssetKey(name)) is None
     assert not dagster_instance.get_materialized_partitions(AssetKey("profile_id_lookup"))
+
+
+def test_the_code_location_with_the_dry_run_job_loads_as_a_whole(config_path: Path) -> None:
+    """Op names must be unique across a code location's jobs (the dry-run ops once reused the asset names:
+    every job ran in-process, but `dagster` and the webserver refused to load the location)."""
+    defs = build_definitions(load_config(config_path), str(config_path))
+    jobs = {job.name for job in defs.get_repository_def().get_all_jobs()}
+    assert {USER_MANAGEMENT_JOB, DRY_RUN_JOB} <= jobs
 
 
 def test_dry_run_true_on_the_asset_job_is_refused_before_any_task_runs(

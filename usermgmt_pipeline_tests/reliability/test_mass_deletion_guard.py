@@ -202,7 +202,7 @@ def test_the_dagster_dry_run_reports_the_verdict_and_deletes_nothing(guarded_env
         [cleanup] = [
             e.step_output_data
             for e in result.all_events
-            if e.event_type_value == "STEP_OUTPUT" and e.step_key == "clean_up_unverified_users"
+            if e.event_type_value == "STEP_OUTPUT" and e.step_key == "dry_run_clean_up_unverified_users"
         ]
         meta = {k: v.value for k, v in cleanup.metadata.items()}
         assert not result.asset_materializations_for_node("clean_up_unverified_users")

@@ -114,7 +114,7 @@ def test_dagster_report_writes_under_report_dir_and_events_carry_only_path_and_c
     [cleanup] = [
         e.step_output_data
         for e in result.all_events
-        if e.event_type_value == "STEP_OUTPUT" and e.step_key == "clean_up_unverified_users"
+        if e.event_type_value == "STEP_OUTPUT" and e.step_key == "dry_run_clean_up_unverified_users"
     ]
     assert cleanup.metadata["review_bundle"].value == str(bundle)
     assert cleanup.metadata["review_listed"].value == 1
