@@ -16,8 +16,9 @@ COPY pyproject.toml ./
 COPY usermgmt_pipeline ./usermgmt_pipeline
 RUN pip install '.[postgres]' \
     && useradd --system --uid 10001 --home-dir /opt/dagster dagster \
-    && mkdir -p /opt/dagster/home/storage \
-    && chown -R dagster /opt/dagster/home
+    && mkdir -p /opt/dagster/home/storage /var/lib/usermgmt/reports \
+    && chown -R dagster /opt/dagster/home /var/lib/usermgmt/reports \
+    && chmod 0700 /var/lib/usermgmt/reports
 
 USER dagster
 EXPOSE 4000

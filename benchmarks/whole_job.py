@@ -100,11 +100,9 @@ def main(argv: list[str]) -> int:
             )
             elapsed = time.monotonic() - started
             rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            lines = cli.stdout.strip().splitlines()
+            lines = cli.stdout.strip().splitlines()  # the JSON log lines; the summary is on stderr
             print("\n".join(line for line in lines if "selected=" in line and '"time"' in line))
-            print("\n".join(lines[-30:]))
-            if cli.returncode:
-                print("\n".join(cli.stderr.strip().splitlines()[-30:]))
+            print("\n".join(cli.stderr.strip().splitlines()[-30:]))
             print(
                 f"\nwhole job, {args.users:,} users over {len(dataset.INSTANCES)} instances, every task: "
                 f"exit {cli.returncode}, {elapsed:,.1f} s, peak RSS {rss_mb:,.0f} MB"

@@ -56,6 +56,16 @@ def account_history(store: PipelineStore, instance_id: str, user_id: str) -> lis
     return [_entry(record) for record in store.audit_for_user(instance_id, user_id)]
 
 
+def histories_by_account_hash(
+    store: PipelineStore, instance_id: str, hashed: str
+) -> dict[str, list[HistoryEntry]]:
+    """The history of every user id audited under a keyed account hash (see `account_hash`)."""
+    return {
+        user_id: account_history(store, instance_id, user_id)
+        for user_id in store.user_ids_for_account_hash(instance_id, hashed)
+    }
+
+
 def as_json(instance_id: str, user_id: str, entries: Sequence[HistoryEntry]) -> str:
     return json.dumps(
         {"instanceID": instance_id, "userID": user_id, "entries": [asdict(e) for e in entries]}, indent=2

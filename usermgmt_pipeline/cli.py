@@ -13,9 +13,9 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from usermgmt_pipeline.config import AppConfig, ConfigError, load_config_from_env
 from usermgmt_pipeline.logging_setup import LoggingSetupError, configure_logging
@@ -43,16 +43,72 @@ class InstanceOutcome:
     notes: list[str] = field(default_factory=list)  # the guard's verdicts, checks failed as warnings
     failed_users: list[dict[str, str]] = field(default_factory=list)
     failed_user_count: int = 0
+    guard_would_trip: bool = False  # a dry run's verdict: the real run would stop at the guard
+
+
+USAGE = """user-management [-h] [--version] [--dry-run [--report DIR]] [--instance ID] [--allow-mass-deletion]
+       user-management history --instance ID (--user USER_ID | --email ADDRESS) [--format {text,json}]"""
+
+
+def environment_help() -> str:
+    """The environment variables the command reads, named from the same constants the config loader uses."""
+    from usermgmt_pipeline.config.env_overrides import (
+        ACCOUNT_HASH_KEY,
+        SMTP_BRIDGE_API_KEY,
+        STUDY_GLOBAL_SECRET,
+        db_credential_env_vars,
+    )
+    from usermgmt_pipeline.config.rules import DB_KEYS
+
+    credentials = [", ".join(db_credential_env_vars(key)) for key in DB_KEYS]
+    return "\n".join(
+        [
+            "environment:",
+            "  CONFIG_FILE_PATH      the YAML configuration file (required)",
+            "  DAGSTER_HOME          a Dagster instance folder to record the runs in (the run ids of the summary",
+            "                        then open in the UI); unset: an ephemeral instance, the runs are not kept",
+            "  secrets, overriding the file when non-empty:",
+            *[f"    {var}" for var in credentials],
+            f"    {SMTP_BRIDGE_API_KEY}, {STUDY_GLOBAL_SECRET}, {ACCOUNT_HASH_KEY},",
+            "    EXTERNAL_SERVICE_API_KEY_FOR_<NAME> (per external service)",
+        ]
+    )
+
+
+EXIT_CODES_HELP = f"""exit codes:
+  {EXIT_OK}        every instance finished and no user failed
+  {EXIT_INSTANCE_FAILED}        an instance failed (database unreachable, missing template, mass-deletion guard, ...);
+           also a dry run whose mass-deletion guard would trip
+  {EXIT_BAD_CONFIG}        bad configuration or arguments, before any database is touched
+  {EXIT_USERS_FAILED}        every instance finished, but some users failed (retried next run)
+  130, 143 stopped by SIGINT or SIGTERM between two batches of users; rerun to finish
+
+The summary goes to stderr; stdout carries the JSON log lines."""
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("usermgmt_pipeline")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="user-management",
-        description="Run every enabled CASE user-management task for every instance "
-        "(config file named by CONFIG_FILE_PATH). `user-management history --help`: one account's history.",
+        usage=USAGE,
+        description="Run every enabled CASE user-management task for every instance (config file named by\n"
+        "CONFIG_FILE_PATH), or print one account's history (`user-management history --help`).",
+        epilog=f"{EXIT_CODES_HELP}\n\n{environment_help()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"user-management {package_version()}")
     parser.add_argument(
-        "--dry-run", action="store_true", help="report what each task would do; write nothing"
+        "--dry-run",
+        action="store_true",
+        help="report what each task would do (counts, sample ids, the mass-deletion guard's verdict); write nothing",
     )
     parser.add_argument(
         "--instance",
@@ -74,21 +130,37 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-# Dagster's wrappers around the exception a step raised: their message only says where it happened.
-_WRAPPER_ERRORS = frozenset({"DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError"})
+def _key_is(key: str, name: str) -> bool:
+    """`name` or `<task>.name`: metadata keys carry a task prefix when one step reports several tasks."""
+    return key == name or key.endswith(f".{name}")
 
 
-def failure_reason(error: Any) -> str:
-    """The step's own error (e.g. "could not connect to study_db: authentication failed"), not Dagster's wrapper."""
-    while error.cause is not None and error.cls_name in _WRAPPER_ERRORS:
-        error = error.cause
-    return error.message.strip()
+def read_step_metadata(outcome: InstanceOutcome, metadata: Mapping[str, Any]) -> None:
+    """The summary lines, guard verdicts and (dry run) sample ids of one step's metadata: a materialization's,
+    or a dry-run op's output."""
+    dry_run = "dry_run" in metadata and metadata["dry_run"].value is True
+    samples = {
+        key.removesuffix("sample_user_ids"): v.value
+        for key, v in metadata.items()
+        if dry_run and _key_is(key, "sample_user_ids")
+    }
+    for key, value in metadata.items():
+        if _key_is(key, "summary"):
+            outcome.summaries.append(str(value.value))
+            sample = samples.get(key.removesuffix("summary"))
+            if sample:
+                outcome.summaries.append(f"  sample ids: {', '.join(str(i) for i in sample)}")
+        elif _key_is(key, "guard_verdict"):
+            outcome.notes.append(str(value.value))
+        elif _key_is(key, "guard_would_trip") and value.value is True:
+            outcome.guard_would_trip = True
 
 
 def run_instance(job, instance, instance_id: str, run_config: dict) -> InstanceOutcome:  # type: ignore[no-untyped-def]
     """One in-process run for one instance partition, reduced to what the summary and alerts need."""
     from dagster import AssetCheckSeverity
 
+    from usermgmt_pipeline.orchestration.errors import error_cause
     from usermgmt_pipeline.orchestration.failed_users import NO_FAILED_USERS, failures_in_evaluations
     from usermgmt_pipeline.orchestration.task_assets import MASS_DELETION_GUARD_TAG
 
@@ -102,15 +174,22 @@ def run_instance(job, instance, instance_id: str, run_config: dict) -> InstanceO
     outcome = InstanceOutcome(instance_id, run_id=result.run_id, success=result.success)
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
-            metadata = event.step_materialization_data.materialization.metadata
-            for key, value in metadata.items():
-                if key == "summary" or key.endswith(".summary"):
-                    outcome.summaries.append(str(value.value))
-                elif key == "guard_verdict" or key.endswith(".guard_verdict"):
-                    outcome.notes.append(str(value.value))
+            read_step_metadata(outcome, event.step_materialization_data.materialization.metadata)
+        elif (
+            event.event_type_value == "STEP_OUTPUT"
+            and "failed_users_total" in event.step_output_data.metadata
+        ):
+            # the dry-run job's ops (no materialization); an asset's output repeats its materialization's metadata
+            metadata = event.step_output_data.metadata
+            read_step_metadata(outcome, metadata)
+            if "failed_users_total" in metadata:
+                outcome.failed_user_count += int(metadata["failed_users_total"].value)
+                outcome.failed_users.extend(
+                    metadata["failed_users"].value if "failed_users" in metadata else []
+                )
         elif event.is_step_failure:
             error = event.step_failure_data.error
-            outcome.errors.append(failure_reason(error) if error else event.message or "step failed")
+            outcome.errors.append(error_cause(error) if error else event.message or "step failed")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.asset_check_evaluation_data
             if not evaluation.passed and evaluation.check_name != NO_FAILED_USERS:
@@ -119,13 +198,15 @@ def run_instance(job, instance, instance_id: str, run_config: dict) -> InstanceO
                 (outcome.notes if warns else outcome.errors).append(
                     ("warning: " if warns else "") + failed_check
                 )
-    outcome.failed_user_count, outcome.failed_users = failures_in_evaluations(
+    evaluated, listed = failures_in_evaluations(
         [
             e.asset_check_evaluation_data
             for e in result.all_events
             if e.event_type_value == "ASSET_CHECK_EVALUATION"
         ]
     )
+    outcome.failed_user_count += evaluated
+    outcome.failed_users.extend(listed)
     run = instance.get_run_by_id(result.run_id)
     outcome.mass_deletion_guard = bool(run and MASS_DELETION_GUARD_TAG in run.tags)
     if not outcome.success and not outcome.errors:
@@ -172,27 +253,48 @@ def send_alerts(cfg: AppConfig, outcomes: Sequence[InstanceOutcome], job_name: s
             )
 
 
-def print_summary(outcomes: Sequence[InstanceOutcome], dry_run: bool) -> None:
+DRY_RUN_CAVEAT = (
+    "counts may exceed the real run's: a user whom an earlier task of the run deletes is not acted on "
+    "by the later tasks (the review bundle lists each user once)"
+)
+
+
+def print_summary(
+    outcomes: Sequence[InstanceOutcome],
+    dry_run: bool,
+    allow_mass_deletion: bool = False,
+    file: IO[str] | None = None,
+) -> None:
+    """The operator's summary, on stderr: stdout carries the JSON log lines the CASE log pipelines parse."""
+    out = file or sys.stderr
     mode = " (dry run: nothing was written)" if dry_run else ""
-    print(f"user-management summary{mode}:")
+    print(f"user-management summary{mode}:", file=out)
+    if dry_run:
+        print(f"  {DRY_RUN_CAVEAT}", file=out)
     for outcome in outcomes:
         status = "ok" if outcome.success else "FAILED"
         guard = " (mass-deletion guard tripped)" if outcome.mass_deletion_guard else ""
-        print(f"  instance {outcome.instance_id}: {status}{guard} [run {outcome.run_id}]")
+        print(f"  instance {outcome.instance_id}: {status}{guard} [run {outcome.run_id}]", file=out)
         for line in outcome.summaries:
-            print(f"    {line}")
+            print(f"    {line}", file=out)
         for note in outcome.notes:
-            print(f"    {note}")
+            print(f"    {note}", file=out)
+        if dry_run and outcome.guard_would_trip and not allow_mass_deletion:
+            print(
+                f"    the real run would stop at the mass-deletion guard (exit {EXIT_INSTANCE_FAILED}); "
+                "add --allow-mass-deletion if these deletions are intended",
+                file=out,
+            )
         for error in outcome.errors:
             first_line = error.splitlines()[0] if error else ""
-            print(f"    error: {first_line}")
+            print(f"    error: {first_line}", file=out)
         if outcome.failed_user_count:
-            print(f"    {outcome.failed_user_count} user(s) failed (retried next run):")
+            print(f"    {outcome.failed_user_count} user(s) failed (retried next run):", file=out)
             for failure in outcome.failed_users[:20]:
                 reason = (failure.get("reason") or "").splitlines()[0:1]
-                print(f"      {failure.get('task')}: user {failure.get('id')}: {''.join(reason)}")
+                print(f"      {failure.get('task')}: user {failure.get('id')}: {''.join(reason)}", file=out)
     failed = sum(not o.success for o in outcomes)
-    print(f"{len(outcomes) - failed} instance(s) ok, {failed} failed")
+    print(f"{len(outcomes) - failed} instance(s) ok, {failed} failed", file=out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -252,12 +354,13 @@ def run_all(
         config_file_path,
         run_config,
     )
+    from usermgmt_pipeline.orchestration.task_assets import DRY_RUN_JOB
 
     if not any(cfg.run_tasks.model_dump().values()):
-        print("user-management: no task is enabled in run_tasks; nothing to do")
+        print("user-management: no task is enabled in run_tasks; nothing to do", file=sys.stderr)
         return EXIT_OK
     defs = build_definitions(cfg, config_file_path())
-    job = defs.resolve_job_def(USER_MANAGEMENT_JOB)
+    job = defs.resolve_job_def(DRY_RUN_JOB if args.dry_run else USER_MANAGEMENT_JOB)
     options = run_config(
         dry_run=args.dry_run, allow_mass_deletion=args.allow_mass_deletion, report_dir=report_dir
     )
@@ -267,7 +370,7 @@ def run_all(
             break
         outcomes.append(run_instance(job, dagster_instance, instance_id, options))
     if stop_reason() is not None:
-        print_summary(outcomes, args.dry_run)
+        print_summary(outcomes, args.dry_run, args.allow_mass_deletion)
         not_started = ", ".join(instance_ids[len(outcomes) :]) or "none"
         print(
             f"user-management: stopped ({stop_reason()}): every user handled is complete; instances not "
@@ -277,15 +380,18 @@ def run_all(
         return EXIT_INSTANCE_FAILED
     send_alerts(cfg, outcomes, USER_MANAGEMENT_JOB)
     log.info("User management jobs completed", extra={"duration": f"{time.monotonic() - started:.3f}s"})
-    print_summary(outcomes, args.dry_run)
+    print_summary(outcomes, args.dry_run, args.allow_mass_deletion)
     if report_dir:
-        print(f"review bundle: {os.path.join(report_dir, 'index.html')}")
-    return exit_code(outcomes)
+        print(f"review bundle: {os.path.join(report_dir, 'index.html')}", file=sys.stderr)
+    return exit_code(outcomes, args.dry_run and not args.allow_mass_deletion)
 
 
-def exit_code(outcomes: Sequence[InstanceOutcome]) -> int:
-    """1 when an instance failed; 3 when all finished but some users failed; else 0."""
+def exit_code(outcomes: Sequence[InstanceOutcome], guard_would_stop: bool = False) -> int:
+    """1 when an instance failed (or, in a dry run, would stop at the mass-deletion guard: the code the real
+    run would give); 3 when all finished but some users failed; else 0."""
     if not all(o.success for o in outcomes):
+        return EXIT_INSTANCE_FAILED
+    if guard_would_stop and any(o.guard_would_trip for o in outcomes):
         return EXIT_INSTANCE_FAILED
     return EXIT_USERS_FAILED if any(o.failed_user_count for o in outcomes) else EXIT_OK
 

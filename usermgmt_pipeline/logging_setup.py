@@ -18,7 +18,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,7 +30,8 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING
 _LEVEL_NAMES = {logging.DEBUG: "DEBUG", logging.INFO: "INFO", logging.WARNING: "WARN", logging.ERROR: "ERROR"}
 _BACKUP_TIME_FORMAT = "%Y-%m-%dT%H-%M-%S"
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
-_DAGSTER_ATTRS = {"dagster_meta"}
+_DAGSTER_ATTRS = {"dagster_meta", "dagster_event", "dagster_event_batch_metadata"}
+"""Dagster's own record attributes: serialized events with stack traces, never written as they are."""
 
 
 class LoggingSetupError(RuntimeError):
@@ -90,13 +91,30 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-class GoJsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, msg, [source], [build.*], then the record's extra attributes."""
+EventFields = Callable[[Any, bool], Mapping[str, Any]]
+"""(Dagster event, debug level?) -> the attributes a log line shows for it (see orchestration/loggers.py)."""
 
-    def __init__(self, *, include_src: bool = False, static_attrs: Mapping[str, str] | None = None) -> None:
+
+class GoJsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, msg, [source], [build.*], then the record's extra attributes.
+
+    A record carrying a Dagster event shows the event's type and, through `event_fields`, its cause in one
+    line; Dagster's serialized event (with stack traces) is never written, its details only at debug level.
+    """
+
+    def __init__(
+        self,
+        *,
+        include_src: bool = False,
+        static_attrs: Mapping[str, str] | None = None,
+        event_fields: EventFields | None = None,
+        debug: bool = False,
+    ) -> None:
         super().__init__()
         self.include_src = include_src
         self.static_attrs = dict(static_attrs or {})
+        self.event_fields = event_fields
+        self.debug = debug
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = dt.datetime.fromtimestamp(record.created).astimezone()
@@ -123,6 +141,8 @@ class GoJsonFormatter(logging.Formatter):
                     out[name] = dagster_meta[key]
             if event is not None:
                 out["event"] = getattr(event, "event_type_value", str(event))
+                if self.event_fields is not None:
+                    out.update(self.event_fields(event, self.debug))
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and key not in _DAGSTER_ATTRS and not key.startswith("_"):
                 out[key] = value
@@ -210,12 +230,21 @@ class LumberjackFileHandler(logging.handlers.RotatingFileHandler):
 
 
 def build_handlers(
-    cfg: Any, *, stream: IO[str] | None = None, cwd: str | os.PathLike[str] | None = None
+    cfg: Any,
+    *,
+    stream: IO[str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    event_fields: EventFields | None = None,
 ) -> list[logging.Handler]:
     """Handlers for a `LoggingConfig`: stdout always, plus the rotating file when configured."""
     mode = build_info_mode(getattr(cfg, "include_build_info", ""))
     static = read_build_info(cwd) if mode == "always" else {}
-    formatter = GoJsonFormatter(include_src=bool(getattr(cfg, "include_src", False)), static_attrs=static)
+    formatter = GoJsonFormatter(
+        include_src=bool(getattr(cfg, "include_src", False)),
+        static_attrs=static,
+        event_fields=event_fields,
+        debug=go_level(getattr(cfg, "log_level", "")) <= logging.DEBUG,
+    )
     handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stdout)]
     if getattr(cfg, "log_to_file", False) and getattr(cfg, "filename", ""):
         try:

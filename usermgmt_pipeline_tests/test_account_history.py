@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -94,6 +95,95 @@ def test_history_refuses_an_unknown_instance_and_says_when_nothing_was_recorded(
     unknown = run_cli(["history", "--instance", "gamma", "--user", "x"], config, tmp_path)
     assert unknown.returncode == 2 and "gamma" in unknown.stderr
     nothing = run_cli(["history", "--instance", "alpha", "--user", str(ObjectId())], config, tmp_path)
-    assert nothing.returncode == 0 and "no recorded action" in nothing.stdout
+    assert nothing.returncode == 4 and "no recorded action" in nothing.stdout  # issue 22: was 0
     missing_user = run_cli(["history", "--instance", "alpha"], config, tmp_path)
     assert missing_user.returncode == 2 and "--user" in missing_user.stderr
+    for malformed in ("alpha.user6@example.org", "12345", "zz" * 12):
+        refused = run_cli(["history", "--instance", "alpha", "--user", malformed], config, tmp_path)
+        assert refused.returncode == 2 and "is not a user id" in refused.stderr, malformed
+    usage = run_cli(["history", "--help"], config, tmp_path)
+    assert usage.returncode == 0 and "exit codes:" in usage.stdout and "no recorded action" in usage.stdout
+
+
+HASH_KEY = "test-account-hash-key-0123456789"
+
+
+def _pipeline_documents(client: MongoClient, prefix: str) -> str:
+    """Every document of every collection of our own database, as one text."""
+    db = client[f"{prefix}usermgmt-pipeline"]
+    return "\n".join(
+        json.dumps(doc, default=str) for name in db.list_collection_names() for doc in db[name].find()
+    )
+
+
+def test_history_by_address_finds_a_deleted_account_and_no_address_is_stored_anywhere(
+    tmp_path: Path, mongo_uri: str, db_prefix: str, mongo_client: MongoClient
+) -> None:
+    """Issue 22: a request that arrives by email after the deletion can be answered, from a keyed hash of the
+    normalised address; the pipeline database holds no address, and the hash is useless without the key."""
+    seed(mongo_client, db_prefix, INSTANCES)
+    users = mongo_client[f"{db_prefix}alpha_users"]["users"]
+    address = "alpha.user6@example.org"
+    user_id = str(users.find_one({"account.accountID": address})["_id"])  # inactive: warned, then deleted
+    config = write_config(tmp_path / "config.yaml", config_document(mongo_uri, db_prefix, INSTANCES))
+    key = {"USERMGMT_ACCOUNT_HASH_KEY": HASH_KEY}  # the env override of orchestration.account_hash_key
+
+    warned = run_cli([], config, tmp_path, **key)
+    assert warned.returncode == 0, warned.stderr
+    users.update_one(
+        {"_id": ObjectId(user_id)}, {"$set": {"timestamps.markedForDeletion": Int64(int(time.time()) - 60)}}
+    )
+    deleted = run_cli([], config, tmp_path, **key)
+    assert deleted.returncode == 0, deleted.stderr
+    assert users.count_documents({"_id": ObjectId(user_id)}) == 0
+
+    found = run_cli(
+        ["history", "--instance", "alpha", "--email", " Alpha.User6@Example.ORG ", "--format", "json"],
+        config,
+        tmp_path,
+        **key,
+    )
+    assert found.returncode == 0, found.stderr
+    [account] = json.loads(found.stdout)["users"]
+    assert account["userID"] == user_id
+    assert [(e["action"], e["outcome"]) for e in account["entries"] if not e["leave_rules"]] == [
+        ("account-inactivity", "done"),
+        ("delete", "done"),
+    ]
+    assert "example.org" not in found.stdout.lower()
+    as_text = run_cli(["history", "--instance", "alpha", "--email", address], config, tmp_path, **key)
+    assert as_text.returncode == 0 and f"history of user {user_id} in instance alpha" in as_text.stdout
+
+    stored = _pipeline_documents(mongo_client, db_prefix)
+    assert stored and "accountHash" in stored
+    assert "@" not in stored and "example.org" not in stored.lower()
+    assert hashlib.sha256(address.encode()).hexdigest() not in stored  # keyed, not a plain hash
+
+    other_key = run_cli(
+        ["history", "--instance", "alpha", "--email", address],
+        config,
+        tmp_path,
+        USERMGMT_ACCOUNT_HASH_KEY="another-key-of-enough-length",
+    )
+    assert other_key.returncode == 4 and "no recorded action" in other_key.stdout
+    unknown = run_cli(
+        ["history", "--instance", "alpha", "--email", "nobody@example.org"], config, tmp_path, **key
+    )
+    assert unknown.returncode == 4
+    no_key = run_cli(["history", "--instance", "alpha", "--email", address], config, tmp_path)
+    assert no_key.returncode == 2 and "orchestration.account_hash_key" in no_key.stderr
+    assert HASH_KEY not in "".join(
+        p.stdout + p.stderr for p in (warned, deleted, found, as_text, other_key, unknown, no_key)
+    )
+
+
+def test_a_short_account_hash_key_is_refused_at_load_naming_the_key(
+    tmp_path: Path, mongo_uri: str, db_prefix: str, mongo_client: MongoClient
+) -> None:
+    document = config_document(
+        mongo_uri, db_prefix, INSTANCES, orchestration={"account_hash_key": "k3y-tiny"}
+    )
+    done = run_cli([], write_config(tmp_path / "config.yaml", document), tmp_path)
+    assert done.returncode == 2 and "orchestration.account_hash_key" in done.stderr
+    assert "k3y-tiny" not in done.stderr
+    assert f"{db_prefix}usermgmt-pipeline" not in mongo_client.list_database_names()

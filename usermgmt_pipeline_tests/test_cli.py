@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -59,9 +60,9 @@ def test_runs_every_enabled_task_for_every_instance_and_prints_a_summary(
     config = write_config(tmp_path / "config.yaml", config_document(mongo_uri, db_prefix, INSTANCES))
     done = run_cli([], config, tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "instance alpha: ok" in done.stdout and "instance beta: ok" in done.stdout
-    assert "2 instance(s) ok, 0 failed" in done.stdout
-    assert "clean_up_unverified_users[beta]: selected=1 done=1" in done.stdout
+    assert "instance alpha: ok" in done.stderr and "instance beta: ok" in done.stderr
+    assert "2 instance(s) ok, 0 failed" in done.stderr
+    assert "clean_up_unverified_users[beta]: selected=1 done=1" in done.stderr
     after = state(mongo_client, db_prefix)
     for (users0, _, map0), (users1, mails1, map1) in zip(before, after, strict=True):
         assert users1 == users0 - 2 and mails1 > 0 and map0 == 0 and map1 > 0
@@ -75,8 +76,8 @@ def test_dry_run_for_one_instance_writes_nothing(
     config = write_config(tmp_path / "config.yaml", config_document(mongo_uri, db_prefix, INSTANCES))
     done = run_cli(["--dry-run", "--instance", "beta"], config, tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "instance beta: ok" in done.stdout and "instance alpha" not in done.stdout
-    assert "(dry run" in done.stdout
+    assert "instance beta: ok" in done.stderr and "instance alpha" not in done.stderr
+    assert "(dry run" in done.stderr
     assert state(mongo_client, db_prefix) == before
 
 
@@ -134,8 +135,13 @@ def test_mass_deletion_guard_fails_the_instances_and_alerts_then_override_runs(
         config = write_config(tmp_path / "config.yaml", document)
         done = run_cli([], config, tmp_path, SMTP_BRIDGE_API_KEY="env-key")
         assert done.returncode == 1
-        assert "instance alpha: FAILED (mass-deletion guard tripped)" in done.stdout
-        assert "0 instance(s) ok, 2 failed" in done.stdout
+        assert "instance alpha: FAILED (mass-deletion guard tripped)" in done.stderr
+        # issue 19: the cause only, not `error: dagster._core.definitions.events.Failure: ...`
+        assert (
+            "    error: clean_up_unverified_users[alpha]: mass-deletion guard tripped: 2 of " in done.stderr
+        )
+        assert "dagster._core" not in done.stderr
+        assert "0 instance(s) ok, 2 failed" in done.stderr
         assert [u for u, _, _ in state(mongo_client, db_prefix)] == [u for u, _, _ in before]
         assert sorted(r.body["subject"] for r in bridge.requests) == [
             "[user-management] mass-deletion guard tripped: instance alpha",
@@ -161,16 +167,16 @@ def test_failed_users_exit_3_list_them_and_alert_under_their_own_subject(
         )
         done = run_cli([], write_config(tmp_path / "config.yaml", document), tmp_path)
     assert done.returncode == 3, done.stdout + done.stderr
-    assert "instance alpha: ok" in done.stdout and "instance beta: ok" in done.stdout
+    assert "instance alpha: ok" in done.stderr and "instance beta: ok" in done.stderr
     # every participant migration of the broken study fails; the summary counts and lists them
     failed = sum(
         int(n)
         for n in re.findall(
-            r"^    \w+\[beta\]: selected=\d+ done=\d+ skipped=\d+ failed=(\d+)$", done.stdout, re.M
+            r"^    \w+\[beta\]: selected=\d+ done=\d+ skipped=\d+ failed=(\d+)$", done.stderr, re.M
         )
     )
-    assert failed > 0 and f"{failed} user(s) failed (retried next run)" in done.stdout
-    assert "migrate_account_info: user " in done.stdout and "studyStatus" in done.stdout
+    assert failed > 0 and f"{failed} user(s) failed (retried next run)" in done.stderr
+    assert "migrate_account_info: user " in done.stderr and "studyStatus" in done.stderr
     assert [r.body["subject"] for r in bridge.requests] == [
         f"[user-management] {failed} user(s) failed: instance beta"
     ]
@@ -186,7 +192,7 @@ def test_an_instance_failure_exits_1_even_when_users_failed_elsewhere(
     document = config_document(mongo_uri, db_prefix, INSTANCES)
     done = run_cli([], write_config(tmp_path / "config.yaml", document), tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "instance alpha: FAILED" in done.stdout and "user(s) failed" in done.stdout
+    assert "instance alpha: FAILED" in done.stderr and "user(s) failed" in done.stderr
 
 
 def test_console_script_runs_the_cli(tmp_path: Path) -> None:
@@ -196,6 +202,35 @@ def test_console_script_runs_the_cli(tmp_path: Path) -> None:
     assert (
         "--dry-run" in done.stdout and "--instance" in done.stdout and "--allow-mass-deletion" in done.stdout
     )
+
+
+def test_help_names_history_the_exit_codes_and_the_environment_variables(tmp_path: Path) -> None:
+    done = run_cli(["--help"], None, tmp_path)
+    assert done.returncode == 0, done.stderr
+    usage = done.stdout[: done.stdout.index("\n\n")]
+    assert "user-management history --instance ID (--user USER_ID | --email ADDRESS)" in usage
+    exit_codes = done.stdout[done.stdout.index("exit codes:") :]
+    for code in ("0 ", "1 ", "2 ", "3 ", "130, 143 "):
+        assert f"\n  {code}" in exit_codes, code
+    for variable in (
+        "CONFIG_FILE_PATH",
+        "DAGSTER_HOME",
+        "PARTICIPANT_USER_DB_PASSWORD",
+        "STUDY_DB_USERNAME",
+        "SMTP_BRIDGE_API_KEY",
+        "STUDY_GLOBAL_SECRET",
+        "USERMGMT_ACCOUNT_HASH_KEY",
+        "EXTERNAL_SERVICE_API_KEY_FOR_<NAME>",
+    ):
+        assert variable in done.stdout, variable
+
+
+def test_version_prints_the_installed_version(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    done = run_cli(["--version"], None, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"user-management {version('usermgmt_pipeline')}"
 
 
 def test_runs_are_recorded_in_the_dagster_home_instance_when_set(
@@ -215,6 +250,47 @@ def test_runs_are_recorded_in_the_dagster_home_instance_when_set(
         assert sorted(run.tags["dagster/partition"] for run in runs) == INSTANCES
         assert all(run.tags["usermgmt/launched_by"] == "cli" for run in runs)
         assert all(run.run_config["resources"]["run_options"]["config"]["dry_run"] for run in runs)
+
+
+def test_a_dry_run_records_nothing_in_the_asset_catalog_and_its_summary_names_samples_and_caveat(
+    tmp_path: Path, mongo_uri: str, db_prefix: str, seeded: None, mongo_client: MongoClient
+) -> None:
+    """Issue 22: a dry run leaves no materialization or check result; its summary lists the sample ids and
+    says why its counts may exceed the real run's."""
+    from dagster import AssetKey, DagsterEventType, DagsterInstance
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    config = write_config(tmp_path / "config.yaml", config_document(mongo_uri, db_prefix, INSTANCES))
+    unverified = mongo_client[f"{db_prefix}beta_users"][
+        "users"
+    ].find_one(  # the seed's first: due for deletion
+        {"account.accountID": "beta.user0@example.org"}
+    )
+
+    done = run_cli(["--dry-run"], config, tmp_path, DAGSTER_HOME=str(home))
+
+    assert done.returncode == 0, done.stderr
+    assert "clean_up_unverified_users[beta] (dry run): selected=1" in done.stderr
+    assert f"sample ids: {unverified['_id']}" in done.stderr
+    assert "counts may exceed the real run's" in done.stderr
+    with DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 2
+        logged = {
+            record.dagster_event.event_type
+            for run in runs
+            for record in instance.all_logs(run.run_id)
+            if record.dagster_event
+        }
+        assert DagsterEventType.STEP_OUTPUT in logged  # the counts travel in the ops' output events
+        assert not logged & {
+            DagsterEventType.ASSET_MATERIALIZATION,
+            DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+            DagsterEventType.ASSET_CHECK_EVALUATION,
+        }
+        assert instance.get_latest_materialization_event(AssetKey("profile_id_lookup")) is None
 
 
 # --- start-up problems: one clear line, exit 2, no database -------------------------------------------
@@ -312,13 +388,50 @@ def test_a_wrong_database_password_is_stated_in_the_summary_without_the_secret(
     )
 
     assert done.returncode == 1, done.stdout + done.stderr
-    summary = done.stdout[done.stdout.index("user-management summary") :]
+    summary = done.stderr[done.stderr.index("user-management summary") :]
     assert "instance alpha: FAILED" in summary
     assert (
         "error: ConnectionError: could not connect to participant_user_db: authentication failed" in summary
     )
     assert "DagsterExecutionStepExecutionError" not in summary
     assert "Wr0ng-Secret" not in done.stdout + done.stderr
+
+
+def test_a_failed_login_is_one_line_with_its_cause_and_dagster_internals_only_at_debug_level(
+    tmp_path: Path,
+    auth_mongo_server,  # type: ignore[no-untyped-def]
+) -> None:
+    """Issue 22: one wrong password printed 17 KB on stdout (log lines of up to 9.9 KB embedding serialized
+    Dagster events with stack traces). The JSON log lines stay on stdout, short, each failure with its cause
+    in one attribute; the summary is on stderr; stack traces and Dagster's events only at debug level."""
+    document = config_document(auth_mongo_server.uri, "authfail_", ["alpha"])
+    for db in document["db_configs"].values():
+        db["username"], db["password"] = "case-admin", "Wr0ng-Secret-in-file"
+    config = write_config(tmp_path / "config.yaml", document)
+    cause = "ConnectionError: could not connect to participant_user_db: authentication failed"
+
+    done = run_cli([], config, tmp_path)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert len(done.stdout) < 4000, done.stdout
+    records = [json.loads(line) for line in done.stdout.splitlines()]  # the CASE log format: JSON lines only
+    assert all(len(line) < 600 for line in done.stdout.splitlines())
+    [failed_step] = [r["error"] for r in records if r.get("event") == "STEP_FAILURE"]
+    assert failed_step.startswith(cause)
+    for internal in ("Traceback", 'File "', "dagster._core", "DagsterEvent(", "dagster_event"):
+        assert internal not in done.stdout + done.stderr, internal
+    assert "user-management summary" not in done.stdout
+    errors = [line for line in done.stderr.splitlines() if line.strip().startswith("error:")]
+    assert len(errors) == 1 and errors[0].strip().startswith(f"error: {cause}")
+
+    document["logging"] = {"log_level": "debug", "include_build_info": "never"}
+    debug = run_cli([], write_config(tmp_path / "debug.yaml", document), tmp_path)
+
+    assert debug.returncode == 1
+    [failure] = [json.loads(line) for line in debug.stdout.splitlines() if '"STEP_FAILURE"' in line]
+    assert failure["error"].startswith(cause) and "in make_client" in failure["error_detail"]  # the stack
+    assert failure["dagster_event"].startswith("DagsterEvent(")
+    assert "Wr0ng-Secret" not in debug.stdout + debug.stderr
 
 
 @pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
@@ -333,7 +446,7 @@ def test_an_unreachable_database_is_stated_in_the_summary(dry_run: bool, tmp_pat
     done = run_cli(["--dry-run"] if dry_run else [], config, tmp_path)
 
     assert done.returncode == 1, done.stdout + done.stderr
-    summary = done.stdout[done.stdout.index("user-management summary") :]
+    summary = done.stderr[done.stderr.index("user-management summary") :]
     assert (
         "error: ConnectionError: could not connect to participant_user_db: no server reachable: 127.0.0.1:"
         in (summary)
@@ -440,7 +553,7 @@ def test_a_signal_stops_the_whole_job_after_the_current_user_and_a_rerun_finishe
     assert proc.returncode == 128 + signum, stdout + stderr
     assert f"user-management: {name} received: finishing the users in flight (the current batch)" in stderr
     assert "instances not started: beta, gamma" in stderr and "Traceback" not in stderr
-    assert "instance alpha: FAILED" in stdout and "instance beta" not in stdout
+    assert "instance alpha: FAILED" in stderr and "instance beta" not in stderr
     sent = _deletion_emails(mongo_client, db_prefix, "alpha")
     assert at_signal <= sent <= at_signal + SIGNAL_BATCH, (
         "only the batch in flight may get emails after the signal"
@@ -480,7 +593,7 @@ def test_a_template_that_fails_some_language_fails_the_instance_before_anyone_is
     done = run_cli([], write_config(tmp_path / "config.yaml", document), tmp_path)
 
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "instance alpha: FAILED" in done.stdout and "instance beta: ok" in done.stdout
-    assert "defaultLanguage 'xx' names no translation" in done.stdout
+    assert "instance alpha: FAILED" in done.stderr and "instance beta: ok" in done.stderr
+    assert "defaultLanguage 'xx' names no translation" in done.stderr
     assert alpha_users.count_documents({"account.accountConfirmedAt": 0}) == unverified_before
     assert outgoing_count(mongo_client, db_prefix, "alpha") == 0

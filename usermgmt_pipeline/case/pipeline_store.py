@@ -82,6 +82,10 @@ class PipelineStore:
                 [("instanceID", ASCENDING), ("userID", ASCENDING), ("at", ASCENDING)],
                 name="instanceID_1_userID_1_at_1",  # one account's history
             )
+            self.audit.create_index(
+                [("instanceID", ASCENDING), ("accountHash", ASCENDING)],
+                name="instanceID_1_accountHash_1",  # `history --email`
+            )
 
     def purge_finished_entries(self, instance_id: str, started_before: int) -> int:
         """Delete this instance's finished journal entries whose work started before `started_before`."""
@@ -206,6 +210,19 @@ class PipelineStore:
                     [("at", ASCENDING), ("atNs", ASCENDING), ("_id", ASCENDING)]
                 )
             )
+
+    def user_ids_for_account_hash(self, instance_id: str, hashed: str) -> list[str]:
+        """The user ids audited under this keyed account hash (an address re-registered after a deletion has
+        several), in the order they first appear."""
+        with op_deadline(self.timeout):
+            records = list(
+                self.audit.find(
+                    {"instanceID": instance_id, "accountHash": hashed},
+                    {"userID": 1, "details.deletedUserID": 1, "at": 1},
+                ).sort([("at", ASCENDING), ("_id", ASCENDING)])
+            )
+        ids = (r.get("userID") or (r.get("details") or {}).get("deletedUserID") or "" for r in records)
+        return list(dict.fromkeys(str(i) for i in ids if i))
 
     def count_audit(self, run_id: str, instance_id: str, action: str) -> int:
         """How many `action` records this run wrote for this instance (e.g. accounts it deleted so far)."""

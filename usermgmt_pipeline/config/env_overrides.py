@@ -17,6 +17,7 @@ from usermgmt_pipeline.config.rules import DB_KEYS
 
 SMTP_BRIDGE_API_KEY = "SMTP_BRIDGE_API_KEY"
 STUDY_GLOBAL_SECRET = "STUDY_GLOBAL_SECRET"
+ACCOUNT_HASH_KEY = "USERMGMT_ACCOUNT_HASH_KEY"  # ours, not the Go job's: orchestration.account_hash_key
 
 
 def db_credential_env_vars(db_key: str) -> tuple[str, str]:
@@ -48,6 +49,11 @@ def apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> None:
     _override(_section(data, "messaging_configs", "smtp_bridge_config"), "api_key", env, SMTP_BRIDGE_API_KEY)
     study = _section(data, "study_configs")
     _override(study, "global_secret", env, STUDY_GLOBAL_SECRET)
+    if env.get(ACCOUNT_HASH_KEY, "") and not isinstance(data.get("orchestration"), dict):
+        data[
+            "orchestration"
+        ] = {}  # the section is absent from the file (decoded as its defaults): the key alone
+    _override(_section(data, "orchestration"), "account_hash_key", env, ACCOUNT_HASH_KEY)
     services = study.get("external_services") if study is not None else None
     for service in services if isinstance(services, list) else ():
         if isinstance(service, dict) and service.get("name"):

@@ -226,6 +226,7 @@ class OrchestrationConfig(ConfigModel):
     audit_retention: GoDuration = GoDuration(9600 * 3600 * 10**9)
     report_dir: str = ""  # where Dagster dry runs with `report: true` write their review bundles
     instance_lease: GoDuration = GoDuration(60 * 10**9)
+    account_hash_key: SecretStr = SecretStr("")  # HMAC key of the account hashes in the audit log
 
     @model_validator(mode="after")
     def _check(self) -> OrchestrationConfig:

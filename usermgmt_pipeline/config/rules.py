@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from pydantic import SecretStr
 
+from usermgmt_pipeline.account_hash import MIN_KEY_LENGTH
 from usermgmt_pipeline.case.connections import (
     PIPELINE_DB_NAME,
     connection_str_problem,
@@ -326,7 +327,20 @@ def orchestration_errors(cfg: Any) -> list[RuleError]:
                 f"heartbeat; a killed run's instance stays blocked that long); {DURATION_HINT}",
             )
         )
+    errors += _account_hash_key_errors(get(cfg, "account_hash_key"))
     return errors
+
+
+def _account_hash_key_errors(key: Any) -> list[RuleError]:
+    if is_set(key) and 0 < len(secret_text(key)) < MIN_KEY_LENGTH:
+        return [
+            (
+                ("account_hash_key",),
+                f"must be at least {MIN_KEY_LENGTH} characters (a short key can be guessed, and with it every "
+                "account hash in the audit log reversed); leave it empty to record no hashes",
+            )
+        ]
+    return []
 
 
 def enabled_tasks(run_tasks: Any) -> list[str]:

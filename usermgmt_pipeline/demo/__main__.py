@@ -1,4 +1,5 @@
-"""`python -m usermgmt_pipeline.demo [run|serve-db|serve-ui]`: the one-command demo on a local FerretDB.
+"""`python -m usermgmt_pipeline.demo [run [CLI ARGS...] | serve-db | serve-ui]`: the one-command demo on a
+local FerretDB.
 
 `run` starts FerretDB on 127.0.0.1:27018 (data under .cache/demo), seeds three instances and runs the
 user-management CLI over them with the bundled demo config. `serve-db` only starts and seeds the server
@@ -8,6 +9,7 @@ first, so the UI opens on a populated instance.
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
@@ -56,10 +58,41 @@ def populate_dagster_home() -> None:
     READY_FILE.write_text("ready\n")
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Arguments are parsed before anything starts: an unknown one is an error (exit 2), never a reseed."""
+    parser = argparse.ArgumentParser(
+        prog="python -m usermgmt_pipeline.demo",
+        description="The demo on a local FerretDB (127.0.0.1:27018, data under .cache/demo): every mode drops "
+        "and reseeds the three demo instances first.",
+    )
+    modes = parser.add_subparsers(dest="mode", metavar="MODE")
+    modes.add_parser(
+        "run",
+        add_help=False,  # `run --help` is the CLI's help
+        help="seed, then run the user-management CLI over the demo instances (the default mode); the "
+        "arguments after `run` go to it, e.g. `run --dry-run`",
+    )
+    modes.add_parser("serve-db", help="seed, then keep the server running until Ctrl-C")
+    modes.add_parser(
+        "serve-ui", help="seed, run the job once per instance into $DAGSTER_HOME, keep serving (`make ui`)"
+    )
+    args, rest = parser.parse_known_args(argv)
+    args.mode = args.mode or "run"
+    if rest and argv[:1] != ["run"]:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if rest:  # checked now, so a typo never costs a reseed; `run --help` prints the CLI's help
+        from usermgmt_pipeline.cli import parse_args as cli_parse_args
+
+        cli_parse_args(rest)
+    args.cli_args = rest
+    return args
+
+
 def main(argv: list[str]) -> int:
+    args = parse_args(argv)
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
     os.environ["CONFIG_FILE_PATH"] = str(DEMO_CONFIG)  # the demo runs on the demo config, whatever is set
-    mode = argv[0] if argv else "run"
+    mode = args.mode
     # `make ui` stops us with SIGTERM: exit through `finally` so the FerretDB child is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = start_and_seed()
@@ -74,7 +107,7 @@ def main(argv: list[str]) -> int:
             return 0
         from usermgmt_pipeline.cli import main as cli_main
 
-        return cli_main(argv[1:])
+        return cli_main(args.cli_args)
     finally:
         server.stop()
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+from dagster import AssetSelection, Definitions, JobDefinition, define_asset_job, in_process_executor
 
 from usermgmt_pipeline.config import AppConfig, ConfigError, load_config
 from usermgmt_pipeline.logging_setup import configure_logging
 from usermgmt_pipeline.orchestration.checks import LOOKUP_ASSET, build_lookup_checks
+from usermgmt_pipeline.orchestration.dry_run_job import build_dry_run_job
 from usermgmt_pipeline.orchestration.loggers import build_case_logger
 from usermgmt_pipeline.orchestration.partitions import instance_partitions
 from usermgmt_pipeline.orchestration.resources import build_resources
@@ -23,6 +24,9 @@ from usermgmt_pipeline.orchestration.sensors import (
 )
 from usermgmt_pipeline.orchestration.task_assets import build_task_assets
 from usermgmt_pipeline.tasks.descriptions import task_descriptions
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 CONFIG_FILE_PATH_VAR = "CONFIG_FILE_PATH"
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "demo" / "demo_config.yaml"
@@ -70,7 +74,7 @@ def build_definitions(cfg: AppConfig, config_path: str) -> Definitions:
     enabled = cfg.run_tasks.model_dump()
     task_assets, selected = build_task_assets(enabled, partitions, task_descriptions(cfg))
     checks = build_lookup_checks(partitions)
-    jobs = []
+    jobs: list[UnresolvedAssetJobDefinition | JobDefinition] = []  # the asset jobs, the dry-run op job
     schedules = []
     if selected:  # with no task enabled there is nothing to run or schedule
         user_management_job = define_asset_job(
@@ -80,6 +84,7 @@ def build_definitions(cfg: AppConfig, config_path: str) -> Definitions:
             description="Every enabled task (run_tasks) for one instance, in the original's order.",
         )
         jobs.append(user_management_job)
+        jobs.append(build_dry_run_job([f for f, on in enabled.items() if on], partitions, DEFAULT_RUN_CONFIG))
         schedules.append(
             build_schedule(
                 user_management_job,

@@ -6,6 +6,7 @@ from typing import Any
 from dagster import InitLoggerContext, LoggerDefinition
 
 from usermgmt_pipeline.logging_setup import build_handlers, go_level
+from usermgmt_pipeline.orchestration.errors import event_log_fields
 
 
 def build_case_logger(logging_config: Any) -> LoggerDefinition:
@@ -14,7 +15,7 @@ def build_case_logger(logging_config: Any) -> LoggerDefinition:
     def case_json_logger(init_context: InitLoggerContext) -> logging.Logger:
         klass = logging.getLoggerClass()
         dagster_logger = klass("usermgmt_pipeline.dagster", level=go_level(logging_config.log_level))
-        for handler in build_handlers(logging_config):
+        for handler in build_handlers(logging_config, event_fields=event_log_fields):
             dagster_logger.addHandler(handler)
         return dagster_logger
 

@@ -19,6 +19,7 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
+    OpExecutionContext,
     PartitionsDefinition,
     TableColumn,
     TableConstraints,
@@ -106,11 +107,28 @@ def result_metadata(results: list[TaskResult]) -> dict[str, Any]:
     return meta
 
 
-def run_task(
-    context: AssetExecutionContext, case: CaseResource, run_options: RunOptionsResource, flag: str
-) -> MaterializeResult:  # type: ignore[type-arg]  # Dagster reads the bare annotation
+DRY_RUN_JOB = "user_management_dry_run_job"
+DRY_RUN_ON_ASSET_JOB = (
+    "dry_run: true would record this run's counts as a materialization of the asset (and mark the partition "
+    f"done) although nothing was written; launch {DRY_RUN_JOB} for this partition instead: it runs the same "
+    "tasks without writing and records nothing in the asset catalog"
+)
+
+
+def execute_task(
+    context: OpExecutionContext | AssetExecutionContext,
+    case: CaseResource,
+    run_options: RunOptionsResource,
+    flag: str,
+    run_tasks: tuple[str, ...],
+    *,
+    dry_run: bool,
+) -> list[TaskResult]:
+    """One task for the run's partition (= instance), its failures turned into Dagster's; the results."""
     instance_id = context.partition_key
-    options = dataclasses.replace(run_options.options(context.run.run_id), run_tasks=run_task_flags(context))
+    options = dataclasses.replace(
+        run_options.options(context.run.run_id), run_tasks=run_tasks, dry_run=dry_run
+    )
     ctx = case.task_context(instance_id, options, context.log)
     try:
         with stop_between_users():
@@ -135,6 +153,15 @@ def run_task(
             context.log.warning(
                 "%s: %d users failed: %s", result.task, result.failed, json.dumps(result.failure_reasons[:10])
             )
+    return results
+
+
+def run_task(
+    context: AssetExecutionContext, case: CaseResource, run_options: RunOptionsResource, flag: str
+) -> MaterializeResult:  # type: ignore[type-arg]  # Dagster reads the bare annotation
+    if run_options.dry_run:
+        raise Failure(description=DRY_RUN_ON_ASSET_JOB, allow_retries=False)
+    results = execute_task(context, case, run_options, flag, run_task_flags(context), dry_run=False)
     return MaterializeResult(
         metadata=result_metadata(results), check_results=[failed_users_check(ASSET_NAMES[flag], results)]
     )

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from bson import ObjectId
 from pymongo.errors import PyMongoError
 
+from usermgmt_pipeline.account_hash import account_hash
 from usermgmt_pipeline.case.connections import CaseDatabases
 from usermgmt_pipeline.case.messaging import MessagingCollections
 from usermgmt_pipeline.case.pipeline_store import PipelineStore
@@ -120,6 +121,11 @@ class TaskContext:
         return secret
 
     @property
+    def account_hash_key(self) -> str:
+        key = getattr(getattr(self.config, "orchestration", None), "account_hash_key", None)
+        return str(key.get_secret_value()) if key is not None else ""
+
+    @property
     def batch_size(self) -> int:
         """Users per bulk database call of the batched tasks (`orchestration.batch_size`)."""
         return int(getattr(getattr(self.config, "orchestration", None), "batch_size", 500) or 500)
@@ -134,6 +140,7 @@ class TaskContext:
         *,
         key: str | None = None,
         at: int | None = None,
+        account_id: str = "",
     ) -> None:
         """Buffer one audit record (ids only); flushed in batches by `flush_audit`. Thread-safe.
 
@@ -143,6 +150,8 @@ class TaskContext:
         `key` names the record of a journaled step once per attempt (the journal key, the attempt's start
         and the step): whichever run writes it, a run that was taken over or the one that took over, the
         record exists once. Records without a key are facts of this run alone (e.g. a failed retry).
+        `account_id` (the address) is never stored: with `orchestration.account_hash_key` set, its keyed hash
+        is (`accountHash`), so `history --email` finds the account after it is gone.
         """
         record: dict[str, Any] = {
             "_id": key if key is not None else ObjectId(),
@@ -158,6 +167,9 @@ class TaskContext:
         }
         if details:
             record["details"] = details
+        hashed = account_hash(self.account_hash_key, account_id) if account_id else ""
+        if hashed:
+            record["accountHash"] = hashed
         with self._audit_lock:
             self._audit_buffer.append(record)
             full = len(self._audit_buffer) >= AUDIT_BUFFER_LIMIT

@@ -29,7 +29,7 @@ TASK_KEYS = (
 ORCHESTRATION_KEYS = (
     "operator_emails, max_deletion_share, min_guarded_orphan_entries, schedule_cron, schedule_timezone, progress_log_every, "
     "dry_run_sample_size, user_workers, batch_size, journal_retention, audit_retention, report_dir, "
-    "instance_lease"
+    "instance_lease, account_hash_key"
 )
 BAD_ID = (
     'cannot be used in database names: only letters A-Z and a-z, digits, "_" and "-" are allowed '

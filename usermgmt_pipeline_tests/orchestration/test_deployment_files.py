@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from usermgmt_pipeline.config.env_overrides import (
+    ACCOUNT_HASH_KEY,
     SMTP_BRIDGE_API_KEY,
     STUDY_GLOBAL_SECRET,
     db_credential_env_vars,
@@ -69,7 +70,7 @@ def test_the_code_location_gets_its_config_file_and_every_secret_variable_the_co
     env = spec["environment"]
     targets = {b.target: b.source for b in binds(compose, "code-location", VARIABLES)}
     assert str(targets[env["CONFIG_FILE_PATH"]]) == VARIABLES["USERMGMT_CONFIG"]
-    secrets = {SMTP_BRIDGE_API_KEY, STUDY_GLOBAL_SECRET}
+    secrets = {SMTP_BRIDGE_API_KEY, STUDY_GLOBAL_SECRET, ACCOUNT_HASH_KEY}
     for db_key in DB_KEYS:
         secrets.update(db_credential_env_vars(db_key))
     for name in secrets:

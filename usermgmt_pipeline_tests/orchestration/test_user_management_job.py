@@ -20,7 +20,7 @@ from usermgmt_pipeline.orchestration.build import (
     run_config,
 )
 from usermgmt_pipeline.orchestration.resources import CaseResource, SmtpBridgeResource
-from usermgmt_pipeline.orchestration.task_assets import MASS_DELETION_GUARD_TAG
+from usermgmt_pipeline.orchestration.task_assets import DRY_RUN_JOB, MASS_DELETION_GUARD_TAG
 from usermgmt_pipeline_tests.orchestration.bridge_server import running_bridge
 from usermgmt_pipeline_tests.orchestration.helpers import (
     GLOBAL_SECRET,
@@ -47,6 +47,27 @@ def run(config_path: Path, instance: DagsterInstance, partition: str, **options:
     return job.execute_in_process(
         partition_key=partition, instance=instance, run_config=config, raise_on_error=False
     )
+
+
+def dry_run(config_path: Path, instance: DagsterInstance, partition: str, **options: bool):  # type: ignore[no-untyped-def]
+    """The dry-run job, as the CLI's --dry-run and the launchpad run it."""
+    defs = build_definitions(load_config(config_path), str(config_path))
+    job = defs.resolve_job_def(DRY_RUN_JOB)
+    return job.execute_in_process(
+        partition_key=partition,
+        instance=instance,
+        run_config=run_config(dry_run=True, **options),
+        raise_on_error=False,
+    )
+
+
+def output_metadata(result, step: str) -> dict:  # type: ignore[no-untyped-def]
+    [output] = [
+        e
+        for e in result.all_events
+        if e.event_type_value == "STEP_OUTPUT" and e.step_key == f"dry_run_{step}"
+    ]
+    return {key: value.value for key, value in output.step_output_data.metadata.items()}
 
 
 def materialized(result) -> list[str]:  # type: ignore[no-untyped-def]
@@ -135,14 +156,51 @@ def test_dry_run_reports_counts_and_samples_and_writes_nothing(
     before = snapshot(mongo_client, db_prefix, "alpha")
     audit = mongo_client[f"{db_prefix}usermgmt-pipeline"]["audit"]
     audit_before = audit.count_documents({})
-    result = run(config_path, dagster_instance, "alpha", dry_run=True)
+    result = dry_run(config_path, dagster_instance, "alpha")
     assert result.success
     assert snapshot(mongo_client, db_prefix, "alpha") == before
     assert audit.count_documents({}) == audit_before
-    [cleanup] = result.asset_materializations_for_node("clean_up_unverified_users")
-    assert cleanup.metadata["dry_run"].value is True
-    assert cleanup.metadata["selected"].value == 1
-    assert len(cleanup.metadata["sample_user_ids"].value) == 1
+    cleanup = output_metadata(result, "clean_up_unverified_users")
+    assert cleanup["dry_run"] is True
+    assert cleanup["selected"] == 1
+    assert len(cleanup["sample_user_ids"]) == 1
+    succeeded = [e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"]
+    assert succeeded == [f"dry_run_{name}" for name in ORDER]
+
+
+def test_a_dry_run_records_no_materialization_and_no_check_result_in_the_instance(
+    config_path: Path, dagster_instance: DagsterInstance
+) -> None:
+    """Issue 22: a dry run's partition must not show as materialized, nor the lookup as fresh or checked."""
+    result = dry_run(config_path, dagster_instance, "alpha")
+    assert result.success
+    assert output_metadata(result, "profile_id_lookup")["created"] > 0  # the counts are in the run's events
+    logged = {
+        r.dagster_event.event_type_value for r in dagster_instance.all_logs(result.run_id) if r.dagster_event
+    }
+    assert "STEP_OUTPUT" in logged
+    assert not logged & {"ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION", "ASSET_CHECK_EVALUATION_PLANNED"}
+    for name in ORDER:
+        assert dagster_instance.get_latest_materialization_event(AssetKey(name)) is None
+    assert not dagster_instance.get_materialized_partitions(AssetKey("profile_id_lookup"))
+
+
+def test_the_code_location_with_the_dry_run_job_loads_as_a_whole(config_path: Path) -> None:
+    """Op names must be unique across a code location's jobs (the dry-run ops once reused the asset names:
+    every job ran in-process, but `dagster` and the webserver refused to load the location)."""
+    defs = build_definitions(load_config(config_path), str(config_path))
+    jobs = {job.name for job in defs.get_repository_def().get_all_jobs()}
+    assert {USER_MANAGEMENT_JOB, DRY_RUN_JOB} <= jobs
+
+
+def test_dry_run_true_on_the_asset_job_is_refused_before_any_task_runs(
+    config_path: Path, dagster_instance: DagsterInstance, mongo_client: MongoClient, db_prefix: str
+) -> None:
+    result = run(config_path, dagster_instance, "alpha", dry_run=True)
+    assert not result.success and materialized(result) == []
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert DRY_RUN_JOB in failure.step_failure_data.error.message
+    assert f"{db_prefix}usermgmt-pipeline" not in mongo_client.list_database_names()
 
 
 def test_real_run_writes_an_audit_record_per_action_with_ids_only(
@@ -291,13 +349,13 @@ def test_dagster_run_log_follows_the_logging_config(
         },
     )
     path = write_config(tmp_path / "logging.yaml", document)
-    result = run(path, dagster_instance, "alpha", dry_run=True)
+    result = dry_run(path, dagster_instance, "alpha")
     assert result.success
     records = [json.loads(line) for line in log_file.read_text().splitlines()]
     from_run = [r for r in records if r.get("runID") == result.run_id]
     assert any(r["msg"].startswith("generate_profile_id_lookup[alpha] (dry run)") for r in from_run)
     assert all(r["level"] in ("INFO", "WARN", "ERROR") and "source" in r for r in from_run)
-    assert {r["job"] for r in from_run} == {USER_MANAGEMENT_JOB}
+    assert {r["job"] for r in from_run} == {DRY_RUN_JOB}
 
 
 def test_a_run_failing_on_a_wrong_database_password_leaks_no_secret_into_events_or_errors(

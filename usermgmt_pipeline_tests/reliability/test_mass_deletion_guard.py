@@ -23,7 +23,7 @@ from pymongo import MongoClient
 from usermgmt_pipeline.config import GoDuration, load_config
 from usermgmt_pipeline.orchestration.build import USER_MANAGEMENT_JOB, build_definitions
 from usermgmt_pipeline.orchestration.build import run_config as job_run_config
-from usermgmt_pipeline.orchestration.task_assets import MASS_DELETION_GUARD_TAG
+from usermgmt_pipeline.orchestration.task_assets import DRY_RUN_JOB, MASS_DELETION_GUARD_TAG
 from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverified_users
 from usermgmt_pipeline.tasks.context import RunOptions, TaskContext
 from usermgmt_pipeline.tasks.deletion_plan import ACCOUNT_DELETED
@@ -166,7 +166,8 @@ def guarded_env(
 
 def run_job(env: CaseEnv, instance: DagsterInstance, **options: bool):  # type: ignore[no-untyped-def]
     defs = build_definitions(load_config(env.config_path, env={}), str(env.config_path))
-    return defs.resolve_job_def(USER_MANAGEMENT_JOB).execute_in_process(
+    job = DRY_RUN_JOB if options.get("dry_run") else USER_MANAGEMENT_JOB
+    return defs.resolve_job_def(job).execute_in_process(
         partition_key=TASK_INSTANCE,
         instance=instance,
         run_config=job_run_config(**options),
@@ -202,8 +203,13 @@ def test_the_dagster_dry_run_reports_the_verdict_and_deletes_nothing(guarded_env
 
         assert result.success
         assert guarded_env.users.count_documents({}) == 100
-        [cleanup] = result.asset_materializations_for_node("clean_up_unverified_users")
+        [cleanup] = [
+            e.step_output_data
+            for e in result.all_events
+            if e.event_type_value == "STEP_OUTPUT" and e.step_key == "dry_run_clean_up_unverified_users"
+        ]
         meta = {k: v.value for k, v in cleanup.metadata.items()}
+        assert not result.asset_materializations_for_node("clean_up_unverified_users")
         assert meta["guard_would_trip"] is True
         assert (meta["guard_candidates"], meta["guard_total_users"]) == (18, 100)
         assert meta["guard_users_share"] == 0.18
@@ -227,18 +233,22 @@ def run_cli(env: CaseEnv, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_cli_dry_run_reports_the_verdict_and_the_real_run_trips(guarded_env: CaseEnv) -> None:
     dry = run_cli(guarded_env, "--dry-run")
-    assert dry.returncode == 0, dry.stdout[-2000:] + dry.stderr[-2000:]
-    assert "would trip: 18 of 100 users (18.0%)" in dry.stdout
+    assert dry.returncode == 1, dry.stdout[-2000:] + dry.stderr[-2000:]  # the code the real run gives
+    assert "would trip: 18 of 100 users (18.0%)" in dry.stderr
+    assert "the real run would stop at the mass-deletion guard (exit 1)" in dry.stderr
     assert guarded_env.users.count_documents({}) == 100
+    dry_allowed = run_cli(guarded_env, "--dry-run", "--allow-mass-deletion")
+    assert dry_allowed.returncode == 0, dry_allowed.stderr[-2000:]
+    assert "would trip: 18 of 100 users" in dry_allowed.stderr and "would stop" not in dry_allowed.stderr
 
     real = run_cli(guarded_env)
     assert real.returncode == 1, real.stdout[-2000:] + real.stderr[-2000:]
-    assert "mass-deletion guard tripped" in real.stdout
+    assert "mass-deletion guard tripped" in real.stderr
     assert guarded_env.users.count_documents({}) == 100
 
     allowed = run_cli(guarded_env, "--allow-mass-deletion")
     assert allowed.returncode == 0, allowed.stdout[-2000:] + allowed.stderr[-2000:]
-    assert "tripped, overridden by allow_mass_deletion" in allowed.stdout
+    assert "tripped, overridden by allow_mass_deletion" in allowed.stderr
     assert guarded_env.users.count_documents({}) == 82
 
 

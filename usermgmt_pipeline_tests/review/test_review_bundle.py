@@ -17,6 +17,7 @@ from pymongo import MongoClient
 
 from usermgmt_pipeline.config import load_config
 from usermgmt_pipeline.orchestration.build import USER_MANAGEMENT_JOB, build_definitions, run_config
+from usermgmt_pipeline.orchestration.task_assets import DRY_RUN_JOB
 from usermgmt_pipeline.review.bundle import open_bundle
 from usermgmt_pipeline.review.collect import PLACEHOLDER_TOKEN
 from usermgmt_pipeline_tests.orchestration.helpers import config_document, seed, write_config
@@ -54,7 +55,7 @@ def test_dry_run_report_lists_exactly_the_users_acted_on_and_the_emails_queued_b
 
     dry = run_cli(["--dry-run", "--report", str(report)], config, tmp_path)
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert f"review bundle: {report / 'index.html'}" in dry.stdout
+    assert f"review bundle: {report / 'index.html'}" in dry.stderr
     assert _modes(report) == ({0o700}, {0o600})
     rows = [json.loads(line) for line in (report / "users.jsonl").read_text().splitlines()]
     csv_lines = (report / "users.csv").read_text().splitlines()
@@ -110,13 +111,17 @@ def test_dagster_report_writes_under_report_dir_and_events_carry_only_path_and_c
     path = write_config(tmp_path / "config.yaml", document)
     defs = build_definitions(load_config(path), str(path))
     with DagsterInstance.ephemeral() as instance:
-        result = defs.resolve_job_def(USER_MANAGEMENT_JOB).execute_in_process(
+        result = defs.resolve_job_def(DRY_RUN_JOB).execute_in_process(
             partition_key="alpha", instance=instance, run_config=run_config(dry_run=True, report=True)
         )
         assert result.success
         logs = "\n".join(str(entry) for entry in instance.all_logs(result.run_id))
     bundle = reports / result.run_id
-    [cleanup] = result.asset_materializations_for_node("clean_up_unverified_users")
+    [cleanup] = [
+        e.step_output_data
+        for e in result.all_events
+        if e.event_type_value == "STEP_OUTPUT" and e.step_key == "dry_run_clean_up_unverified_users"
+    ]
     assert cleanup.metadata["review_bundle"].value == str(bundle)
     assert cleanup.metadata["review_listed"].value == 1
     assert (bundle / "index.html").is_file() and _modes(bundle) == ({0o700}, {0o600})
