@@ -15,7 +15,7 @@ over has already claimed the entries with a higher generation: the frozen run's 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pymongo import ASCENDING, UpdateOne
@@ -24,10 +24,8 @@ from pymongo.errors import BulkWriteError
 
 from usermgmt_pipeline.case.bulk import STATEMENTS_PER_COMMAND, insert_unordered
 from usermgmt_pipeline.case.connections import op_deadline
+from usermgmt_pipeline.case.journal import FINISHED, JournalEntry, State
 from usermgmt_pipeline.case.leases import LeaseLost
-
-FINISHED_STATES = ("done", "selection-changed", "abandoned")
-"""Journal states no run resumes (a notice or deletion that completed, or found its user no longer selected)."""
 
 
 class PipelineStore:
@@ -93,7 +91,7 @@ class PipelineStore:
             return self.journal.delete_many(
                 {
                     "instanceID": instance_id,
-                    "state": {"$in": list(FINISHED_STATES)},
+                    "state": {"$in": [state.value for state in FINISHED]},
                     "startedAt": {"$lt": started_before},
                 }
             ).deleted_count
@@ -106,7 +104,7 @@ class PipelineStore:
                 {"instanceID": instance_id, "at": {"$lt": before}, "runID": {"$ne": running_run_id}}
             ).deleted_count
 
-    def open_entries(self, entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    def open_entries(self, entries: Sequence[JournalEntry]) -> dict[str, JournalEntry]:
         """Create the journal entries for these keys, or read back the existing ones (their pre-assigned ids are
         reused), in two calls: insert the new ones unordered, read the existing back.
 
@@ -114,24 +112,21 @@ class PipelineStore:
         A key whose insert failed for another reason than a duplicate key raises, like a failed single open.
         """
         opened_at = int(time.time())
-        keys = list(entries)
+        keys = [entry.key for entry in entries]
         fence = {} if self.generation is None else {"fence": self.generation}
-        docs = [{"_id": key, **entries[key], "openedAt": opened_at, **fence} for key in keys]
+        docs = [{**entry.to_doc(), "openedAt": opened_at, **fence} for entry in entries]
         with op_deadline(self.timeout):
             outcome = insert_unordered(self.journal, docs)
         if outcome.errors:
             index, reason = next(iter(outcome.errors.items()))
             raise RuntimeError(f"opening journal entry {keys[index]} failed: {reason}")
-        out: dict[str, Mapping[str, Any]] = {
-            key: doc
-            for index, (key, doc) in enumerate(zip(keys, docs, strict=True))
-            if index not in outcome.duplicates
-        }
+        out = {entry.key: entry for index, entry in enumerate(entries) if index not in outcome.duplicates}
         existing = [keys[index] for index in sorted(outcome.duplicates)]
         if existing:
             self.claim(existing)
             with op_deadline(self.timeout):
-                out.update({doc["_id"]: doc for doc in self.journal.find({"_id": {"$in": existing}})})
+                stored = list(self.journal.find({"_id": {"$in": existing}}))
+            out.update({doc["_id"]: JournalEntry.from_doc(doc) for doc in stored})
         missing = [key for key in keys if key not in out]
         if missing:
             raise LookupError(f"journal entries {missing[:3]} vanished while being opened")
@@ -184,12 +179,12 @@ class PipelineStore:
                 ) from None
         self._require(matched, keys)
 
-    def unfinished(self, task: str, instance_id: str, states: tuple[str, ...]) -> Iterator[Mapping[str, Any]]:
+    def unfinished(self, task: str, instance_id: str, states: Sequence[State]) -> list[JournalEntry]:
+        """This task's entries on the instance in one of `states` (in `_id` order)."""
+        query = {"task": task, "instanceID": instance_id, "state": {"$in": [s.value for s in states]}}
         with op_deadline(self.timeout):
-            docs = list(
-                self.journal.find({"task": task, "instanceID": instance_id, "state": {"$in": list(states)}})
-            )
-        yield from docs
+            docs = list(self.journal.find(query).sort("_id", ASCENDING))
+        return [JournalEntry.from_doc(doc) for doc in docs]
 
     def record_audit(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Insert the records; one whose `_id` is already there (a keyed record of a step another run

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from usermgmt_pipeline.case.journal import JournalEntry
 from usermgmt_pipeline.review.bundle import ReviewBundle, ReviewDirError, open_bundle
 
 PLACEHOLDER_TOKEN = "TOKEN-PLACEHOLDER"
@@ -112,10 +113,11 @@ class TaskReview:
             }
         )
 
-    def add_resumed(self, entry: Mapping[str, Any]) -> None:
-        """A deletion an interrupted run left past its commit point: the real run finishes it first."""
-        state = str(entry.get("state") or "")
-        language = str(entry.get("language") or "")
+    def add_resumed(self, entry: JournalEntry) -> None:
+        """A deletion an interrupted run left past its commit point (a `JournalEntry`): the real run
+        finishes it first."""
+        state = str(entry.state)
+        language = entry.language
         emails = state in ("selected", "user_deleted", "erased")
         email_file, email_error, email_language = self._email(language) if emails else ("", "", "")
         erasing = state in ("selected", "user_deleted", "studies_pending")
@@ -123,8 +125,8 @@ class TaskReview:
             {
                 "instance_id": self.ctx.instance_id,
                 "task": self.task,
-                "user_id": str(entry.get("userID") or ""),
-                "account_id": str(entry.get("accountID") or ""),
+                "user_id": entry.user_id,
+                "account_id": entry.account_id,
                 "planned_action": "resume-delete",
                 "threshold": "",
                 "selected_because": f"deletion interrupted at journal state {state!r}: the account is "
@@ -135,12 +137,12 @@ class TaskReview:
                 "last_token_refresh": "",
                 "reminder_to_confirm_sent_at": "",
                 "marked_for_deletion": "",
-                "message_type": str(entry.get("messageType") or self.plan.message_type) if emails else "",
+                "message_type": (entry.message_type or self.plan.message_type) if emails else "",
                 "language": language,
                 "email_language": email_language,
                 "email_file": email_file,
                 "email_error": email_error,
-                "leave_rule_studies": self._studies_of(entry.get("profileIDs") or []) if erasing else [],
+                "leave_rule_studies": self._studies_of(entry.profile_ids) if erasing else [],
             }
         )
 

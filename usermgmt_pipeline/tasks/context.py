@@ -21,8 +21,10 @@ from usermgmt_pipeline.case.pipeline_store import PipelineStore
 from usermgmt_pipeline.case.studies import StudyCollections
 from usermgmt_pipeline.case.temp_tokens import TempTokens
 from usermgmt_pipeline.case.users import UsersCollections
-from usermgmt_pipeline.tasks.checkpoints import in_parts
+from usermgmt_pipeline.config import AppConfig
+from usermgmt_pipeline.tasks.checkpoints import PROCESS_HOOKS, StepHooks
 from usermgmt_pipeline.tasks.fencing import Lease
+from usermgmt_pipeline.tasks.stopping import PROCESS_STOP, StopToken
 
 T = TypeVar("T")
 
@@ -57,7 +59,11 @@ class RunOptions:
 
 @dataclass
 class TaskContext:
-    config: Any  # usermgmt_pipeline.config.AppConfig
+    """One instance's task run: the config, the databases, the run's options, and what steers the run from
+    outside, as httpx passes `event_hooks` to its client: the step hooks (crash tests), the stop token
+    (signals) and the instance lease (fencing)."""
+
+    config: AppConfig
     dbs: CaseDatabases
     instance_id: str
     options: RunOptions = field(default_factory=RunOptions)
@@ -66,7 +72,8 @@ class TaskContext:
     leave_rules: Any = None  # usermgmt_pipeline.tasks.study_leave.LeaveRulesRunner, built lazily
     lease: Lease = field(default_factory=Lease.unheld)
     """The instance lease this run holds (set by `instance_lock`): checked before every irreversible step."""
-    thread_runners: dict[int, Any] = field(default_factory=dict)  # one runner per worker thread
+    hooks: StepHooks = field(default_factory=lambda: PROCESS_HOOKS)
+    stop: StopToken = field(default_factory=lambda: PROCESS_STOP)
     _audit_buffer: list[dict[str, Any]] = field(default_factory=list)
     _audit_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -111,7 +118,7 @@ class TaskContext:
     def write_parts(self, step: str, items: Sequence[T]) -> Iterator[Sequence[T]]:
         """The parts of the irreversible bulk write that ends at checkpoint `step` (see `in_parts`), each
         written only while the instance is still ours: the lease is asked right before each part."""
-        for part in in_parts(step, items):
+        for part in self.hooks.parts(step, items):
             self.lease.check(step)
             yield part
 
@@ -128,7 +135,7 @@ class TaskContext:
     @property
     def batch_size(self) -> int:
         """Users per bulk database call of the batched tasks (`orchestration.batch_size`)."""
-        return int(getattr(getattr(self.config, "orchestration", None), "batch_size", 500) or 500)
+        return self.config.orchestration.batch_size
 
     def audit(
         self,
@@ -203,9 +210,7 @@ class ProgressLogger:
     def __init__(self, ctx: TaskContext, task: str) -> None:
         self.ctx = ctx
         self.task = task
-        self.every = int(
-            getattr(getattr(ctx.config, "orchestration", None), "progress_log_every", 1000) or 1000
-        )
+        self.every = ctx.config.orchestration.progress_log_every
         self.started = time.monotonic()
         self.count = 0
 

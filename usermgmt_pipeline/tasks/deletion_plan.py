@@ -39,9 +39,9 @@ from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.id_map_scan import scan_id_map
 from usermgmt_pipeline.tasks.results import MassDeletionGuardError, TaskResult
 
-ACCOUNT_DELETED = "account-deleted"
-"""Audit action recorded when a run deletes a user document (a deletion's commit point), for the guard's
-count of what the run already deleted; its `userID` is empty so that it stays out of account histories."""
+AUDIT_ACCOUNT_DELETED = "account-deleted"
+"""Audit action recorded when a run deletes a user document (a deletion's commit point): the guard counts
+what the run already deleted from it, and the account's history shows when the account was deleted."""
 
 CLEAN_UP_STEP = "clean_up_unverified_users"
 DELETE_MARKED_STEP = "delete_marked_users"
@@ -72,12 +72,11 @@ USER_SELECTIONS = {CLEAN_UP_STEP: unverified_selection, DELETE_MARKED_STEP: mark
 
 
 def max_deletion_share(ctx: TaskContext) -> float:
-    return float(getattr(getattr(ctx.config, "orchestration", None), "max_deletion_share", 0.10))
+    return ctx.config.orchestration.max_deletion_share
 
 
 def min_guarded_orphan_entries(ctx: TaskContext) -> int:
-    orchestration = getattr(ctx.config, "orchestration", None)
-    return int(getattr(orchestration, "min_guarded_orphan_entries", MIN_GUARDED_ORPHAN_ENTRIES))
+    return ctx.config.orchestration.min_guarded_orphan_entries
 
 
 @dataclass
@@ -200,7 +199,7 @@ def guard_run_deletions(ctx: TaskContext, step: str, result: TaskResult) -> Guar
         if not first:
             ctx.flush_audit()
             verdict.users_deleted_so_far = ctx.pipeline.count_audit(
-                ctx.options.run_id, ctx.instance_id, ACCOUNT_DELETED
+                ctx.options.run_id, ctx.instance_id, AUDIT_ACCOUNT_DELETED
             )
         selections = [USER_SELECTIONS[s](ctx) for s in user_steps]
         still_selected = ctx.users.count(selections[0] if len(selections) == 1 else {"$or": selections})

@@ -13,6 +13,7 @@ from usermgmt_pipeline.tasks.preflight import require_global_secret, require_tem
 from usermgmt_pipeline.tasks.results import TaskResult
 from usermgmt_pipeline.tasks.study_runtime import ensure_leave_rules
 from usermgmt_pipeline.tasks.user_deletion import (
+    DeletionSpec,
     all_studies,
     delete_users,
     resumable_deletions,
@@ -37,15 +38,16 @@ def run_deletion_task(
     study_problems: list[str] = []
     result.extra["study_problems"] = study_problems
     studies = all_studies(ctx, study_problems)
+    spec = DeletionSpec(task, selection, message_type, template, studies)
     ensure_leave_rules(ctx).rule_failures.clear()
     try:
         resumed = 0
-        for entry, (kind, value) in resume_deletions(ctx, task, template, studies):
-            if kind == "ok":
+        for entry, outcome in resume_deletions(ctx, task, template, studies):
+            if (error := outcome.error) is None:
                 resumed += 1
             else:
                 result.fail(
-                    entry["userID"], f"resuming interrupted deletion failed: {type(value).__name__}: {value}"
+                    entry.user_id, f"resuming interrupted deletion failed: {type(error).__name__}: {error}"
                 )
         result.extra["resumed"] = resumed
         result.resumed = resumed
@@ -55,7 +57,7 @@ def run_deletion_task(
             task,
             selection,
             result,
-            lambda users: delete_users(ctx, task, users, selection, message_type, template, studies),
+            lambda users: delete_users(ctx, spec, users),
         )
     finally:
         ctx.flush_audit()

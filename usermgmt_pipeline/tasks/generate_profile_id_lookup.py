@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from usermgmt_pipeline.case.id_mapping import compute_participant_ids
 from usermgmt_pipeline.case.studies import IdMapDigests, Study, StudyDecodeError, decode_study
 from usermgmt_pipeline.tasks import selection
-from usermgmt_pipeline.tasks.checkpoints import checkpoint
+from usermgmt_pipeline.tasks.checkpoints import Step
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.id_map_scan import IdMapScan, scan_id_map
 from usermgmt_pipeline.tasks.iteration import selected_users
@@ -109,7 +109,7 @@ def _process_batch(
             {"confidentialID": cid, "profileID": pid, "studyKey": study.key} for cid, pid in wanted.items()
         ]
         if unique_index and not ctx.options.dry_run:
-            ctx.lease.check("lookup:batch-inserted")
+            ctx.lease.check(Step.LOOKUP_BATCH_INSERTED)
             inserted, duplicates, errors = ctx.studies.insert_id_map_entries(entries)
             stats[study.key].already_present += duplicates
         else:
@@ -119,12 +119,12 @@ def _process_batch(
             if ctx.options.dry_run:
                 stats[study.key].created += len(missing)  # would be created
                 continue
-            ctx.lease.check("lookup:batch-inserted")
+            ctx.lease.check(Step.LOOKUP_BATCH_INSERTED)
             inserted, duplicates, errors = ctx.studies.insert_id_map_entries(missing)
             stats[study.key].already_present += duplicates  # written by a concurrent writer meanwhile
         stats[study.key].created += inserted
         stats[study.key].errors.extend(errors)
-        checkpoint("lookup:batch-inserted")
+        ctx.hooks.checkpoint(Step.LOOKUP_BATCH_INSERTED)
 
 
 def generate_profile_id_lookup_task(ctx: TaskContext) -> TaskResult:

@@ -35,7 +35,7 @@ from usermgmt_pipeline.case.leases import LeaseStore
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.fencing import Lease
 from usermgmt_pipeline.tasks.results import TaskFailedError, TaskResult
-from usermgmt_pipeline.tasks.stopping import RunStoppedError, stop_reason
+from usermgmt_pipeline.tasks.stopping import RunStoppedError
 
 DEFAULT_LEASE_SECONDS = 60.0
 PROCESS_TOKEN = uuid.uuid4().hex
@@ -97,7 +97,7 @@ def _wait_out(
     watched_since = time.monotonic()
     said = False
     while time.time() <= _expires_at(current):
-        if (reason := stop_reason()) is not None:
+        if (reason := ctx.stop.reason) is not None:
             raise RunStoppedError(
                 f"{task}[{ctx.instance_id}]: stopped ({reason}) while waiting for the instance lease",
                 TaskResult(task, ctx.instance_id),

@@ -8,11 +8,12 @@ from typing import Any
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from usermgmt_pipeline.case.connections import op_deadline
+from usermgmt_pipeline.case.journal import JournalEntry
 from usermgmt_pipeline.case.leases import LeaseLost
 from usermgmt_pipeline.case.users import User, UserDecodeError, decode_user
 from usermgmt_pipeline.review.collect import ReviewPlan, review_users
 from usermgmt_pipeline.tasks.context import ProgressLogger, TaskContext, ids_only
-from usermgmt_pipeline.tasks.results import TaskFailedError, TaskResult
+from usermgmt_pipeline.tasks.results import DONE, Outcome, TaskFailedError, TaskResult
 from usermgmt_pipeline.tasks.stopping import raise_if_stop_requested
 
 
@@ -100,7 +101,7 @@ def run_in_batches(
     task: str,
     selection: Mapping[str, Any],
     result: TaskResult,
-    handle_batch: Callable[[list[User]], Mapping[str, tuple[str, Any]]],
+    handle_batch: Callable[[list[User]], Mapping[str, Outcome]],
     *,
     in_pages: bool = True,
 ) -> None:
@@ -119,16 +120,16 @@ def run_in_batches(
 
     def flush() -> None:
         try:
-            outcomes: Mapping[str, tuple[str, Any]] = handle_batch(batch)
+            outcomes: Mapping[str, Outcome] = handle_batch(batch)
         except TaskFailedError:
             raise
         except LeaseLost as exc:
             exc.result = result  # the counts of the batches before this one
             raise
         except Exception as exc:
-            outcomes = {user.id: ("error", exc) for user in batch}
+            outcomes = {user.id: Outcome.fail(exc) for user in batch}
         for user in batch:
-            _record(ctx, task, user, outcomes.get(user.id, ("ok", None)), result)
+            _record(ctx, task, user, outcomes.get(user.id, DONE), result)
         batch.clear()
         ctx.flush_audit()
 
@@ -140,15 +141,14 @@ def run_in_batches(
         flush()
 
 
-def _record(ctx: TaskContext, task: str, user: User, outcome: tuple[str, Any], result: TaskResult) -> None:
-    kind, value = outcome
-    if kind == "ok":
-        if value is None:
+def _record(ctx: TaskContext, task: str, user: User, outcome: Outcome, result: TaskResult) -> None:
+    exc = outcome.error
+    if exc is None:
+        if outcome.skipped is None:
             result.done += 1
         else:
-            result.skip(user.id, value)
+            result.skip(user.id, outcome.skipped)
         return
-    exc = value
     if isinstance(exc, TaskFailedError):
         raise exc
     if isinstance(exc, PyMongoError) and database_unavailable(exc):
@@ -167,17 +167,17 @@ def dry_run(
     selection: Mapping[str, Any],
     result: TaskResult,
     plan: ReviewPlan | None = None,
-    resumable: Sequence[Mapping[str, Any]] = (),
+    resumable: Sequence[JournalEntry] = (),
 ) -> TaskResult:
     """Count the selection and sample ids; with a review asked for, list every user in the bundle. Read-only.
 
     `resumable` are the journal entries of deletions an interrupted run left past their commit point: the
     real run finishes them first, so they are counted (`resumed`) and listed as such."""
-    sample_size = int(getattr(getattr(ctx.config, "orchestration", None), "dry_run_sample_size", 20) or 20)
+    sample_size = ctx.config.orchestration.dry_run_sample_size
     result.dry_run = True
     review = review_users(ctx, task, plan) if plan is not None else None
     result.resumed = len(resumable)
-    result.extra["resumed_user_ids"] = [str(e.get("userID")) for e in resumable[:sample_size]]
+    result.extra["resumed_user_ids"] = [e.user_id for e in resumable[:sample_size]]
     if review is not None:
         for entry in resumable:
             review.add_resumed(entry)

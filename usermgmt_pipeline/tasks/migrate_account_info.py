@@ -23,12 +23,12 @@ from usermgmt_pipeline.case.studies import Study
 from usermgmt_pipeline.case.users import User
 from usermgmt_pipeline.studyengine import Participant
 from usermgmt_pipeline.tasks import selection
-from usermgmt_pipeline.tasks.checkpoints import checkpoint
+from usermgmt_pipeline.tasks.checkpoints import Step
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.generate_profile_id_lookup import active_studies
 from usermgmt_pipeline.tasks.iteration import database_unavailable, run_in_batches
 from usermgmt_pipeline.tasks.preflight import require_global_secret
-from usermgmt_pipeline.tasks.results import TaskResult
+from usermgmt_pipeline.tasks.results import Outcome, TaskResult
 
 TASK = "migrate_account_info"
 
@@ -46,19 +46,19 @@ def migrate_account_info(ctx: TaskContext) -> TaskResult:
         return result
     migrated = [0]
 
-    def handle_batch(users: list[User]) -> dict[str, tuple[str, Any]]:
-        outcomes: dict[str, tuple[str, Any]] = {}
+    def handle_batch(users: list[User]) -> dict[str, Outcome]:
+        outcomes: dict[str, Outcome] = {}
         errors: dict[str, list[str]] = {}
         eligible = []
         for user in users:
             if user.account_id:
                 eligible.append(user)
             else:
-                outcomes[user.id] = ("ok", "no account ID")
+                outcomes[user.id] = Outcome.skip("no account ID")
         for study in tracking:
             migrated[0] += _migrate_study(ctx, study, eligible, errors)
         for user_id, problems in errors.items():
-            outcomes[user_id] = ("error", MigrationError("; ".join(problems)))
+            outcomes[user_id] = Outcome.fail(MigrationError("; ".join(problems)))
         return outcomes
 
     try:
@@ -116,7 +116,7 @@ def _migrate_study(
     if ctx.options.dry_run:
         return len(to_save)
     saved = 0
-    for part in ctx.write_parts("migrate:participant-saved", to_save):
+    for part in ctx.write_parts(Step.MIGRATE_PARTICIPANT_SAVED, to_save):
         try:
             refused = ctx.studies.save_participant_states(study.key, [encoded for _, _, encoded in part])
         except Exception as exc:
@@ -128,7 +128,7 @@ def _migrate_study(
                 fail(user, profile_id, RuntimeError(refused[index]))
             else:
                 saved += 1
-                checkpoint("migrate:participant-saved")
+                ctx.hooks.checkpoint(Step.MIGRATE_PARTICIPANT_SAVED)
     return saved
 
 

@@ -12,7 +12,8 @@ idempotent write under those ids:
 3. set the user's timestamp, filtered by the task's selection (a user who logged in or confirmed meanwhile
    is not touched); journal -> done.
 
-The users come in batches (`orchestration.batch_size`) and each step is one bulk call for the whole batch
+The batch goes through the skeleton of `batch_flow` (`NoticeFlow` fills it in). The users come in batches
+(`orchestration.batch_size`) and each step is one bulk call for the whole batch
 (journal `insert_many` with the existing entries read back, one `_id` `$in` re-check, one unordered
 `insert_many` each for tokens and emails, one sent-email query, one `update_many` of the users); only the
 rendering is per user. Each user still goes through the steps in order, and a kill between two steps, or
@@ -29,19 +30,19 @@ cleared meanwhile (a lifted mark for deletion): the next notice of the cycle get
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bson import ObjectId
 
 from usermgmt_pipeline.case.go_decode import GoDecodeError, go_int
-from usermgmt_pipeline.case.messaging import outgoing_email_document
+from usermgmt_pipeline.case.journal import UNFINISHED_NOTICE, JournalEntry, State
 from usermgmt_pipeline.case.temp_tokens import new_token, token_document
 from usermgmt_pipeline.case.users import User
-from usermgmt_pipeline.emails.templates import render_email
-from usermgmt_pipeline.tasks.checkpoints import checkpoint
+from usermgmt_pipeline.tasks.batch_flow import EmailToQueue, emails_queued, queue_emails_once, run_batch
+from usermgmt_pipeline.tasks.checkpoints import Step
 from usermgmt_pipeline.tasks.context import TaskContext
-from usermgmt_pipeline.tasks.email_queue import queue_emails
+from usermgmt_pipeline.tasks.results import DONE, Outcome
 
 
 @dataclass(frozen=True)
@@ -60,198 +61,183 @@ class NoticeSpec:
         return f"{user.last_login}-{user.last_token_refresh}"
 
 
-Outcome = tuple[str, Any]
-"""("ok", None) when done, ("ok", reason) when skipped, ("error", exception) when the user failed."""
-
-
-def _visit(name: str, users: Sequence[User]) -> None:
-    """The step boundary `name`, once per user who reached it (the crash tests count visits per user)."""
-    for _user in users:
-        checkpoint(name)
-
-
-def _open_next_notices_of_cycle(
-    ctx: TaskContext,
-    keys: dict[str, str],
-    fresh: Mapping[str, Mapping[str, Any]],
-    entries: dict[str, dict[str, Any]],
-) -> None:
-    """Move each user whose cycle entry is `done` on to the cycle's next notice (`<key>:2`, `:3`, ...).
-
-    `done` means this cycle's notice was sent and the timestamp set, so the user is selected again only
-    because the timestamp was cleared since (e.g. a mark for deletion lifted without a login). Go then sends
-    a new notice, and so do we, under ids of its own; a crash while sending it resumes the same entry.
-    """
-    base = dict(keys)
-    notice = 1
-    while done := [user_id for user_id, entry in entries.items() if entry.get("state") == "done"]:
-        notice += 1
-        for user_id in done:
-            keys[user_id] = f"{base[user_id]}:{notice}"
-        opened = ctx.pipeline.open_entries({keys[user_id]: fresh[base[user_id]] for user_id in done})
-        for user_id in done:
-            entries[user_id] = dict(opened[keys[user_id]])
-
-
 def send_notices(
     ctx: TaskContext, spec: NoticeSpec, users: Sequence[User], template: Mapping[str, Any]
 ) -> dict[str, Outcome]:
     """Run the steps for one batch of users; returns each user's outcome by user id."""
-    users = list({user.id: user for user in users}.values())  # a cursor may repeat a user
-    outcomes: dict[str, Outcome] = {}
-    keys = {user.id: f"{spec.task}:{ctx.instance_id}:{user.id}:{spec.cycle(user)}" for user in users}
-    fresh = {
-        keys[user.id]: {
-            "task": spec.task,
-            "instanceID": ctx.instance_id,
-            "userID": user.id,
-            "state": "pending",
-            "tokenDocId": ObjectId(),
-            "emailDocId": ObjectId(),
-            "startedAt": ctx.now_s(),
-        }
-        for user in users
-    }
-    opened: dict[str, Mapping[str, Any]] = {}
-    for part in ctx.write_parts("notify:journal-opened", list(fresh)):
-        opened.update(ctx.pipeline.open_entries({key: fresh[key] for key in part}))
-    entries = {user.id: dict(opened[keys[user.id]]) for user in users}
-    _open_next_notices_of_cycle(ctx, keys, fresh, entries)
-    # Selected again in the same cycle: resume under the same ids (the token and email inserts are
-    # idempotent), otherwise the timestamp would be set without any email being queued.
-    reopened = [user.id for user in users if entries[user.id].get("state") == "selection-changed"]
-    ctx.pipeline.update_many([keys[user_id] for user_id in reopened], {"state": "pending"})
-    for user_id in reopened:
-        entries[user_id]["state"] = "pending"
-    _visit("notify:journal-opened", users)
+    return run_batch(ctx, NoticeFlow(spec, template), users)
 
-    # Re-check right before the first write: a user who confirmed or logged in since the cursor read it
-    # gets neither a token nor an email.
-    pending = [user for user in users if entries[user.id].get("state") == "pending"]
-    still_selected = ctx.users.selected_ids([user.object_id for user in pending], spec.selection)
-    gone = [user for user in pending if user.object_id not in still_selected]
-    ctx.pipeline.update_many([keys[user.id] for user in gone], {"state": "selection-changed"})
-    for user in gone:
-        ctx.audit(
-            spec.task,
-            user.id,
-            spec.message_type,
-            "selection-changed",
-            key=_step_key(keys[user.id], entries[user.id], "selection-changed"),
-        )
-        outcomes[user.id] = (
-            "ok",
-            "no longer selected before the notice was sent (user confirmed or logged in meanwhile)",
-        )
-    active = [user for user in users if user.id not in outcomes]
 
-    token_docs = [
-        token_document(
-            doc_id=entries[user.id]["tokenDocId"],
-            token=new_token(),
-            purpose=spec.token_purpose,
-            user_id=user.id,
+class NoticeFlow:
+    """The notices' part of `run_batch`: token, email, then the user's timestamp."""
+
+    opened = Step.NOTIFY_JOURNAL_OPENED
+
+    def __init__(self, spec: NoticeSpec, template: Mapping[str, Any]) -> None:
+        self.spec = spec
+        self.template = template
+
+    def entry_for(self, ctx: TaskContext, user: User) -> JournalEntry:
+        return JournalEntry(
+            key=f"{self.spec.task}:{ctx.instance_id}:{user.id}:{self.spec.cycle(user)}",
+            task=self.spec.task,
             instance_id=ctx.instance_id,
-            email=user.account_id,
-            ttl_ns=spec.token_ttl_ns,
+            user_id=user.id,
+            state=State.PENDING,
+            started_at=ctx.now_s(),
+            email_doc_id=ObjectId(),
+            token_doc_id=ObjectId(),
         )
-        for user in active
-    ]
-    stored: list[str | Exception] = []
-    for token_part in ctx.write_parts("notify:token-inserted", token_docs):
-        stored += ctx.temp_tokens.insert_many_once(list(token_part))
-    tokens: dict[str, str] = {}
-    for user, token in zip(active, stored, strict=True):
-        if isinstance(token, Exception):
-            outcomes[user.id] = ("error", token)
-        else:
-            tokens[user.id] = token
-    active = [user for user in active if user.id in tokens]
-    _visit("notify:token-inserted", active)
 
-    to_email = [user for user in active if entries[user.id].get("state") == "pending"]
-    already_sent = ctx.messaging.sent_since(
-        {user.id: int(entries[user.id]["startedAt"]) for user in to_email}, spec.message_type
-    )
-    email_docs: list[dict[str, Any]] = []
-    email_users: list[User] = []
-    for user in to_email:
-        if user.id in already_sent:
-            continue
-        try:
-            email = render_email(
-                template,
+    def reopen(
+        self, ctx: TaskContext, entries: dict[str, JournalEntry], fresh: Mapping[str, JournalEntry]
+    ) -> None:
+        """The cycle's next notice for users whose entry is `done`; a `selection-changed` entry resumes.
+
+        `done` means this cycle's notice was sent and the timestamp set, so the user is selected again only
+        because the timestamp was cleared since (e.g. a mark for deletion lifted without a login). Go then
+        sends a new notice, and so do we, under ids of its own (`<key>:2`, `:3`, ...). Selected again in the
+        same cycle after `selection-changed`: resume under the same ids (the token and email inserts are
+        idempotent), otherwise the timestamp would be set without any email being queued.
+        """
+        notice = 1
+        while done := [user_id for user_id, entry in entries.items() if entry.state == State.DONE]:
+            notice += 1
+            following = {
+                user_id: replace(fresh[user_id], key=f"{fresh[user_id].key}:{notice}") for user_id in done
+            }
+            opened = ctx.pipeline.open_entries(list(following.values()))
+            entries.update({user_id: opened[entry.key] for user_id, entry in following.items()})
+        reopened = [entry for entry in entries.values() if entry.state == State.SELECTION_CHANGED]
+        ctx.pipeline.update_many([entry.key for entry in reopened], {"state": State.PENDING.value})
+        for entry in reopened:
+            entry.state = State.PENDING
+
+    def recheck(
+        self, ctx: TaskContext, entries: list[JournalEntry], outcomes: dict[str, Outcome]
+    ) -> list[JournalEntry]:
+        """A user who confirmed or logged in since the walk read them gets neither a token nor an email."""
+        pending = [entry for entry in entries if entry.state == State.PENDING]
+        still = ctx.users.selected_ids([ObjectId(entry.user_id) for entry in pending], self.spec.selection)
+        gone = [entry for entry in pending if ObjectId(entry.user_id) not in still]
+        ctx.pipeline.update_many([entry.key for entry in gone], {"state": State.SELECTION_CHANGED.value})
+        for entry in gone:
+            self._audit(ctx, entry, "selection-changed")
+            outcomes[entry.key] = Outcome.skip(
+                "no longer selected before the notice was sent (user confirmed or logged in meanwhile)"
+            )
+        return [entry for entry in entries if entry.key not in outcomes]
+
+    def steps(
+        self,
+        ctx: TaskContext,
+        entries: list[JournalEntry],
+        users: Mapping[str, User],
+        outcomes: dict[str, Outcome],
+    ) -> None:
+        tokens = self._insert_tokens(ctx, entries, users, outcomes)
+        active = [entry for entry in entries if entry.key in tokens]
+        ctx.hooks.visit(Step.NOTIFY_TOKEN_INSERTED, active)
+        self._queue_emails(ctx, active, users, tokens, outcomes)
+        active = [entry for entry in active if entry.key not in outcomes]
+        ctx.hooks.visit(Step.NOTIFY_EMAIL_QUEUED, active)
+        self._set_timestamps(ctx, active, users, outcomes)
+
+    def _insert_tokens(
+        self,
+        ctx: TaskContext,
+        entries: list[JournalEntry],
+        users: Mapping[str, User],
+        outcomes: dict[str, Outcome],
+    ) -> dict[str, str]:
+        """Each entry's token under its fixed id (a rerun finds it and reuses its token string), by key."""
+        docs = [
+            token_document(
+                doc_id=entry.token_doc_id,
+                token=new_token(),
+                purpose=self.spec.token_purpose,
+                user_id=entry.user_id,
                 instance_id=ctx.instance_id,
-                language=user.preferred_language,
-                payload={"token": tokens[user.id]},
-                constants=ctx.config.messaging_configs.global_email_template_constants,
+                email=users[entry.user_id].account_id,
+                ttl_ns=self.spec.token_ttl_ns,
             )
-        except Exception as exc:
-            outcomes[user.id] = ("error", exc)
-            continue
-        email_users.append(user)
-        email_docs.append(
-            outgoing_email_document(
-                doc_id=entries[user.id]["emailDocId"],
-                message_type=spec.message_type,
-                user_id=user.id,
-                to=user.account_id,
-                subject=email.subject,
-                header_overrides=email.header_overrides,
-                content=email.content,
-                added_at=ctx.now_s(),
+            for entry in entries
+        ]
+        stored: list[str | Exception] = []
+        for part in ctx.write_parts(Step.NOTIFY_TOKEN_INSERTED, docs):
+            stored += ctx.temp_tokens.insert_many_once(list(part))
+        tokens: dict[str, str] = {}
+        for entry, token in zip(entries, stored, strict=True):
+            if isinstance(token, Exception):
+                outcomes[entry.key] = Outcome.fail(token)
+            else:
+                tokens[entry.key] = token
+        return tokens
+
+    def _queue_emails(
+        self,
+        ctx: TaskContext,
+        entries: list[JournalEntry],
+        users: Mapping[str, User],
+        tokens: Mapping[str, str],
+        outcomes: dict[str, Outcome],
+    ) -> None:
+        to_email = [entry for entry in entries if entry.state == State.PENDING]
+        emails = [
+            EmailToQueue(
+                entry,
+                self.spec.message_type,
+                users[entry.user_id].account_id,
+                users[entry.user_id].preferred_language,
+                {"token": tokens[entry.key]},
             )
-        )
-    for index, failure in queue_emails(ctx, "notify:email-queued", email_docs).items():
-        outcomes[email_users[index].id] = ("error", failure)
-    queued = [user for user in to_email if user.id not in outcomes]
-    ctx.pipeline.update_many([keys[user.id] for user in queued], {"state": "email_queued"})
-    active = [user for user in active if user.id not in outcomes]
-    _visit("notify:email-queued", active)
+            for entry in to_email
+        ]
+        failures = queue_emails_once(ctx, Step.NOTIFY_EMAIL_QUEUED, self.template, emails)
+        outcomes.update(failures)
+        queued = [entry.key for entry in to_email if entry.key not in failures]
+        ctx.pipeline.update_many(queued, {"state": State.EMAIL_QUEUED.value})
 
-    updated: set[ObjectId] = set()
-    for id_part in ctx.write_parts("notify:user-updated", [user.object_id for user in active]):
-        updated |= ctx.users.set_timestamp_many_if_selected(
-            list(id_part), spec.selection, spec.timestamp_field, spec.timestamp_value
-        )
-    _visit("notify:user-updated", active)
-    done = [user for user in active if user.object_id in updated]
-    changed = [user for user in active if user.object_id not in updated]
-    ctx.pipeline.update_many([keys[user.id] for user in done], {"state": "done"})
-    ctx.pipeline.update_many([keys[user.id] for user in changed], {"state": "selection-changed"})
-    for user in done:
+    def _set_timestamps(
+        self,
+        ctx: TaskContext,
+        entries: list[JournalEntry],
+        users: Mapping[str, User],
+        outcomes: dict[str, Outcome],
+    ) -> None:
+        """The user's timestamp, filtered by the selection (a user who logged in or confirmed meanwhile is
+        not touched), then the entry closed."""
+        spec = self.spec
+        updated: set[ObjectId] = set()
+        for part in ctx.write_parts(Step.NOTIFY_USER_UPDATED, [users[e.user_id].object_id for e in entries]):
+            updated |= ctx.users.set_timestamp_many_if_selected(
+                list(part), spec.selection, spec.timestamp_field, spec.timestamp_value
+            )
+        ctx.hooks.visit(Step.NOTIFY_USER_UPDATED, entries)
+        done = [entry for entry in entries if users[entry.user_id].object_id in updated]
+        changed = [entry for entry in entries if users[entry.user_id].object_id not in updated]
+        ctx.pipeline.update_many([entry.key for entry in done], {"state": State.DONE.value})
+        ctx.pipeline.update_many([entry.key for entry in changed], {"state": State.SELECTION_CHANGED.value})
+        for entry in done:
+            self._audit(ctx, entry, "done", emails_queued(entry, spec.message_type))
+            outcomes[entry.key] = DONE
+        for entry in changed:
+            self._audit(ctx, entry, "selection-changed", emails_queued(entry, spec.message_type))
+            outcomes[entry.key] = Outcome.skip(
+                "selection changed after the email was queued (user confirmed or logged in meanwhile)"
+            )
+
+    def _audit(
+        self, ctx: TaskContext, entry: JournalEntry, outcome: str, details: dict[str, Any] | None = None
+    ) -> None:
         ctx.audit(
-            spec.task,
-            user.id,
-            spec.message_type,
-            "done",
-            _queued(spec, entries[user.id]),
-            key=_step_key(keys[user.id], entries[user.id], "done"),
+            self.spec.task,
+            entry.user_id,
+            self.spec.message_type,
+            outcome,
+            details,
+            key=entry.step_key(outcome),
         )
-        outcomes[user.id] = ("ok", None)
-    for user in changed:
-        ctx.audit(
-            spec.task,
-            user.id,
-            spec.message_type,
-            "selection-changed",
-            _queued(spec, entries[user.id]),
-            key=_step_key(keys[user.id], entries[user.id], "selection-changed"),
-        )
-        outcomes[user.id] = (
-            "ok",
-            "selection changed after the email was queued (user confirmed or logged in meanwhile)",
-        )
-    return outcomes
-
-
-def send_notice(ctx: TaskContext, spec: NoticeSpec, user: User, template: Mapping[str, Any]) -> str | None:
-    """One user's notice (a batch of one): None when done, or why the user was skipped. Raises on failure."""
-    kind, value = send_notices(ctx, spec, [user], template)[user.id]
-    if kind == "error":
-        raise value
-    reason: str | None = value
-    return reason
 
 
 def finish_interrupted_notices(ctx: TaskContext, spec: NoticeSpec) -> int:
@@ -262,35 +248,25 @@ def finish_interrupted_notices(ctx: TaskContext, spec: NoticeSpec) -> int:
     is left for the walk, which resumes it under its fixed ids. Checked a batch of entries at a time.
     """
     closed = 0
-    entries = list(ctx.pipeline.unfinished(spec.task, ctx.instance_id, ("pending", "email_queued")))
+    entries = ctx.pipeline.unfinished(spec.task, ctx.instance_id, UNFINISHED_NOTICE)
     size = ctx.batch_size
     for start in range(0, len(entries), size):
         chunk = entries[start : start + size]
-        still_selected = ctx.users.selected_ids([ObjectId(e["userID"]) for e in chunk], spec.selection)
-        rest = [e for e in chunk if ObjectId(e["userID"]) not in still_selected]
-        raws = ctx.users.get_raw_many([ObjectId(e["userID"]) for e in rest])
+        still_selected = ctx.users.selected_ids([ObjectId(e.user_id) for e in chunk], spec.selection)
+        rest = [e for e in chunk if ObjectId(e.user_id) not in still_selected]
+        raws = ctx.users.get_raw_many([ObjectId(e.user_id) for e in rest])
         done: list[str] = []
         changed: list[str] = []
         for entry in rest:
-            raw = raws.get(ObjectId(entry["userID"]))
+            raw = raws.get(ObjectId(entry.user_id))
             try:
                 stamped = (
                     raw is not None and go_int(raw.get("timestamps") or {}, spec.timestamp_field, "") > 0
                 )
             except (GoDecodeError, AttributeError):
                 stamped = False
-            (done if stamped and entry.get("state") == "email_queued" else changed).append(entry["_id"])
-        ctx.pipeline.update_many(done, {"state": "done"})
-        ctx.pipeline.update_many(changed, {"state": "selection-changed"})
+            (done if stamped and entry.state == State.EMAIL_QUEUED else changed).append(entry.key)
+        ctx.pipeline.update_many(done, {"state": State.DONE.value})
+        ctx.pipeline.update_many(changed, {"state": State.SELECTION_CHANGED.value})
         closed += len(rest)
     return closed
-
-
-def _step_key(key: str, entry: Mapping[str, Any], step: str) -> str:
-    """The audit key of one step of one notice attempt (see `TaskContext.audit`)."""
-    return f"{key}:{entry.get('startedAt')}:{step}"
-
-
-def _queued(spec: NoticeSpec, entry: Mapping[str, Any]) -> dict[str, Any]:
-    """Audit details: the notice queued for this cycle (by this or an earlier, interrupted attempt)."""
-    return {"emailsQueued": [{"messageType": spec.message_type, "emailID": str(entry["emailDocId"])}]}

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from usermgmt_pipeline.case.journal import UNFINISHED_DELETION
 from usermgmt_pipeline.case.temp_tokens import new_token
 from usermgmt_pipeline.emails.template_check import check_template
 from usermgmt_pipeline.emails.templates import EmailTemplateError
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.results import TaskFailedError, TaskResult
-from usermgmt_pipeline.tasks.user_deletion import UNFINISHED as UNFINISHED_DELETION_STATES
 
 
 def require_template(ctx: TaskContext, message_type: str, result: TaskResult) -> Mapping[str, Any]:
@@ -64,10 +64,9 @@ def _require_renderable(
 def _languages_in_use(ctx: TaskContext, task: str) -> set[str]:
     """The users' languages, and those snapshotted by deletions in progress (their users are gone)."""
     journaled = {
-        entry.get("language")
-        for entry in ctx.pipeline.unfinished(task, ctx.instance_id, UNFINISHED_DELETION_STATES)
+        entry.language for entry in ctx.pipeline.unfinished(task, ctx.instance_id, UNFINISHED_DELETION)
     }
-    return ctx.users.preferred_languages() | {lang for lang in journaled if isinstance(lang, str)}
+    return ctx.users.preferred_languages() | journaled
 
 
 def require_global_secret(ctx: TaskContext, result: TaskResult) -> None:

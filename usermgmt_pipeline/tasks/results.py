@@ -40,6 +40,25 @@ class TaskResult:
         )
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """One user's result in a batch: done, skipped (with why), or failed (with the error)."""
+
+    skipped: str | None = None
+    error: Exception | None = None
+
+    @classmethod
+    def skip(cls, reason: str) -> Outcome:
+        return cls(skipped=reason)
+
+    @classmethod
+    def fail(cls, error: Exception) -> Outcome:
+        return cls(error=error)
+
+
+DONE = Outcome()
+
+
 class TaskFailedError(RuntimeError):
     """The instance's task could not finish (cursor died, preflight failed, guard tripped).
 

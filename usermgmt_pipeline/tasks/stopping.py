@@ -21,9 +21,6 @@ from usermgmt_pipeline.tasks.results import TaskFailedError, TaskResult
 if TYPE_CHECKING:
     from usermgmt_pipeline.tasks.context import TaskContext
 
-_requested = threading.Event()
-_reason: list[str] = []
-
 
 class RunStoppedError(TaskFailedError):
     """A stop was requested: the users handled so far are complete, no further user was started."""
@@ -34,22 +31,44 @@ class LeaseLostError(RunStoppedError):
     that took over finishes the users it left."""
 
 
+class StopToken:
+    """A stop request that every task holding it sees before its next batch (the first reason is kept)."""
+
+    def __init__(self) -> None:
+        self._requested = threading.Event()
+        self._reason = ""
+
+    def request(self, reason: str) -> None:
+        if not self._requested.is_set():
+            self._reason = reason
+            self._requested.set()
+
+    @property
+    def reason(self) -> str | None:
+        return self._reason if self._requested.is_set() else None
+
+    def clear(self) -> None:
+        """Forget a stop request (a process that runs jobs again afterwards, e.g. a test)."""
+        self._requested.clear()
+        self._reason = ""
+
+
+PROCESS_STOP = StopToken()
+"""The token of every context given none: what the process's signal handlers (the CLI, a run worker) request."""
+
+
 def request_stop(reason: str) -> None:
     """Ask every task in this process to stop before its next user (the first reason is kept)."""
-    if not _requested.is_set():
-        _reason[:] = [reason]
-        _requested.set()
+    PROCESS_STOP.request(reason)
 
 
 def stop_reason() -> str | None:
-    """Why a stop was requested, or None."""
-    return _reason[0] if _requested.is_set() else None
+    """Why a stop was requested of this process, or None."""
+    return PROCESS_STOP.reason
 
 
 def clear_stop_request() -> None:
-    """Forget a stop request (a process that runs jobs again afterwards, e.g. a test)."""
-    _requested.clear()
-    _reason.clear()
+    PROCESS_STOP.clear()
 
 
 def lease_lost_error(task: str, instance_id: str, reason: str, result: TaskResult) -> LeaseLostError:
@@ -64,7 +83,7 @@ def raise_if_stop_requested(ctx: TaskContext, task: str, result: TaskResult) -> 
     """Called before a task and before each user: raise `RunStoppedError` with the counts so far."""
     if (lost := ctx.lease.lost) is not None:
         raise lease_lost_error(task, ctx.instance_id, lost, result)
-    reason = stop_reason()
+    reason = ctx.stop.reason
     if reason is not None:
         raise RunStoppedError(
             f"{task}[{ctx.instance_id}]: stopped ({reason}) after {result.done + result.skipped + result.failed} "

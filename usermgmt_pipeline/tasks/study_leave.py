@@ -33,7 +33,7 @@ from usermgmt_pipeline.studyengine import (
 from usermgmt_pipeline.studyengine.godecode import GoDecodeError
 from usermgmt_pipeline.tasks.iteration import database_unavailable
 
-ACCOUNT_DELETED = "accountDeleted"
+STATUS_ACCOUNT_DELETED = "accountDeleted"
 
 
 @dataclass
@@ -216,7 +216,7 @@ class LeaveRulesRunner:
         except Exception as exc:  # a failing rule must not keep the participant's data
             outcome.rule_error = f"{type(exc).__name__}: {exc}"
         encoded_state = participant.to_bson()
-        encoded_state["studyStatus"] = ACCOUNT_DELETED
+        encoded_state["studyStatus"] = STATUS_ACCOUNT_DELETED
         outcome.participant = encoded_state
         return outcome
 
@@ -256,7 +256,7 @@ class LeaveRulesRunner:
                 "setting the participant's status",
                 status_only,
                 lambda: studies.set_participant_status_many(
-                    study_key, [outcomes[i].participant_id for i in status_only], ACCOUNT_DELETED
+                    study_key, [outcomes[i].participant_id for i in status_only], STATUS_ACCOUNT_DELETED
                 ),
             )
         with_state = [i for i, o in enumerate(outcomes) if o.participant is not None]
@@ -297,7 +297,7 @@ class LeaveRulesRunner:
         if outcome.status_only:
             try:
                 self.studies.set_participant_status(
-                    outcome.study_key, outcome.participant_id, ACCOUNT_DELETED
+                    outcome.study_key, outcome.participant_id, STATUS_ACCOUNT_DELETED
                 )
             except Exception as exc:
                 errors.append(f"setting the participant's status failed: {type(exc).__name__}: {exc}")

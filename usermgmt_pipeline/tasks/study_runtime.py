@@ -1,12 +1,7 @@
-"""Builds the study engine for one instance (lazily: only tasks that delete users need it).
-
-The engine keeps per-evaluation state, so each thread that deletes users gets its own engine and runner; all
-of them share one list of rule failures, which the task reports.
-"""
+"""Builds the study engine for one instance (lazily: only tasks that delete users need it)."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -15,11 +10,9 @@ from usermgmt_pipeline.studyengine import StudyEngine
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.study_leave import LeaveRulesRunner, external_service_settings
 
-_runners_lock = threading.Lock()
-
 
 def _new_runner(ctx: TaskContext) -> LeaveRulesRunner:
-    zone_name = getattr(ctx.config.study_configs, "time_zone", "UTC") or "UTC"
+    zone_name = ctx.config.study_configs.time_zone or "UTC"
     runner: LeaveRulesRunner | None = None
 
     def before_external_call(step: str) -> None:
@@ -39,15 +32,8 @@ def _new_runner(ctx: TaskContext) -> LeaveRulesRunner:
 
 
 def ensure_leave_rules(ctx: TaskContext) -> LeaveRulesRunner:
-    """The calling thread's runner; the first one built is also `ctx.leave_rules` (its failures are shared)."""
-    ident = threading.get_ident()
-    with _runners_lock:
-        runner = ctx.thread_runners.get(ident)
-        if runner is None:
-            runner = _new_runner(ctx)
-            if ctx.leave_rules is None:
-                ctx.leave_rules = runner
-            else:
-                runner.rule_failures = ctx.leave_rules.rule_failures
-            ctx.thread_runners[ident] = runner
+    """The instance's runner (`ctx.leave_rules`), built on first use."""
+    if ctx.leave_rules is None:
+        ctx.leave_rules = _new_runner(ctx)
+    runner: LeaveRulesRunner = ctx.leave_rules
     return runner

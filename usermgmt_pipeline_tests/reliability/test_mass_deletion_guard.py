@@ -26,7 +26,7 @@ from usermgmt_pipeline.orchestration.build import run_config as job_run_config
 from usermgmt_pipeline.orchestration.task_assets import DRY_RUN_JOB, MASS_DELETION_GUARD_TAG
 from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverified_users
 from usermgmt_pipeline.tasks.context import RunOptions, TaskContext
-from usermgmt_pipeline.tasks.deletion_plan import ACCOUNT_DELETED
+from usermgmt_pipeline.tasks.deletion_plan import AUDIT_ACCOUNT_DELETED
 from usermgmt_pipeline.tasks.handle_inactive_users import delete_marked_users
 from usermgmt_pipeline.tasks.registry import TASKS
 from usermgmt_pipeline.tasks.results import MassDeletionGuardError
@@ -296,7 +296,7 @@ def test_a_purge_at_a_later_tasks_start_leaves_the_guard_the_runs_own_deletions(
     assert (extra["guard_candidates"], extra["guard_total_users"]) == (18, 100)
     assert guarded_env.users.count_documents({}) == 91
     audit = guarded_env.client[f"{guarded_env.prefix}usermgmt-pipeline"]["audit"]
-    assert audit.count_documents({"runID": run_id, "action": ACCOUNT_DELETED}) == 9
+    assert audit.count_documents({"runID": run_id, "action": AUDIT_ACCOUNT_DELETED}) == 9
 
 
 def test_a_one_second_audit_retention_is_refused_at_load_by_the_cli(guarded_env: CaseEnv) -> None:

@@ -8,14 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from usermgmt_pipeline.tasks.checkpoints import CHECKPOINTS, checkpoint, install_checkpoint_hook
+from usermgmt_pipeline.tasks.checkpoints import CHECKPOINTS, PROCESS_HOOKS, StepHooks, install_checkpoint_hook
 from usermgmt_pipeline_tests.crash_hook import CRASH_AT_VAR
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VISIT_EVERY_CHECKPOINT_TWICE = (
-    "from usermgmt_pipeline.tasks.checkpoints import CHECKPOINTS, checkpoint\n"
+    "from usermgmt_pipeline.tasks.checkpoints import CHECKPOINTS, PROCESS_HOOKS\n"
     "for name in CHECKPOINTS * 2:\n"
-    "    checkpoint(name)\n"
+    "    PROCESS_HOOKS.checkpoint(name)\n"
     "print('survived')\n"
 )
 
@@ -46,10 +46,10 @@ def test_a_worker_that_installs_the_hook_is_killed_at_the_nth_visit() -> None:
     code = (
         "from usermgmt_pipeline_tests.crash_hook import install_crash_hook_from_env\n"
         "install_crash_hook_from_env()\n"
-        "from usermgmt_pipeline.tasks.checkpoints import checkpoint\n"
-        "checkpoint('delete:user-deleted')\n"
+        "from usermgmt_pipeline.tasks.checkpoints import PROCESS_HOOKS\n"
+        "PROCESS_HOOKS.checkpoint('delete:user-deleted')\n"
         "print('first visit survived', flush=True)\n"
-        "checkpoint('delete:user-deleted')\n"
+        "PROCESS_HOOKS.checkpoint('delete:user-deleted')\n"
         "print('second visit survived', flush=True)\n"
     )
     proc = _python(code, "delete:user-deleted:2")
@@ -62,8 +62,21 @@ def test_installed_hooks_see_every_checkpoint_until_removed() -> None:
     remove = install_checkpoint_hook(seen.append)
     try:
         for name in CHECKPOINTS:
-            checkpoint(name)
+            PROCESS_HOOKS.checkpoint(name)
     finally:
         remove()
-    checkpoint(CHECKPOINTS[0])
+    PROCESS_HOOKS.checkpoint(CHECKPOINTS[0])
     assert seen == list(CHECKPOINTS)
+
+
+def test_a_contexts_own_hooks_see_its_checkpoints_and_leave_the_process_hooks_alone() -> None:
+    own, process = StepHooks(), []
+    seen: list[str] = []
+    own.add(seen.append)
+    remove = install_checkpoint_hook(process.append)
+    try:
+        own.checkpoint(CHECKPOINTS[1])
+        assert list(own.parts(CHECKPOINTS[2], [1, 2, 3])) == [[1, 2, 3]]
+    finally:
+        remove()
+    assert (seen, process) == ([CHECKPOINTS[1]], [])

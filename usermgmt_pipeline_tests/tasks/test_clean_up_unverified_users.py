@@ -17,7 +17,7 @@ from usermgmt_pipeline.tasks.iteration import run_in_batches
 from usermgmt_pipeline.tasks.registry import TASKS
 from usermgmt_pipeline.tasks.results import MassDeletionGuardError, TaskFailedError, TaskResult
 from usermgmt_pipeline.tasks.study_runtime import ensure_leave_rules
-from usermgmt_pipeline.tasks.user_deletion import all_studies, delete_user, delete_users
+from usermgmt_pipeline.tasks.user_deletion import DeletionSpec, all_studies, delete_users
 from usermgmt_pipeline_tests.case.test_messaging import assert_outgoing_email_shape
 from usermgmt_pipeline_tests.tasks.helpers import (
     DELETE_UNVERIFIED_AFTER,
@@ -246,7 +246,7 @@ def test_user_who_confirms_between_selection_and_deletion_is_left_alone(env: Cas
     def confirm_then_delete(users):  # the participant API confirms the account after our read of the batch
         assert str(racer["_id"]) in {user.id for user in users}
         env.users.update_one({"_id": racer["_id"]}, {"$set": {"account.accountConfirmedAt": Int64(env.t0)}})
-        return delete_users(ctx, TASK, users, chosen, MESSAGE_TYPE, template, studies)
+        return delete_users(ctx, DeletionSpec(TASK, chosen, MESSAGE_TYPE, template, studies), users)
 
     run_in_batches(ctx, TASK, chosen, result, confirm_then_delete)
 
@@ -372,11 +372,10 @@ def test_a_user_read_by_an_earlier_selection_is_not_deleted_once_it_no_longer_ma
     env.users.update_one({"_id": user_doc["_id"]}, {"$set": {"account.accountConfirmedAt": Int64(env.t0)}})
     ensure_leave_rules(ctx)
 
-    reason = delete_user(
-        ctx, TASK, stale, chosen, MESSAGE_TYPE, ctx.messaging.find_global_template(MESSAGE_TYPE), []
-    )
+    spec = DeletionSpec(TASK, chosen, MESSAGE_TYPE, ctx.messaging.find_global_template(MESSAGE_TYPE), [])
+    outcome = delete_users(ctx, spec, [stale])[stale.id]
 
-    assert reason is not None
+    assert outcome.error is None and outcome.skipped is not None
     assert remaining_ids(env) == {user_doc["_id"]}
     assert env.outgoing.count_documents({}) == 0
     # the next run, with the user selected again, does delete it (the abandoned journal entry is reopened)

@@ -164,7 +164,7 @@ def test_user_who_logs_in_before_the_deletion_is_kept(env: CaseEnv) -> None:
     from usermgmt_pipeline.tasks.iteration import run_in_batches
     from usermgmt_pipeline.tasks.results import TaskResult
     from usermgmt_pipeline.tasks.study_runtime import ensure_leave_rules
-    from usermgmt_pipeline.tasks.user_deletion import all_studies, delete_users
+    from usermgmt_pipeline.tasks.user_deletion import DeletionSpec, all_studies, delete_users
 
     env.add_templates()
     returning = env.add_user(marked_for_deletion=env.t0 - 1)
@@ -180,7 +180,8 @@ def test_user_who_logs_in_before_the_deletion_is_kept(env: CaseEnv) -> None:
             {"_id": returning["_id"]},
             {"$set": {"timestamps.markedForDeletion": Int64(0), "timestamps.lastLogin": Int64(env.t0)}},
         )
-        return delete_users(ctx, DELETE_TASK, users, chosen, DELETE_MESSAGE_TYPE, template, all_studies(ctx))
+        spec = DeletionSpec(DELETE_TASK, chosen, DELETE_MESSAGE_TYPE, template, all_studies(ctx))
+        return delete_users(ctx, spec, users)
 
     run_in_batches(ctx, DELETE_TASK, chosen, result, log_in_then_delete)
 
@@ -193,7 +194,7 @@ def test_user_who_logs_in_before_the_deletion_is_kept(env: CaseEnv) -> None:
 def test_user_who_logs_in_before_being_marked_gets_nothing(env: CaseEnv) -> None:
     from usermgmt_pipeline.case.users import decode_user
     from usermgmt_pipeline.tasks import selection
-    from usermgmt_pipeline.tasks.notify_flow import NoticeSpec, send_notice
+    from usermgmt_pipeline.tasks.notify_flow import NoticeSpec, send_notices
 
     env.add_templates()
     t = threshold(env) - 1
@@ -212,7 +213,9 @@ def test_user_who_logs_in_before_being_marked_gets_nothing(env: CaseEnv) -> None
         selection=chosen,
     )
 
-    assert send_notice(ctx, spec, user, ctx.messaging.find_global_template("account-inactivity")) is not None
+    template = ctx.messaging.find_global_template("account-inactivity")
+    outcome = send_notices(ctx, spec, [user], template)[user.id]
+    assert outcome.error is None and outcome.skipped is not None
 
     assert env.users.find_one({"_id": doc["_id"]})["timestamps"]["markedForDeletion"] == 0
     assert env.temp_tokens.count_documents({}) == 0 and env.outgoing.count_documents({}) == 0

@@ -176,7 +176,7 @@ def test_user_who_confirms_after_being_read_gets_no_token_no_email_and_no_update
     """Fix of docs/decisions.md: the selection is re-checked before the first write and on the last one."""
     from usermgmt_pipeline.case.users import decode_user
     from usermgmt_pipeline.tasks import selection
-    from usermgmt_pipeline.tasks.notify_flow import send_notice
+    from usermgmt_pipeline.tasks.notify_flow import send_notices
 
     env.add_templates()
     doc = env.add_user(created_at=threshold(env) - 1)
@@ -185,9 +185,8 @@ def test_user_who_confirms_after_being_read_gets_no_token_no_email_and_no_update
     user = decode_user(env.users.find_one({"_id": doc["_id"]}))
     env.users.update_one({"_id": doc["_id"]}, {"$set": {"account.accountConfirmedAt": Int64(env.t0)}})
 
-    reason = send_notice(
-        ctx, notice_spec(env, chosen), user, ctx.messaging.find_global_template("registration")
-    )
+    template = ctx.messaging.find_global_template("registration")
+    reason = send_notices(ctx, notice_spec(env, chosen), [user], template)[user.id].skipped
 
     assert reason is not None and "no longer selected" in reason
     assert env.temp_tokens.count_documents({}) == 0
