@@ -42,7 +42,11 @@ class JournalFlow(Protocol):
         ...
 
     def recheck(
-        self, ctx: TaskContext, entries: list[JournalEntry], outcomes: dict[str, Outcome]
+        self,
+        ctx: TaskContext,
+        entries: list[JournalEntry],
+        users: Mapping[str, User],
+        outcomes: dict[str, Outcome],
     ) -> list[JournalEntry]:
         """The selection re-checked right before the first irreversible write; returns the entries to go on
         with and records the others' outcomes."""
@@ -68,7 +72,7 @@ def run_batch(ctx: TaskContext, flow: JournalFlow, users: Sequence[User]) -> dic
     flow.reopen(ctx, entries, fresh)
     ctx.hooks.visit(flow.opened, list(by_id))
     outcomes: dict[str, Outcome] = {}
-    active = flow.recheck(ctx, list(entries.values()), outcomes)
+    active = flow.recheck(ctx, list(entries.values()), by_id, outcomes)
     flow.steps(ctx, active, by_id, outcomes)
     return {user_id: outcomes.get(entry.key, DONE) for user_id, entry in entries.items()}
 

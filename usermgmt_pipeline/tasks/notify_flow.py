@@ -114,7 +114,11 @@ class NoticeFlow:
             entry.state = State.PENDING
 
     def recheck(
-        self, ctx: TaskContext, entries: list[JournalEntry], outcomes: dict[str, Outcome]
+        self,
+        ctx: TaskContext,
+        entries: list[JournalEntry],
+        users: Mapping[str, User],
+        outcomes: dict[str, Outcome],
     ) -> list[JournalEntry]:
         """A user who confirmed or logged in since the walk read them gets neither a token nor an email."""
         pending = [entry for entry in entries if entry.state == State.PENDING]
@@ -122,7 +126,7 @@ class NoticeFlow:
         gone = [entry for entry in pending if ObjectId(entry.user_id) not in still]
         ctx.pipeline.update_many([entry.key for entry in gone], {"state": State.SELECTION_CHANGED.value})
         for entry in gone:
-            self._audit(ctx, entry, "selection-changed")
+            self._audit(ctx, entry, users[entry.user_id], "selection-changed")
             outcomes[entry.key] = Outcome.skip(
                 "no longer selected before the notice was sent (user confirmed or logged in meanwhile)"
             )
@@ -219,16 +223,22 @@ class NoticeFlow:
         ctx.pipeline.update_many([entry.key for entry in done], {"state": State.DONE.value})
         ctx.pipeline.update_many([entry.key for entry in changed], {"state": State.SELECTION_CHANGED.value})
         for entry in done:
-            self._audit(ctx, entry, "done", emails_queued(entry, spec.message_type))
+            self._audit(ctx, entry, users[entry.user_id], "done", emails_queued(entry, spec.message_type))
             outcomes[entry.key] = DONE
         for entry in changed:
-            self._audit(ctx, entry, "selection-changed", emails_queued(entry, spec.message_type))
+            details = emails_queued(entry, spec.message_type)
+            self._audit(ctx, entry, users[entry.user_id], "selection-changed", details)
             outcomes[entry.key] = Outcome.skip(
                 "selection changed after the email was queued (user confirmed or logged in meanwhile)"
             )
 
     def _audit(
-        self, ctx: TaskContext, entry: JournalEntry, outcome: str, details: dict[str, Any] | None = None
+        self,
+        ctx: TaskContext,
+        entry: JournalEntry,
+        user: User,
+        outcome: str,
+        details: dict[str, Any] | None = None,
     ) -> None:
         ctx.audit(
             self.spec.task,
@@ -237,6 +247,7 @@ class NoticeFlow:
             outcome,
             details,
             key=entry.step_key(outcome),
+            account_id=user.account_id,
         )
 
 

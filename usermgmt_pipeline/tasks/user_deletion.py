@@ -139,7 +139,11 @@ class DeletionFlow:
             entries[user_id] = entry
 
     def recheck(
-        self, ctx: TaskContext, entries: list[JournalEntry], outcomes: dict[str, Outcome]
+        self,
+        ctx: TaskContext,
+        entries: list[JournalEntry],
+        users: Mapping[str, User],
+        outcomes: dict[str, Outcome],
     ) -> list[JournalEntry]:
         """The commit point: each user document deleted atomically only if it still matches the selection,
         then its attributes; a user who logged in meanwhile is left alone and the entry abandoned."""
@@ -155,9 +159,8 @@ class DeletionFlow:
             _commit(ctx, gone)
             ctx.pipeline.update_many([e.key for e in kept], {"state": State.ABANDONED.value})
             for e in kept:
-                ctx.audit(
-                    e.task, e.user_id, "delete", "selection-changed", key=e.step_key("selection-changed")
-                )
+                key = e.step_key("selection-changed")
+                ctx.audit(e.task, e.user_id, "delete", "selection-changed", key=key, account_id=e.account_id)
                 outcomes[e.key] = Outcome.skip(
                     "no longer selected at deletion time (logged in, confirmed or already deleted)"
                 )
@@ -206,6 +209,7 @@ def _account_deleted(ctx: TaskContext, entry: JournalEntry) -> None:
         {"deletedUserID": entry.user_id},
         key=entry.step_key("account-deleted"),
         at=entry.deleted_at,
+        account_id=entry.account_id,
     )
 
 
@@ -388,7 +392,8 @@ def _queue_deletion_emails(
         if failed_studies:
             details["studiesNotErased"] = failed_studies
         outcome = "partial" if failed_studies else "done"
-        ctx.audit(e.task, e.user_id, "delete", outcome, details, key=e.step_key(f"delete-{outcome}"))
+        key = e.step_key(f"delete-{outcome}")
+        ctx.audit(e.task, e.user_id, "delete", outcome, details, key=key, account_id=e.account_id)
         e.state = State.STUDIES_PENDING if failed_studies else State.DONE
 
 
