@@ -30,12 +30,17 @@ stateDiagram-v2
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from bson import ObjectId
+from bson import Binary, ObjectId
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 
 class State(StrEnum):
@@ -131,6 +136,32 @@ class JournalEntry:
     def step_key(self, step: str) -> str:
         """The audit key of one step of this attempt (see `TaskContext.audit`)."""
         return f"{self.key}:{self.started_at}:{step}"
+
+
+class AccountSealer:
+    """Seals the account id (an email address) a deletion's entry keeps until its email is queued.
+
+    The account document is gone by then, so the address must be kept somewhere, but never in plain text in
+    our database: AES-GCM under a key derived (HKDF-SHA256) from `study_configs.global_secret`, which every
+    deleting task requires, bound to the entry's key. An entry sealed under another secret (changed between
+    a crash and the rerun) unseals to "" and its email is reported as not sendable.
+    """
+
+    INFO = b"usermgmt-pipeline/journal/accountID"
+
+    def __init__(self, secret: str) -> None:
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=self.INFO).derive(secret.encode())
+        self._aead = AESGCM(key)
+
+    def seal(self, entry_key: str, account_id: str) -> Binary:
+        nonce = os.urandom(12)
+        return Binary(nonce + self._aead.encrypt(nonce, account_id.encode(), entry_key.encode()))
+
+    def unseal(self, entry_key: str, sealed: bytes) -> str:
+        try:
+            return self._aead.decrypt(sealed[:12], sealed[12:], entry_key.encode()).decode()
+        except (InvalidTag, ValueError):
+            return ""
 
 
 def field_name(attr: str) -> str:

@@ -24,16 +24,39 @@ from pymongo.errors import BulkWriteError
 
 from usermgmt_pipeline.case.bulk import STATEMENTS_PER_COMMAND, insert_unordered
 from usermgmt_pipeline.case.connections import op_deadline
-from usermgmt_pipeline.case.journal import FINISHED, JournalEntry, State
+from usermgmt_pipeline.case.journal import FINISHED, AccountSealer, JournalEntry, State, field_name
 from usermgmt_pipeline.case.leases import LeaseLost
+
+ACCOUNT_ID = field_name("account_id")
 
 
 class PipelineStore:
-    def __init__(self, db: Database[Any], op_timeout_s: float, generation: int | None = None) -> None:
+    def __init__(
+        self,
+        db: Database[Any],
+        op_timeout_s: float,
+        generation: int | None = None,
+        sealer: AccountSealer | None = None,
+    ) -> None:
         self.journal = db["journal"]
         self.audit = db["audit"]
         self.timeout = op_timeout_s
         self.generation = generation
+        self.sealer = sealer
+
+    def _sealed(self, key: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """`fields` as stored: an account id sealed (see `AccountSealer`)."""
+        out = dict(fields)
+        if self.sealer is not None and isinstance(out.get(ACCOUNT_ID), str) and out[ACCOUNT_ID]:
+            out[ACCOUNT_ID] = self.sealer.seal(key, out[ACCOUNT_ID])
+        return out
+
+    def _entry(self, doc: Mapping[str, Any]) -> JournalEntry:
+        sealed = doc.get(ACCOUNT_ID)
+        if isinstance(sealed, bytes):
+            plain = self.sealer.unseal(str(doc["_id"]), sealed) if self.sealer is not None else ""
+            doc = {**doc, ACCOUNT_ID: plain}
+        return JournalEntry.from_doc(doc)
 
     def _ours(self, query: dict[str, Any]) -> dict[str, Any]:
         """`query` limited to entries no newer run has claimed."""
@@ -114,7 +137,9 @@ class PipelineStore:
         opened_at = int(time.time())
         keys = [entry.key for entry in entries]
         fence = {} if self.generation is None else {"fence": self.generation}
-        docs = [{**entry.to_doc(), "openedAt": opened_at, **fence} for entry in entries]
+        docs = [
+            {**self._sealed(entry.key, entry.to_doc()), "openedAt": opened_at, **fence} for entry in entries
+        ]
         with op_deadline(self.timeout):
             outcome = insert_unordered(self.journal, docs)
         if outcome.errors:
@@ -126,7 +151,7 @@ class PipelineStore:
             self.claim(existing)
             with op_deadline(self.timeout):
                 stored = list(self.journal.find({"_id": {"$in": existing}}))
-            out.update({doc["_id"]: JournalEntry.from_doc(doc) for doc in stored})
+            out.update({doc["_id"]: self._entry(doc) for doc in stored})
         missing = [key for key in keys if key not in out]
         if missing:
             raise LookupError(f"journal entries {missing[:3]} vanished while being opened")
@@ -145,6 +170,12 @@ class PipelineStore:
             ).matched_count
         self._require(matched, keys)
 
+    def _seal_set(self, key: str, update: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(update)
+        if "$set" in out:
+            out["$set"] = self._sealed(key, out["$set"])
+        return out
+
     def add_to_set(self, keys: Sequence[str], field: str, value: Any) -> None:
         """`$addToSet` one value to the same array field of every entry in `keys`, with one call."""
         if not keys:
@@ -161,7 +192,10 @@ class PipelineStore:
         if not updates:
             return
         keys = list(updates)
-        ops = [UpdateOne(self._ours({"_id": key}), self._stamped(updates[key])) for key in keys]
+        ops = [
+            UpdateOne(self._ours({"_id": key}), self._stamped(self._seal_set(key, updates[key])))
+            for key in keys
+        ]
         matched = 0
         for start in range(0, len(ops), STATEMENTS_PER_COMMAND):
             try:
@@ -184,7 +218,7 @@ class PipelineStore:
         query = {"task": task, "instanceID": instance_id, "state": {"$in": [s.value for s in states]}}
         with op_deadline(self.timeout):
             docs = list(self.journal.find(query).sort("_id", ASCENDING))
-        return [JournalEntry.from_doc(doc) for doc in docs]
+        return [self._entry(doc) for doc in docs]
 
     def record_audit(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Insert the records; one whose `_id` is already there (a keyed record of a step another run

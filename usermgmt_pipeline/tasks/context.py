@@ -16,6 +16,7 @@ from pymongo.errors import PyMongoError
 
 from usermgmt_pipeline.account_hash import account_hash
 from usermgmt_pipeline.case.connections import CaseDatabases
+from usermgmt_pipeline.case.journal import AccountSealer
 from usermgmt_pipeline.case.messaging import MessagingCollections
 from usermgmt_pipeline.case.pipeline_store import PipelineStore
 from usermgmt_pipeline.case.studies import StudyCollections
@@ -111,8 +112,12 @@ class TaskContext:
 
     @property
     def pipeline(self) -> PipelineStore:
+        secret = self.config.study_configs.global_secret.get_secret_value()
         return PipelineStore(
-            self.dbs.pipeline_db(), self.dbs.timeout_s("global_infos_db"), self.lease.generation
+            self.dbs.pipeline_db(),
+            self.dbs.timeout_s("global_infos_db"),
+            self.lease.generation,
+            AccountSealer(secret) if secret else None,
         )
 
     def write_parts(self, step: str, items: Sequence[T]) -> Iterator[Sequence[T]]:

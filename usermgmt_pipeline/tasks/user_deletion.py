@@ -369,7 +369,16 @@ def _queue_deletion_emails(
     """Queue the deletion notice of every `erased` entry (never twice), then close the entries."""
     if not erased:
         return
-    emails = [EmailToQueue(e, e.message_type, e.account_id, e.language, {}) for e in erased]
+    for e in erased:
+        if not e.account_id:
+            outcomes[e.key] = Outcome.fail(
+                RuntimeError(
+                    "the deletion email cannot be sent: the journal's account id does not unseal (was "
+                    "study_configs.global_secret changed since the account was deleted?)"
+                )
+            )
+    sendable = [e for e in erased if e.key not in outcomes]
+    emails = [EmailToQueue(e, e.message_type, e.account_id, e.language, {}) for e in sendable]
     outcomes.update(queue_emails_once(ctx, Step.DELETE_EMAIL_QUEUED, template, emails))
     queued = [e for e in erased if e.key not in outcomes]
     partial = [e for e in queued if errors[e.key]]

@@ -15,6 +15,14 @@ from usermgmt_pipeline_tests.tasks.test_crash_safety import run_worker_until_kil
 TASK = "clean_up_unverified_users"
 
 
+def assert_no_address_in_the_pipeline_database(env: CaseEnv, addresses: list[str]) -> None:
+    db = env.client[f"{env.prefix}usermgmt-pipeline"]
+    stored = [repr(doc) for name in db.list_collection_names() for doc in db[name].find({})]
+    assert stored and not [
+        a for a in addresses if any(a in doc or a.encode() in doc.encode() for doc in stored)
+    ]
+
+
 def test_a_dry_run_counts_and_lists_deletions_left_by_a_killed_run_and_the_rerun_reports_them(
     env: CaseEnv, tmp_path: Path
 ) -> None:
@@ -24,6 +32,8 @@ def test_a_dry_run_counts_and_lists_deletions_left_by_a_killed_run_and_the_rerun
     before = int(time.time())
     run_worker_until_killed(env, TASK, "delete:user-deleted:3")  # all three accounts gone, nothing else
     assert env.users.count_documents({}) == 0 and env.outgoing.count_documents({}) == 0
+    # the journal keeps each address for the deletion email, sealed: no plaintext address in our database
+    assert_no_address_in_the_pipeline_database(env, [u["account"]["accountID"] for u in users])
 
     # The account history shows the deletion at once, dated when it happened.
     for user_id in ids:
@@ -49,7 +59,9 @@ def test_a_dry_run_counts_and_lists_deletions_left_by_a_killed_run_and_the_rerun
 
     assert (done.selected, done.resumed, done.failed) == (0, 3, 0)
     assert "resumed=3" in done.summary()
-    assert sorted(e["userId"] for e in env.outgoing.find({})) == ids
+    assert sorted((e["userId"], e["to"]) for e in env.outgoing.find({})) == sorted(
+        (str(u["_id"]), [u["account"]["accountID"]]) for u in users
+    )
     for user_id in ids:
         history = account_history(env.context().pipeline, INSTANCE, user_id)
         deletions = [h for h in history if h.action == "account-deleted"]
