@@ -232,63 +232,47 @@ class LeaveRulesRunner:
         `before_write(step)` is called right before each write (the lease's check: it raises to stop).
         Not the ID-map entries: the caller removes those of a whole batch, every study at once."""
         errors: list[list[str]] = [[] for _ in outcomes]
-        if not outcomes:
-            return errors
-
-        def step(what: str, indexes: Sequence[int], call: Callable[[], Mapping[int, str] | int]) -> None:
-            before_write(what)
-            try:
-                refused = call()
-            except Exception as exc:
-                if isinstance(exc, PyMongoError) and database_unavailable(exc):
-                    raise  # the outcomes stay journaled; the rerun applies them
-                for index in indexes:
-                    errors[index].append(f"{what} failed: {type(exc).__name__}: {exc}")
-                return
-            if isinstance(refused, Mapping):
-                for position, reason in refused.items():
-                    errors[indexes[position]].append(f"{what} failed: {reason}")
-
         studies = self.studies
         status_only = [i for i, o in enumerate(outcomes) if o.status_only]
-        if status_only:
-            step(
+        with_state = [i for i, o in enumerate(outcomes) if o.participant is not None]
+        reports = [(i, report) for i in with_state for report in outcomes[i].reports or []]
+        confidential = [i for i, o in enumerate(outcomes) if o.confidential_id]
+        steps: list[tuple[str, list[int], Callable[[], Mapping[int, str] | int], list[str]]] = [
+            (
                 "setting the participant's status",
                 status_only,
                 lambda: studies.set_participant_status_many(
                     study_key, [outcomes[i].participant_id for i in status_only], STATUS_ACCOUNT_DELETED
                 ),
-            )
-        with_state = [i for i, o in enumerate(outcomes) if o.participant is not None]
-        if with_state:
-            step(
+                ["setting the participant's status"] * len(status_only),
+            ),
+            (
                 "saving participant state",
                 with_state,
                 lambda: studies.save_participant_states(
                     study_key, [outcomes[i].participant or {} for i in with_state]
                 ),
-            )
-        reports = [(i, report) for i in with_state for report in outcomes[i].reports or []]
-        if reports:
-            before_write("saving reports")
-            try:
-                refused = studies.insert_reports_once(study_key, [report for _, report in reports])
-            except Exception as exc:
-                if isinstance(exc, PyMongoError) and database_unavailable(exc):
-                    raise
-                refused = {n: f"{type(exc).__name__}: {exc}" for n in range(len(reports))}
-            for n, reason in refused.items():
-                index, report = reports[n]
-                errors[index].append(f"saving report {report.get('key')!r} failed: {reason}")
-        confidential = [i for i, o in enumerate(outcomes) if o.confidential_id]
-        if confidential:
-            step(
+                ["saving participant state"] * len(with_state),
+            ),
+            (
+                "saving reports",
+                [i for i, _ in reports],
+                lambda: studies.insert_reports_once(study_key, [report for _, report in reports]),
+                [f"saving report {report.get('key')!r}" for _, report in reports],
+            ),
+            (
                 "deleting confidential responses",
                 confidential,
                 lambda: studies.delete_confidential_responses_of(
                     study_key, [outcomes[i].confidential_id for i in confidential]
                 ),
-            )
+                ["deleting confidential responses"] * len(confidential),
+            ),
+        ]
+        for what, indexes, call, labels in steps:
+            if indexes:
+                before_write(what)
+                _run_step(errors, indexes, call, labels)
         return errors
 
     def apply(self, outcome: LeaveOutcome) -> list[str]:
@@ -321,3 +305,23 @@ class LeaveRulesRunner:
         except Exception as exc:
             errors.append(f"removing confidential-ID map entries failed: {type(exc).__name__}: {exc}")
         return errors
+
+
+def _run_step(
+    errors: list[list[str]],
+    indexes: Sequence[int],
+    call: Callable[[], Mapping[int, str] | int],
+    labels: list[str],
+) -> None:
+    """One erasure step for several outcomes (`indexes`); a refusal or failure is an error of the outcome it
+    concerns (`labels` name what failed, per item of the call). A lost database propagates: the outcomes stay
+    journaled and the rerun applies them."""
+    try:
+        refused = call()
+    except Exception as exc:
+        if isinstance(exc, PyMongoError) and database_unavailable(exc):
+            raise
+        refused = dict.fromkeys(range(len(indexes)), f"{type(exc).__name__}: {exc}")
+    if isinstance(refused, Mapping):
+        for position, reason in refused.items():
+            errors[indexes[position]].append(f"{labels[position]} failed: {reason}")
