@@ -55,9 +55,7 @@ def lease_seconds(ctx: TaskContext) -> float:
 
 
 def _expires_at(lock: Mapping[str, Any]) -> float:
-    if "expiresAt" in lock:
-        return float(lock["expiresAt"])
-    return float(lock.get("heartbeatAt", 0)) + DEFAULT_LEASE_SECONDS  # a lease written before expiresAt
+    return float(lock.get("expiresAt") or 0)
 
 
 def _may_take_over(lock: Mapping[str, Any], held_key: tuple[str, str]) -> bool:

@@ -168,12 +168,14 @@ def test_a_live_lease_of_another_host_is_respected_until_its_heartbeat_is_stale(
         "pid": 1,
         "since": time.time(),
     }
-    locks(env).insert_one({**lease, "heartbeatAt": time.time()})
+    locks(env).insert_one({**lease, "heartbeatAt": time.time(), "expiresAt": time.time() + 60})
     with pytest.raises(InstanceBusyError, match="elsewhere"):
         TASKS["generate_profile_id_lookup"](env.context())
 
-    # a lease without expiresAt (written by an earlier version) expires 60 s after its last heartbeat
-    locks(env).update_one({"_id": INSTANCE}, {"$set": {"heartbeatAt": time.time() - 120}})
+    # its heartbeat stale, its expiry passed: taken over
+    locks(env).update_one(
+        {"_id": INSTANCE}, {"$set": {"heartbeatAt": time.time() - 120, "expiresAt": time.time() - 60}}
+    )
     [result] = TASKS["generate_profile_id_lookup"](env.context())
     assert result.failed == 0
 
