@@ -24,7 +24,7 @@ from usermgmt_pipeline.config import load_config
 from usermgmt_pipeline.demo.documents import user_document
 from usermgmt_pipeline.demo.seed import seed_instance
 from usermgmt_pipeline.devtools.local_mongo import LocalMongoServer, restart, start_ferretdb
-from usermgmt_pipeline.tasks import notify_flow, user_deletion
+from usermgmt_pipeline.tasks.checkpoints import StepHooks, install_checkpoint_hook
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.registry import TASKS
 from usermgmt_pipeline.tasks.results import TaskFailedError
@@ -107,56 +107,52 @@ def outage_setup(
             drop_prefix(client, prefix)
 
 
-def _kill_at(
-    monkeypatch: pytest.MonkeyPatch, module: object, name: str, nth: int, action: Callable[[], None]
-) -> list[int]:
-    """Run `action` (kill, slow down) at the nth visit of checkpoint `name` in this process."""
+def _at(name: str, nth: int, action: Callable[[], None]) -> Callable[[str], None]:
+    """A checkpoint hook that runs `action` (kill, slow down) at the nth visit of checkpoint `name`."""
     seen = [0]
-    original = module.checkpoint  # type: ignore[attr-defined]
 
     def hook(point: str) -> None:
-        original(point)
         if point == name:
             seen[0] += 1
             if seen[0] == nth:
                 action()
 
-    monkeypatch.setattr(module, "checkpoint", hook)
-    return seen
+    return hook
 
 
 @pytest.mark.parametrize(
-    ("task", "module", "checkpoint_name", "nth", "done_before_outage"),
+    ("task", "checkpoint_name", "nth", "done_before_outage"),
     [
-        ("send_reminder_to_confirm_accounts", notify_flow, "notify:user-updated", 3, 2),
-        ("send_reminder_to_confirm_accounts", notify_flow, "notify:token-inserted", 5, 4),
-        ("clean_up_unverified_users", user_deletion, "delete:study-rules-evaluated", 3, 0),
-        ("clean_up_unverified_users", user_deletion, "delete:tokens-deleted", 2, 1),
+        ("send_reminder_to_confirm_accounts", "notify:user-updated", 3, 2),
+        ("send_reminder_to_confirm_accounts", "notify:token-inserted", 5, 4),
+        ("clean_up_unverified_users", "delete:study-rules-evaluated", 3, 0),
+        ("clean_up_unverified_users", "delete:tokens-deleted", 2, 1),
     ],
 )
 def test_a_server_killed_mid_task_fails_the_run_loudly_and_a_rerun_after_restart_completes(
     task: str,
-    module: object,
     checkpoint_name: str,
     nth: int,
     done_before_outage: int,
     dedicated: dict[str, LocalMongoServer],
     outage_setup: Callable[[str], tuple[Path, dict[str, list[str]]]],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config, expected = outage_setup(task)
-    _kill_at(monkeypatch, module, checkpoint_name, nth, dedicated["server"].kill)
+    # run_task builds its contexts itself: the hook goes to the process's default hooks
+    remove = install_checkpoint_hook(_at(checkpoint_name, nth, dedicated["server"].kill))
 
     started = time.monotonic()
-    with pytest.raises(TaskFailedError) as failure:
-        run_task(config, task, NOW_NS)
+    try:
+        with pytest.raises(TaskFailedError) as failure:
+            run_task(config, task, NOW_NS)
+    finally:
+        remove()
     elapsed = time.monotonic() - started
     partial = failure.value.result
     assert f"done={partial.done} " in str(failure.value), str(failure.value)
     assert (partial.done, partial.failed) == (done_before_outage, 1), partial.summary()
     assert elapsed < 6 * OP_TIMEOUT_S + 10, f"the run ground on for {elapsed:.0f}s against a dead server"
 
-    monkeypatch.undo()
     dedicated["server"] = restart(dedicated["server"])
     results = run_task(config, task, NOW_NS)
     assert all(r.failed == 0 for r in results), [r.failure_reasons for r in results]
@@ -169,7 +165,6 @@ def test_a_server_killed_mid_task_fails_the_run_loudly_and_a_rerun_after_restart
 def test_a_server_that_stops_answering_mid_task_hits_the_operation_timeout_instead_of_hanging(
     dedicated: dict[str, LocalMongoServer],
     outage_setup: Callable[[str], tuple[Path, dict[str, list[str]]]],
-    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     task = "send_reminder_to_confirm_accounts"
@@ -184,11 +179,12 @@ def test_a_server_that_stops_answering_mid_task_hits_the_operation_timeout_inste
         def slow_down() -> None:
             proxy.delay_s = 8.0
 
-        _kill_at(monkeypatch, notify_flow, "notify:user-updated", 2, slow_down)
+        hooks = StepHooks()  # this context's own: nothing else in the process sees them
+        hooks.add(_at("notify:user-updated", 2, slow_down))
         app_config = load_config(config)
         dbs = CaseDatabases.connect(app_config.db_configs)
         try:
-            ctx = TaskContext(app_config, dbs, INSTANCE, now_ns=lambda: NOW_NS)
+            ctx = TaskContext(app_config, dbs, INSTANCE, now_ns=lambda: NOW_NS, hooks=hooks)
             started = time.monotonic()
             with pytest.raises(TaskFailedError) as failure:
                 TASKS[task](ctx)
@@ -202,7 +198,6 @@ def test_a_server_that_stops_answering_mid_task_hits_the_operation_timeout_inste
         # about 4 x 1 s. Any one of them waiting for the 8 s reply would exceed the bound.
         assert elapsed < 6, f"1 s operation timeout not honoured: the task took {elapsed:.1f}s"
 
-        monkeypatch.undo()
         results = run_task(config, task, NOW_NS)
     assert all(r.failed == 0 for r in results), [r.failure_reasons for r in results]
     client: MongoClient = MongoClient(dedicated["server"].uri)
