@@ -148,6 +148,7 @@ def test_history_by_address_finds_a_deleted_account_and_no_address_is_stored_any
     assert account["userID"] == user_id
     assert [(e["action"], e["outcome"]) for e in account["entries"] if not e["leave_rules"]] == [
         ("account-inactivity", "done"),
+        ("account-deleted", "done"),  # recorded when the account document was deleted
         ("delete", "done"),
     ]
     assert "example.org" not in found.stdout.lower()

@@ -22,6 +22,8 @@ def _entry(env: CaseEnv, key: str, state: str, age_s: int, instance: str = INSTA
             "userID": str(ObjectId()),
             "state": state,
             "startedAt": env.t0 - age_s,
+            "emailDocId": ObjectId(),
+            "tokenDocId": ObjectId(),
         }
     )
 
