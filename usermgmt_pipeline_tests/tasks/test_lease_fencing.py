@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -95,8 +96,11 @@ def audit_per_user(env: CaseEnv, action: str, outcome: str) -> dict[str, int]:
 
 
 def assert_lost_its_lease(worker: subprocess.Popen[str], output: str) -> None:
+    """Exit 1 naming the cause. Which of its threads notices first (the step's check, a journal write, the
+    heartbeat) and whether the frozen client's first renewal gets through decide the exact words."""
     assert worker.returncode == EXIT_INSTANCE_FAILED, output
-    assert "the instance lease was taken over by another run" in output, output
+    assert re.search(r"stopped: the instance lease (was taken over|could not be renewed)", output), output
+    assert "this run performed no further step for any user" in output, output
 
 
 def test_a_run_frozen_between_token_and_email_sends_no_second_reminder_after_a_takeover(
