@@ -24,6 +24,8 @@ from typing import IO, Any
 
 import yaml
 
+from usermgmt_pipeline.errors import UsermgmtError
+
 LOGGER_NAME = "usermgmt_pipeline"
 BUILD_INFO_FILE = "build-info.yaml"
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
@@ -33,7 +35,7 @@ _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", 
 _DAGSTER_ATTRS = {"dagster_meta"}
 
 
-class LoggingSetupError(RuntimeError):
+class LoggingSetupError(UsermgmtError, RuntimeError):
     """The `logging` section cannot be applied; `key` is the config key to fix. The message is one line."""
 
     key = "logging"

@@ -28,6 +28,8 @@ from pymongo.database import Database
 from pymongo.uri_parser import parse_uri
 from pymongo.uri_parser_shared import SCHEME, SRV_SCHEME, _validate_uri
 
+from usermgmt_pipeline.errors import UsermgmtError
+
 log = logging.getLogger(__name__)
 
 DB_KEYS = ("participant_user_db", "global_infos_db", "messaging_db", "study_db")
@@ -35,7 +37,7 @@ PIPELINE_DB_NAME = "usermgmt-pipeline"
 """Our own bookkeeping database (journal, audit, leases), named with the global_infos_db prefix."""
 
 
-class CredentialError(ValueError):
+class CredentialError(UsermgmtError, ValueError):
     """A username/password the Go driver would reject; the message never contains the secret itself."""
 
 

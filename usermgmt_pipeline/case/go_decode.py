@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from usermgmt_pipeline.errors import CaseDataError
 from usermgmt_pipeline.studyengine import godecode
 
 
-class GoDecodeError(ValueError):
+class GoDecodeError(CaseDataError):
     def __init__(self, path: str, expected: str, value: Any) -> None:
         super().__init__(f"{path} is {type(value).__name__}, expected {expected}")
         self.path = path

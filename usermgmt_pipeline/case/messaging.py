@@ -18,12 +18,13 @@ from pymongo.errors import DuplicateKeyError
 
 from usermgmt_pipeline.case.bulk import insert_unordered
 from usermgmt_pipeline.case.connections import op_deadline
+from usermgmt_pipeline.errors import CaseDataError
 from usermgmt_pipeline.studyengine import godecode
 
 GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 
 
-class TemplateDecodeError(ValueError):
+class TemplateDecodeError(CaseDataError):
     """The document does not decode into Go's `EmailTemplate` struct; Go would queue no email with it."""
 
     def __init__(self, path: str, expected: str, value: Any) -> None:

@@ -26,6 +26,7 @@ from usermgmt_pipeline.case.bulk import insert_unordered, write_unordered
 from usermgmt_pipeline.case.connections import op_deadline
 from usermgmt_pipeline.case.go_decode import GoDecodeError, go_bool, go_string
 from usermgmt_pipeline.case.id_mapping import StudyIdentity
+from usermgmt_pipeline.errors import CaseDataError
 
 ID_MAP = "confidential-id-map"
 # The per-study collections, `<studyKey><suffix>` (docs/case-data.md §3.8-3.13, §4.5).
@@ -54,7 +55,7 @@ class Study:
         return StudyIdentity(self.key, self.secret_key, self.id_mapping_method)
 
 
-class StudyDecodeError(ValueError):
+class StudyDecodeError(CaseDataError):
     pass
 
 

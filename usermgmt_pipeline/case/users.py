@@ -20,6 +20,7 @@ from pymongo.errors import OperationFailure
 
 from usermgmt_pipeline.case.connections import op_deadline
 from usermgmt_pipeline.case.go_decode import GoDecodeError, go_bool, go_int, go_string
+from usermgmt_pipeline.errors import CaseDataError
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ USER_PROJECTION = {
 }
 
 
-class UserDecodeError(ValueError):
+class UserDecodeError(CaseDataError):
     def __init__(self, user_id: str, reason: str) -> None:
         super().__init__(f"user {user_id}: {reason}")
         self.user_id = user_id

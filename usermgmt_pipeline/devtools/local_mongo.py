@@ -21,6 +21,8 @@ from typing import Any, TypedDict
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from usermgmt_pipeline.errors import UsermgmtError
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FERRETDB_BINARY = REPO_ROOT / ".cache" / "bin" / "ferretdb"
 FERRETDB_BUILD_SCRIPT = REPO_ROOT / "tools" / "build_ferretdb.sh"
@@ -32,7 +34,7 @@ HOW_TO_GET_A_SERVER = (
 )
 
 
-class NoMongoServerError(RuntimeError):
+class NoMongoServerError(UsermgmtError, RuntimeError):
     """Raised when no MongoDB-wire server can be found or started; the message says how to get one."""
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from bson import Int64, ObjectId
 
+from usermgmt_pipeline.errors import UsermgmtError
 from usermgmt_pipeline.studyengine.errors import StudyEngineError, StudyEnginePanic
 from usermgmt_pipeline.studyengine.event import StudyEvent
 from usermgmt_pipeline.studyengine.expressions import ExpressionEvaluator
@@ -50,7 +51,7 @@ class ActionData:
     reports: list[Report] = field(default_factory=list)
 
 
-class ActionFailure(Exception):
+class ActionFailure(UsermgmtError):
     """An action error together with the state Go returns alongside it."""
 
     def __init__(self, error: StudyEngineError, state: ActionData) -> None:

@@ -40,6 +40,7 @@ from usermgmt_pipeline.case.messaging import outgoing_email_document
 from usermgmt_pipeline.case.studies import Study, StudyDecodeError, decode_study_for_erasure
 from usermgmt_pipeline.case.users import User
 from usermgmt_pipeline.emails.templates import render_email
+from usermgmt_pipeline.errors import UsermgmtError
 from usermgmt_pipeline.tasks.checkpoints import checkpoint
 from usermgmt_pipeline.tasks.context import TaskContext, ids_only
 from usermgmt_pipeline.tasks.deletion_plan import ACCOUNT_DELETED
@@ -51,7 +52,7 @@ from usermgmt_pipeline.tasks.study_runtime import ensure_leave_rules
 UNFINISHED = ("selected", "user_deleted", "erased", "studies_pending")
 
 
-class PartialErasureError(RuntimeError):
+class PartialErasureError(UsermgmtError, RuntimeError):
     """The user is deleted and notified, but some study's data could not be erased yet (retried every run)."""
 
 
