@@ -12,7 +12,7 @@ beside the code that raises it; a family base keeps the builtin its callers alre
     ├── _Failed                              config/decoding.py: a value whose error is already recorded
     ├── CredentialError [ValueError]         case/connections.py: a username/password Go would reject
     ├── CaseDataError [ValueError]           errors.py: a stored CASE document Go would not decode either
-    │   ├── GoDecodeError                    case/go_decode.py: one field against the Go driver's rules
+    │   ├── GoDecodeError                    go_unmarshal.py: one field against Go's JSON or BSON rules
     │   ├── UserDecodeError                  case/users.py: that user is skipped and reported
     │   ├── StudyDecodeError                 case/studies.py
     │   └── TemplateDecodeError              case/messaging.py: the email template cannot be used
@@ -24,8 +24,7 @@ beside the code that raises it; a family base keeps the builtin its callers alre
     ├── MigrationError [RuntimeError]        tasks/migrate_account_info.py: one user's outcome, not raised
     ├── PartialErasureError [RuntimeError]   tasks/user_deletion.py: one user's outcome, not raised
     ├── StudyEngineError                     studyengine/errors.py: a rule failed as it fails in Go
-    │   ├── StudyEnginePanic                 studyengine/errors.py: where Go panics; ends the rule run
-    │   └── GoDecodeError                    studyengine/godecode.py: a rule, reply or participant field
+    │   └── StudyEnginePanic                 studyengine/errors.py: where Go panics; ends the rule run
     ├── ActionFailure                        studyengine/actions.py: a StudyEngineError plus Go's state
     ├── TemplateRenderError [ValueError]     gotemplate/errors.py: the one error of the template port's API
     ├── GoTemplateError                      gotemplate/errors.py: internal, becomes TemplateRenderError

@@ -16,10 +16,10 @@ from bson import Int64, ObjectId
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from usermgmt_pipeline import go_unmarshal
 from usermgmt_pipeline.case.bulk import insert_unordered
 from usermgmt_pipeline.case.connections import op_deadline
 from usermgmt_pipeline.errors import CaseDataError
-from usermgmt_pipeline.studyengine import godecode
 
 GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 
@@ -122,8 +122,8 @@ def decode_header_overrides(value: Any) -> HeaderOverrides | None:
         )
     no_reply_to = value.get("noReplyTo")
     try:
-        no_reply = bool(godecode.bson_optional_bool(value, "noReplyTo", "headerOverrides.noReplyTo"))
-    except godecode.GoDecodeError:
+        no_reply = bool(go_unmarshal.bson_optional_bool(value, "noReplyTo", "headerOverrides.noReplyTo"))
+    except go_unmarshal.GoDecodeError:
         raise TemplateDecodeError(
             "headerOverrides.noReplyTo", "a boolean, a number or null", no_reply_to
         ) from None
@@ -137,8 +137,8 @@ def decode_header_overrides(value: Any) -> HeaderOverrides | None:
 
 def _string(doc: Mapping[str, Any], key: str, path: str) -> str:
     try:
-        return godecode.bson_string(doc, key, path)
-    except godecode.GoDecodeError:
+        return go_unmarshal.bson_string(doc, key, path)
+    except go_unmarshal.GoDecodeError:
         raise TemplateDecodeError(path, "a string, an ObjectId or null", doc.get(key)) from None
 
 

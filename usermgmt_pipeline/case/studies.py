@@ -24,7 +24,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, InvalidName, Opera
 
 from usermgmt_pipeline.case.bulk import insert_unordered, write_unordered
 from usermgmt_pipeline.case.connections import op_deadline
-from usermgmt_pipeline.case.go_decode import GoDecodeError, go_bool, go_string
+from usermgmt_pipeline.case.document_fields import GoDecodeError, go_bool, go_string
 from usermgmt_pipeline.case.id_mapping import StudyIdentity
 from usermgmt_pipeline.errors import CaseDataError
 
@@ -63,7 +63,7 @@ def decode_study(doc: Mapping[str, Any]) -> Study:
     try:
         configs = doc.get("configs") or {}
         if not isinstance(configs, Mapping):
-            raise GoDecodeError("configs", "a document", configs)
+            raise GoDecodeError.mismatch("configs", "a document", configs)
         study = Study(
             key=go_string(doc, "key", "key"),
             secret_key=go_string(doc, "secretKey", "secretKey"),
@@ -100,7 +100,7 @@ def decode_study_for_erasure(doc: Mapping[str, Any]) -> tuple[Study, str]:
     try:
         configs = doc.get("configs") or {}
         if not isinstance(configs, Mapping):
-            raise GoDecodeError("configs", "a document", configs)
+            raise GoDecodeError.mismatch("configs", "a document", configs)
         secret_key = go_string(doc, "secretKey", "secretKey")
         method = go_string(configs, "idMappingMethod", "configs.idMappingMethod")
     except GoDecodeError as exc:

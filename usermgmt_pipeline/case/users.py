@@ -19,7 +19,7 @@ from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
 from usermgmt_pipeline.case.connections import op_deadline
-from usermgmt_pipeline.case.go_decode import GoDecodeError, go_bool, go_int, go_string
+from usermgmt_pipeline.case.document_fields import GoDecodeError, go_bool, go_int, go_string
 from usermgmt_pipeline.errors import CaseDataError
 
 log = logging.getLogger(__name__)
@@ -84,14 +84,14 @@ def decode_user(doc: Mapping[str, Any]) -> User:
         timestamps = _subdoc(doc, "timestamps")
         raw_profiles = doc.get("profiles")
         if raw_profiles is not None and not isinstance(raw_profiles, list):
-            raise GoDecodeError("profiles", "an array", raw_profiles)
+            raise GoDecodeError.mismatch("profiles", "an array", raw_profiles)
         profiles: list[Profile] = []
         for index, raw in enumerate(raw_profiles or []):
             if not isinstance(raw, Mapping):
-                raise GoDecodeError(f"profiles[{index}]", "a document", raw)
+                raise GoDecodeError.mismatch(f"profiles[{index}]", "a document", raw)
             pid = raw.get("_id")
             if not isinstance(pid, ObjectId):
-                raise GoDecodeError(f"profiles[{index}]._id", "an ObjectId", pid)
+                raise GoDecodeError.mismatch(f"profiles[{index}]._id", "an ObjectId", pid)
             profiles.append(Profile(str(pid), go_bool(raw, "mainProfile", f"profiles[{index}].mainProfile")))
         return User(
             id=user_id,
@@ -116,7 +116,7 @@ def _subdoc(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise GoDecodeError(key, "a document", value)
+        raise GoDecodeError.mismatch(key, "a document", value)
     return value
 
 

@@ -24,11 +24,11 @@ from typing import Any
 from bson import Int64, ObjectId
 
 from usermgmt_pipeline.errors import UsermgmtError
+from usermgmt_pipeline.go_unmarshal import GoDecodeError, JSONObject
 from usermgmt_pipeline.studyengine.errors import StudyEngineError, StudyEnginePanic
 from usermgmt_pipeline.studyengine.event import StudyEvent
 from usermgmt_pipeline.studyengine.expressions import ExpressionEvaluator
 from usermgmt_pipeline.studyengine.external import build_payload
-from usermgmt_pipeline.studyengine.godecode import GoDecodeError, JSONObject
 from usermgmt_pipeline.studyengine.goformat import go_format_f, go_format_padded_int
 from usermgmt_pipeline.studyengine.model import Expression, ExpressionArg
 from usermgmt_pipeline.studyengine.participant import AssignedSurvey, Participant, ParticipantMessage

@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from usermgmt_pipeline.studyengine.errors import StudyEngineError
-from usermgmt_pipeline.studyengine.godecode import (
+from usermgmt_pipeline.go_unmarshal import (
     GoDecodeError,
     JSONObject,
     bson_document,
@@ -20,6 +19,7 @@ from usermgmt_pipeline.studyengine.godecode import (
     json_struct_fields,
     parse_json_document,
 )
+from usermgmt_pipeline.studyengine.errors import StudyEngineError
 
 
 @dataclass
