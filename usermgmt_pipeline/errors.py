@@ -11,6 +11,7 @@ beside the code that raises it; a family base keeps the builtin its callers alre
     ├── YamlSyntaxError                      config/yaml_nodes.py: not one YAML document (becomes ConfigError)
     ├── _Failed                              config/decoding.py: a value whose error is already recorded
     ├── CredentialError [ValueError]         case/connections.py: a username/password Go would reject
+    ├── DatabaseConnectionError              case/connections.py: a configured database did not answer
     ├── CaseDataError [ValueError]           errors.py: a stored CASE document Go would not decode either
     │   ├── GoDecodeError                    go_unmarshal.py: one field against Go's JSON or BSON rules
     │   ├── UserDecodeError                  case/users.py: that user is skipped and reported

@@ -91,3 +91,17 @@ def test_history_refuses_an_unknown_instance_and_says_when_nothing_was_recorded(
     assert nothing.returncode == 0 and "no recorded action" in nothing.stdout
     missing_user = run_cli(["history", "--instance", "alpha"], config, tmp_path)
     assert missing_user.returncode == 2 and "--user" in missing_user.stderr
+
+
+def test_history_says_which_database_it_could_not_reach(tmp_path: Path) -> None:
+    from usermgmt_pipeline.devtools.local_mongo import free_port
+
+    document = config_document(f"mongodb://127.0.0.1:{free_port()}", "unreachable_", INSTANCES)
+    document["db_configs"]["global_infos_db"]["timeout"] = 1
+    config = write_config(tmp_path / "config.yaml", document)
+
+    done = run_cli(["history", "--instance", "alpha", "--user", str(ObjectId())], config, tmp_path)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "user-management: could not connect to global_infos_db: no server reachable" in done.stderr
+    assert "Traceback" not in done.stderr

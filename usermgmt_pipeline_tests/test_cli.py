@@ -314,8 +314,10 @@ def test_a_wrong_database_password_is_stated_in_the_summary_without_the_secret(
     assert done.returncode == 1, done.stdout + done.stderr
     summary = done.stdout[done.stdout.index("user-management summary") :]
     assert "instance alpha: FAILED" in summary
+    (error_line,) = [line.strip() for line in summary.splitlines() if line.strip().startswith("error: ")]
     assert (
-        "error: ConnectionError: could not connect to participant_user_db: authentication failed" in summary
+        "DatabaseConnectionError: could not connect to participant_user_db: authentication failed"
+        in error_line
     )
     assert "DagsterExecutionStepExecutionError" not in summary
     assert "Wr0ng-Secret" not in done.stdout + done.stderr
@@ -334,9 +336,10 @@ def test_an_unreachable_database_is_stated_in_the_summary(dry_run: bool, tmp_pat
 
     assert done.returncode == 1, done.stdout + done.stderr
     summary = done.stdout[done.stdout.index("user-management summary") :]
+    (error_line,) = [line.strip() for line in summary.splitlines() if line.strip().startswith("error: ")]
     assert (
-        "error: ConnectionError: could not connect to participant_user_db: no server reachable: 127.0.0.1:"
-        in (summary)
+        "DatabaseConnectionError: could not connect to participant_user_db: no server reachable: 127.0.0.1:"
+        in error_line
     )
     assert "Connection refused" in summary
 

@@ -41,6 +41,15 @@ class CredentialError(UsermgmtError, ValueError):
     """A username/password the Go driver would reject; the message never contains the secret itself."""
 
 
+class DatabaseConnectionError(UsermgmtError):
+    """A configured database did not answer the start-up ping (unreachable, refused the credentials).
+
+    Ours, not the builtin `ConnectionError`: that one is an `OSError` a socket raises, and an `except OSError`
+    meant for files would take a database outage for a file problem. The message names the database key and
+    pymongo's reason, never a secret.
+    """
+
+
 class DBConfigLike(Protocol):
     connection_str: str
     connection_prefix: str
@@ -192,7 +201,7 @@ def make_client(cfg: DBConfigLike, key: str, *, ping: bool = True) -> MongoClien
                 client.admin.command("ping")
         except pymongo.errors.PyMongoError as exc:
             client.close()
-            raise ConnectionError(f"could not connect to {key}: {connection_failure(exc)}") from None
+            raise DatabaseConnectionError(f"could not connect to {key}: {connection_failure(exc)}") from None
     return client
 
 
