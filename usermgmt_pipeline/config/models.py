@@ -220,7 +220,6 @@ class OrchestrationConfig(ConfigModel):
     schedule_timezone: str = "UTC"
     progress_log_every: int = 1000
     dry_run_sample_size: int = 20
-    user_workers: int = 1
     batch_size: int = 500
     journal_retention: GoDuration = GoDuration(720 * 3600 * 10**9)
     audit_retention: GoDuration = GoDuration(9600 * 3600 * 10**9)
