@@ -120,19 +120,13 @@ def _subdoc(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
-def _by_id_if_selected(user_id: ObjectId, selection: Mapping[str, Any]) -> dict[str, Any]:
-    """`{_id, **selection}` rather than `{$and: [{_id}, selection]}`: the same match, but servers that only
-    push a top-level `_id` down to an index lookup (FerretDB v1 does a full scan otherwise) stay fast."""
-    if "_id" in selection:
-        return {"$and": [{"_id": user_id}, dict(selection)]}
-    return {"_id": user_id, **selection}
-
-
 def _ids_if_selected(user_ids: list[ObjectId], selection: Mapping[str, Any]) -> dict[str, Any]:
     return _with_id_condition({"$in": list(user_ids)}, selection)
 
 
 def _with_id_condition(condition: Any, selection: Mapping[str, Any]) -> dict[str, Any]:
+    """`{_id, **selection}` rather than `{$and: [{_id}, selection]}`: the same match, but servers that only
+    push a top-level `_id` down to an index lookup (FerretDB v1 does a full scan otherwise) stay fast."""
     if "_id" in selection:
         return {"$and": [{"_id": condition}, dict(selection)]}
     return {"_id": condition, **selection}
@@ -335,11 +329,6 @@ class UsersCollections:
             groups = list(self.users.aggregate([{"$group": {"_id": "$account.preferredLanguage"}}]))
         return {str(g["_id"]) for g in groups if isinstance(g["_id"], str | ObjectId)}
 
-    def find_selected(self, user_id: ObjectId, selection: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        """Fresh read of one user, only if it still matches the task's selection."""
-        with op_deadline(self.timeout):
-            return self.users.find_one(_by_id_if_selected(user_id, selection), projection=USER_PROJECTION)
-
     def selected_ids(self, user_ids: list[ObjectId], selection: Mapping[str, Any]) -> set[ObjectId]:
         """Which of `user_ids` still match the task's selection: one `_id` `$in` query."""
         if not user_ids:
@@ -384,16 +373,6 @@ class UsersCollections:
                 for doc in self.users.find({"_id": {"$in": list(user_ids)}}, projection=USER_PROJECTION)
             }
 
-    def set_timestamp_if_selected(
-        self, user_id: ObjectId, selection: Mapping[str, Any], field: str, value: int
-    ) -> bool:
-        """`$set timestamps.<field>` (Int64) only while the user still matches the selection."""
-        with op_deadline(self.timeout):
-            result = self.users.update_one(
-                _by_id_if_selected(user_id, selection), {"$set": {f"timestamps.{field}": Int64(value)}}
-            )
-        return result.matched_count == 1
-
     def delete_many_if_selected(
         self, user_ids: list[ObjectId], selection: Mapping[str, Any]
     ) -> set[ObjectId]:
@@ -434,7 +413,3 @@ class UsersCollections:
             return 0
         with op_deadline(self.timeout):
             return self.renew_tokens.delete_many({"userID": {"$in": list(user_hexes)}}).deleted_count
-
-    def get_raw(self, user_id: ObjectId) -> Mapping[str, Any] | None:
-        with op_deadline(self.timeout):
-            return self.users.find_one({"_id": user_id}, projection=USER_PROJECTION)

@@ -72,10 +72,6 @@ def _action(name: str) -> Callable[[ActionFn], ActionFn]:
     return decorator
 
 
-def action_names() -> list[str]:
-    return sorted(_ACTIONS)
-
-
 def _with_participant(state: ActionData, **changes: Any) -> ActionData:
     return ActionData(participant=replace(state.participant, **changes), reports=state.reports)
 

@@ -140,10 +140,6 @@ def _register(name: str, *, with_incoming: bool = False) -> Callable[[_F], _F]:
     return decorator
 
 
-def expression_names() -> list[str]:
-    return sorted(_EXPRESSIONS)
-
-
 # ---------------------------------------------------------------- event checks
 
 

@@ -17,7 +17,7 @@ from usermgmt_pipeline.studyengine import (
     StudyEvent,
 )
 from usermgmt_pipeline.studyengine.actions import ActionData
-from usermgmt_pipeline.studyengine.model import expr
+from usermgmt_pipeline_tests.studyengine.builders import expr
 from usermgmt_pipeline_tests.studyengine.conftest import evaluate, fixed_clock
 
 E = expr
