@@ -434,7 +434,7 @@ def _server(tmp: Path) -> tuple[str, Any]:
     uri = os.environ.get("MONGODB_URI", "").strip()
     if uri:
         return uri, None
-    from usermgmt_pipeline.devtools.local_mongo import start_ferretdb
+    from devtools.local_mongo import start_ferretdb
 
     server = start_ferretdb(tmp / "ferretdb")
     return server.uri, server

@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--users", type=int, default=200_000)
     args = parser.parse_args(argv)
 
-    from usermgmt_pipeline.devtools.local_mongo import start_ferretdb
+    from devtools.local_mongo import start_ferretdb
 
     with tempfile.TemporaryDirectory(prefix="usermgmt-job-") as tmp_dir:
         tmp = Path(tmp_dir)

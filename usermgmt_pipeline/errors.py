@@ -40,8 +40,7 @@ beside the code that raises it; a family base keeps the builtin its callers alre
     ├── LoggingSetupError [RuntimeError]     logging_setup.py: the `logging` section cannot be applied
     │   ├── BuildInfoError                   logging_setup.py
     │   └── LogFileError                     logging_setup.py
-    ├── DagsterHomeError [RuntimeError]      orchestration/dagster_home.py: DAGSTER_HOME is unusable; exit 2
-    └── NoMongoServerError [RuntimeError]    devtools/local_mongo.py: the demo/test FerretDB cannot start
+    └── DagsterHomeError [RuntimeError]      orchestration/dagster_home.py: DAGSTER_HOME is unusable; exit 2
 
     BaseException
     └── LeaseLost                            case/leases.py: deliberately *not* a UsermgmtError, nor an

@@ -94,7 +94,7 @@ def test_history_refuses_an_unknown_instance_and_says_when_nothing_was_recorded(
 
 
 def test_history_says_which_database_it_could_not_reach(tmp_path: Path) -> None:
-    from usermgmt_pipeline.devtools.local_mongo import free_port
+    from devtools.local_mongo import free_port
 
     document = config_document(f"mongodb://127.0.0.1:{free_port()}", "unreachable_", INSTANCES)
     document["db_configs"]["global_infos_db"]["timeout"] = 1

@@ -325,7 +325,7 @@ def test_a_wrong_database_password_is_stated_in_the_summary_without_the_secret(
 
 @pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
 def test_an_unreachable_database_is_stated_in_the_summary(dry_run: bool, tmp_path: Path) -> None:
-    from usermgmt_pipeline.devtools.local_mongo import free_port
+    from devtools.local_mongo import free_port
 
     document = config_document(f"mongodb://127.0.0.1:{free_port()}", "unreachable_", ["alpha"])
     for db in document["db_configs"].values():

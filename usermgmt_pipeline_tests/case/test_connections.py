@@ -10,6 +10,7 @@ from pydantic import SecretStr
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
+from devtools.local_mongo import LocalMongoServer
 from usermgmt_pipeline.case.connections import (
     CaseDatabases,
     CredentialError,
@@ -21,7 +22,6 @@ from usermgmt_pipeline.case.connections import (
     make_client,
 )
 from usermgmt_pipeline.config import DBConfig, DBConfigs
-from usermgmt_pipeline.devtools.local_mongo import LocalMongoServer
 
 ENCODED_PASSWORD = "p+ss%40w%3Ard%2F%2541"  # what an operator must write for the password p+ss@w:rd/%41
 PLAIN_PASSWORD = "p+ss@w:rd/%41"

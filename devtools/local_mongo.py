@@ -21,9 +21,7 @@ from typing import Any, TypedDict
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from usermgmt_pipeline.errors import UsermgmtError
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 FERRETDB_BINARY = REPO_ROOT / ".cache" / "bin" / "ferretdb"
 FERRETDB_BUILD_SCRIPT = REPO_ROOT / "tools" / "build_ferretdb.sh"
 
@@ -34,7 +32,7 @@ HOW_TO_GET_A_SERVER = (
 )
 
 
-class NoMongoServerError(UsermgmtError, RuntimeError):
+class NoMongoServerError(RuntimeError):
     """Raised when no MongoDB-wire server can be found or started; the message says how to get one."""
 
 

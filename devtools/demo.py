@@ -1,4 +1,4 @@
-"""`python -m usermgmt_pipeline.demo [run|serve-db|serve-ui]`: the one-command demo on a local FerretDB.
+"""`python -m devtools.demo [run|serve-db|serve-ui]` (from the repository root): the one-command demo on a local FerretDB.
 
 `run` starts FerretDB on 127.0.0.1:27018 (data under .cache/demo), seeds three instances and runs the
 user-management CLI over them with the bundled demo config. `serve-db` only starts and seeds the server
@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 from pymongo import MongoClient
 
-from usermgmt_pipeline.devtools.local_mongo import REPO_ROOT, LocalMongoServer, start_ferretdb
+from devtools.local_mongo import REPO_ROOT, LocalMongoServer, start_ferretdb
+from usermgmt_pipeline.demo import DEMO_CONFIG
 
-DEMO_CONFIG = Path(__file__).with_name("demo_config.yaml")
 DEMO_PORT = 27018
 DEMO_PREFIX = "demo_"
 READY_FILE = REPO_ROOT / ".cache" / "demo-ui-ready"
