@@ -23,7 +23,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, InvalidName, OperationFailure
 
 from usermgmt_pipeline.case.bulk import insert_unordered, write_unordered
-from usermgmt_pipeline.case.connections import op_deadline
+from usermgmt_pipeline.case.connections import CaseDatabases, op_deadline
 from usermgmt_pipeline.case.document_fields import GoDecodeError, go_bool, go_string
 from usermgmt_pipeline.case.id_mapping import StudyIdentity
 from usermgmt_pipeline.errors import CaseDataError
@@ -114,10 +114,19 @@ class StudyCollections:
         self.timeout = op_timeout_s
         self.id_map = db[ID_MAP]
 
+    @classmethod
+    def of_instance(cls, dbs: CaseDatabases, instance_id: str) -> StudyCollections:
+        """The instance's `<p><iid>_studyDB` under the `study_db` connection's own operation timeout."""
+        return cls(dbs.study_db(instance_id), dbs.timeout_s("study_db"))
+
     def studies(self, status: str = "") -> list[Mapping[str, Any]]:
         """Raw `study-infos` documents; `status` "" means all studies (profile deletion uses all)."""
         with op_deadline(self.timeout):
             return list(self.db["study-infos"].find({"status": status} if status else {}))
+
+    def active_study_keys(self) -> list[str]:
+        """The keys of the active studies, sorted; a study without a key names nothing and is left out."""
+        return sorted({str(doc.get("key")) for doc in self.studies("active") if doc.get("key")})
 
     def current_rules_document(self, study_key: str) -> Mapping[str, Any] | None:
         """The latest upload (`uploadedAt` descending) of the study's rules."""
