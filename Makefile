@@ -27,12 +27,12 @@ test: $(STAMP) $(TEST_SERVER)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 demo: setup
-	$(PY) -m usermgmt_pipeline.demo run
+	$(PY) -m devtools.demo run
 
 ui: setup
 	mkdir -p demo_home .cache && cp dagster.yaml demo_home/dagster.yaml && rm -f .cache/demo-ui-ready
 	# The demo seeds the database and runs the job once per instance into demo_home before the UI starts.
-	( DAGSTER_HOME=$$PWD/demo_home $(PY) -m usermgmt_pipeline.demo serve-ui & echo $$! > .cache/demo-db.pid ); \
+	( DAGSTER_HOME=$$PWD/demo_home $(PY) -m devtools.demo serve-ui & echo $$! > .cache/demo-db.pid ); \
 	until [ -f .cache/demo-ui-ready ]; do kill -0 $$(cat .cache/demo-db.pid) 2>/dev/null || exit 1; sleep 1; done; \
 	DAGSTER_HOME=$$PWD/demo_home CONFIG_FILE_PATH=$$PWD/usermgmt_pipeline/demo/demo_config.yaml \
 	  $(VENV)/bin/dagster dev -m usermgmt_pipeline.definitions -h 127.0.0.1 -p 3000; \

@@ -96,12 +96,11 @@ study_configs:
 orchestration:
   max_deletion_share: 1.0
   progress_log_every: 1
-  user_workers: {workers}
   instance_lease: "{lease_s}s"
 """
 
 
-def write_config(directory: Path, host: str, prefix: str, workers: int = 1) -> Path:
+def write_config(directory: Path, host: str, prefix: str) -> Path:
     path = directory / f"{prefix}config.yaml"
     path.write_text(
         CONFIG_TEMPLATE.format(
@@ -113,7 +112,6 @@ def write_config(directory: Path, host: str, prefix: str, workers: int = 1) -> P
             inactive_h=dataset.INACTIVE_AFTER_H,
             grace_h=dataset.GRACE_H,
             secret=dataset.GLOBAL_SECRET,
-            workers=workers,
             lease_s=LEASE_S,
         )
     )
@@ -436,7 +434,7 @@ def _server(tmp: Path) -> tuple[str, Any]:
     uri = os.environ.get("MONGODB_URI", "").strip()
     if uri:
         return uri, None
-    from usermgmt_pipeline.devtools.local_mongo import start_ferretdb
+    from devtools.local_mongo import start_ferretdb
 
     server = start_ferretdb(tmp / "ferretdb")
     return server.uri, server
@@ -452,12 +450,6 @@ def main(argv: list[str]) -> int:
         "--cap-seconds", type=float, default=0, help="stop a measurement after this long (0: never)"
     )
     parser.add_argument("--profile", action="store_true", help="print the slowest server commands per run")
-    parser.add_argument(
-        "--user-workers",
-        type=int,
-        default=4,
-        help="orchestration.user_workers for our side (the baseline is one by one, like Go)",
-    )
     parser.add_argument(
         "--skip-baseline", action="store_true", help="only our side and the raw limit (quick iterations)"
     )
@@ -491,10 +483,7 @@ def main(argv: list[str]) -> int:
                         f"{summary.docs:,} documents in {summary.seconds:.1f}s ({summary.docs_per_s:,.0f} docs/s)",
                         flush=True,
                     )
-                configs = {
-                    side: str(write_config(tmp, host, prefix, args.user_workers if side == "ours" else 1))
-                    for side, prefix in sides.items()
-                }
+                configs = {side: str(write_config(tmp, host, prefix)) for side, prefix in sides.items()}
                 rows = [_measure_task(task, sides, configs, args, client) for task in tasks]
             print()
             print(render_table(args.users, rows))

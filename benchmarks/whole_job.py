@@ -1,6 +1,6 @@
 """The whole job, as an operator runs it, on a generated deployment: does it complete, how long, how much memory.
 
-    .venv/bin/python benchmarks/whole_job.py [--users 200000] [--user-workers 4]
+    .venv/bin/python benchmarks/whole_job.py [--users 200000]
 
 Starts its own FerretDB on a temp dir (or uses MONGODB_URI), writes the dataset of `dataset.py` under the
 prefix `bench_job_`, enables every task of `run_tasks` (migration included) and runs the `user-management`
@@ -64,10 +64,9 @@ def left_behind(client: MongoClient[Any], prefix: str) -> dict[str, int]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=200_000)
-    parser.add_argument("--user-workers", type=int, default=4)
     args = parser.parse_args(argv)
 
-    from usermgmt_pipeline.devtools.local_mongo import start_ferretdb
+    from devtools.local_mongo import start_ferretdb
 
     with tempfile.TemporaryDirectory(prefix="usermgmt-job-") as tmp_dir:
         tmp = Path(tmp_dir)
@@ -80,9 +79,7 @@ def main(argv: list[str]) -> int:
             client: MongoClient[Any] = MongoClient(uri)
             summary = dataset.generate(client, PREFIX, args.users, now=int(time.time()))
             print(f"dataset: {summary}", flush=True)
-            config = run.write_config(
-                tmp, uri.removeprefix("mongodb://").rstrip("/"), PREFIX, args.user_workers
-            )
+            config = run.write_config(tmp, uri.removeprefix("mongodb://").rstrip("/"), PREFIX)
             # A progress line per 10 000 users, not per user (the benchmark reads those to extrapolate).
             text = config.read_text().replace("progress_log_every: 1\n", "progress_log_every: 10000\n")
             config.write_text(text + run_every_task())

@@ -86,13 +86,13 @@ def main(argv: Sequence[str]) -> int:
         return EXIT_BAD_CONFIG
     from pymongo.errors import PyMongoError
 
-    from usermgmt_pipeline.case.connections import make_client
+    from usermgmt_pipeline.case.connections import DatabaseConnectionError, make_client
     from usermgmt_pipeline.case.pipeline_store import PipelineStore
 
     db_config = cfg.db_configs.global_infos_db
     try:
         client = make_client(db_config, "global_infos_db")
-    except ConnectionError as exc:
+    except DatabaseConnectionError as exc:
         print(f"user-management: {exc}", file=sys.stderr)
         return EXIT_FAILED
     try:

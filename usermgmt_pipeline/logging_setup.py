@@ -24,6 +24,8 @@ from typing import IO, Any
 
 import yaml
 
+from usermgmt_pipeline.errors import UsermgmtError
+
 LOGGER_NAME = "usermgmt_pipeline"
 BUILD_INFO_FILE = "build-info.yaml"
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
@@ -34,7 +36,7 @@ _DAGSTER_ATTRS = {"dagster_meta", "dagster_event", "dagster_event_batch_metadata
 """Dagster's own record attributes: serialized events with stack traces, never written as they are."""
 
 
-class LoggingSetupError(RuntimeError):
+class LoggingSetupError(UsermgmtError, RuntimeError):
     """The `logging` section cannot be applied; `key` is the config key to fix. The message is one line."""
 
     key = "logging"

@@ -20,12 +20,14 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from usermgmt_pipeline.errors import UsermgmtError
+
 log = logging.getLogger(__name__)
 
 SEND_PATH = "send-email"
 
 
-class SmtpBridgeError(RuntimeError):
+class SmtpBridgeError(UsermgmtError, RuntimeError):
     """The bridge did not accept the email. The message never contains the API key."""
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient
 
-from usermgmt_pipeline.devtools.local_mongo import (
+from devtools.local_mongo import (
     LocalMongoServer,
     NoMongoServerError,
     acquire_server,

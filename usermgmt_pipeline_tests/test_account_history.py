@@ -188,3 +188,17 @@ def test_a_short_account_hash_key_is_refused_at_load_naming_the_key(
     assert done.returncode == 2 and "orchestration.account_hash_key" in done.stderr
     assert "k3y-tiny" not in done.stderr
     assert f"{db_prefix}usermgmt-pipeline" not in mongo_client.list_database_names()
+
+
+def test_history_says_which_database_it_could_not_reach(tmp_path: Path) -> None:
+    from devtools.local_mongo import free_port
+
+    document = config_document(f"mongodb://127.0.0.1:{free_port()}", "unreachable_", INSTANCES)
+    document["db_configs"]["global_infos_db"]["timeout"] = 1
+    config = write_config(tmp_path / "config.yaml", document)
+
+    done = run_cli(["history", "--instance", "alpha", "--user", str(ObjectId())], config, tmp_path)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "user-management: could not connect to global_infos_db: no server reachable" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -390,8 +390,10 @@ def test_a_wrong_database_password_is_stated_in_the_summary_without_the_secret(
     assert done.returncode == 1, done.stdout + done.stderr
     summary = done.stderr[done.stderr.index("user-management summary") :]
     assert "instance alpha: FAILED" in summary
+    (error_line,) = [line.strip() for line in summary.splitlines() if line.strip().startswith("error: ")]
     assert (
-        "error: ConnectionError: could not connect to participant_user_db: authentication failed" in summary
+        "DatabaseConnectionError: could not connect to participant_user_db: authentication failed"
+        in error_line
     )
     assert "DagsterExecutionStepExecutionError" not in summary
     assert "Wr0ng-Secret" not in done.stdout + done.stderr
@@ -436,7 +438,7 @@ def test_a_failed_login_is_one_line_with_its_cause_and_dagster_internals_only_at
 
 @pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
 def test_an_unreachable_database_is_stated_in_the_summary(dry_run: bool, tmp_path: Path) -> None:
-    from usermgmt_pipeline.devtools.local_mongo import free_port
+    from devtools.local_mongo import free_port
 
     document = config_document(f"mongodb://127.0.0.1:{free_port()}", "unreachable_", ["alpha"])
     for db in document["db_configs"].values():
@@ -447,9 +449,10 @@ def test_an_unreachable_database_is_stated_in_the_summary(dry_run: bool, tmp_pat
 
     assert done.returncode == 1, done.stdout + done.stderr
     summary = done.stderr[done.stderr.index("user-management summary") :]
+    (error_line,) = [line.strip() for line in summary.splitlines() if line.strip().startswith("error: ")]
     assert (
-        "error: ConnectionError: could not connect to participant_user_db: no server reachable: 127.0.0.1:"
-        in (summary)
+        "DatabaseConnectionError: could not connect to participant_user_db: no server reachable: 127.0.0.1:"
+        in error_line
     )
     assert "Connection refused" in summary
 

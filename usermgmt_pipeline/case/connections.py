@@ -28,6 +28,8 @@ from pymongo.database import Database
 from pymongo.uri_parser import parse_uri
 from pymongo.uri_parser_shared import SCHEME, SRV_SCHEME, _validate_uri
 
+from usermgmt_pipeline.errors import UsermgmtError
+
 log = logging.getLogger(__name__)
 
 DB_KEYS = ("participant_user_db", "global_infos_db", "messaging_db", "study_db")
@@ -35,8 +37,17 @@ PIPELINE_DB_NAME = "usermgmt-pipeline"
 """Our own bookkeeping database (journal, audit, leases), named with the global_infos_db prefix."""
 
 
-class CredentialError(ValueError):
+class CredentialError(UsermgmtError, ValueError):
     """A username/password the Go driver would reject; the message never contains the secret itself."""
+
+
+class DatabaseConnectionError(UsermgmtError):
+    """A configured database did not answer the start-up ping (unreachable, refused the credentials).
+
+    Ours, not the builtin `ConnectionError`: that one is an `OSError` a socket raises, and an `except OSError`
+    meant for files would take a database outage for a file problem. The message names the database key and
+    pymongo's reason, never a secret.
+    """
 
 
 class DBConfigLike(Protocol):
@@ -190,7 +201,7 @@ def make_client(cfg: DBConfigLike, key: str, *, ping: bool = True) -> MongoClien
                 client.admin.command("ping")
         except pymongo.errors.PyMongoError as exc:
             client.close()
-            raise ConnectionError(f"could not connect to {key}: {connection_failure(exc)}") from None
+            raise DatabaseConnectionError(f"could not connect to {key}: {connection_failure(exc)}") from None
     return client
 
 

@@ -14,16 +14,16 @@ from typing import Any
 
 from bson import Int64, ObjectId
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
 
+from usermgmt_pipeline import go_unmarshal
 from usermgmt_pipeline.case.bulk import insert_unordered
 from usermgmt_pipeline.case.connections import op_deadline
-from usermgmt_pipeline.studyengine import godecode
+from usermgmt_pipeline.errors import CaseDataError
 
 GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 
 
-class TemplateDecodeError(ValueError):
+class TemplateDecodeError(CaseDataError):
     """The document does not decode into Go's `EmailTemplate` struct; Go would queue no email with it."""
 
     def __init__(self, path: str, expected: str, value: Any) -> None:
@@ -121,8 +121,8 @@ def decode_header_overrides(value: Any) -> HeaderOverrides | None:
         )
     no_reply_to = value.get("noReplyTo")
     try:
-        no_reply = bool(godecode.bson_optional_bool(value, "noReplyTo", "headerOverrides.noReplyTo"))
-    except godecode.GoDecodeError:
+        no_reply = bool(go_unmarshal.bson_optional_bool(value, "noReplyTo", "headerOverrides.noReplyTo"))
+    except go_unmarshal.GoDecodeError:
         raise TemplateDecodeError(
             "headerOverrides.noReplyTo", "a boolean, a number or null", no_reply_to
         ) from None
@@ -136,8 +136,8 @@ def decode_header_overrides(value: Any) -> HeaderOverrides | None:
 
 def _string(doc: Mapping[str, Any], key: str, path: str) -> str:
     try:
-        return godecode.bson_string(doc, key, path)
-    except godecode.GoDecodeError:
+        return go_unmarshal.bson_string(doc, key, path)
+    except go_unmarshal.GoDecodeError:
         raise TemplateDecodeError(path, "a string, an ObjectId or null", doc.get(key)) from None
 
 
@@ -189,24 +189,15 @@ class MessagingCollections:
         with op_deadline(self.timeout):
             return self.templates.find_one({"messageType": message_type, "studyKey": {"$exists": False}})
 
-    def queue_once(self, doc: Mapping[str, Any]) -> bool:
-        """Insert with a pre-assigned `_id`; False if a crashed earlier attempt already queued it."""
-        with op_deadline(self.timeout):
-            try:
-                self.outgoing.insert_one(dict(doc))
-                return True
-            except DuplicateKeyError:
-                return False
-
     def queue_many_once(self, docs: list[Mapping[str, Any]]) -> dict[int, str]:
-        """`queue_once` for many emails in one call; returns the failures (index -> reason).
+        """Insert emails with pre-assigned `_id`s in one call; returns the failures (index -> reason).
 
         A duplicate `_id` is a crashed earlier attempt's email, already queued: not an error."""
         with op_deadline(self.timeout):
             return insert_unordered(self.outgoing, docs).errors
 
     def sent_since(self, since_by_user: Mapping[str, int], message_type: str) -> set[str]:
-        """`was_sent_since` for many users in one query: the user ids with such an email sent after their time."""
+        """The user ids the messaging job already sent (and removed) such an email after their time, in one query."""
         if not since_by_user:
             return set()
         earliest = datetime.fromtimestamp(min(since_by_user.values()), UTC)
@@ -231,15 +222,3 @@ class MessagingCollections:
             if sent_at >= datetime.fromtimestamp(since_by_user[user_id], UTC):
                 out.add(user_id)
         return out
-
-    def was_sent_since(self, user_id: str, message_type: str, since_unix: int) -> bool:
-        """Whether the messaging job already sent (and removed) such an email after `since_unix`."""
-        since = datetime.fromtimestamp(since_unix, UTC)
-        with op_deadline(self.timeout):
-            return (
-                self.sent.find_one(
-                    {"userId": user_id, "messageType": message_type, "sentAt": {"$gte": since}},
-                    projection={"_id": 1},
-                )
-                is not None
-            )

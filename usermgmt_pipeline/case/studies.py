@@ -23,9 +23,10 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, InvalidName, OperationFailure
 
 from usermgmt_pipeline.case.bulk import insert_unordered, write_unordered
-from usermgmt_pipeline.case.connections import op_deadline
-from usermgmt_pipeline.case.go_decode import GoDecodeError, go_bool, go_string
+from usermgmt_pipeline.case.connections import CaseDatabases, op_deadline
+from usermgmt_pipeline.case.document_fields import GoDecodeError, go_bool, go_string
 from usermgmt_pipeline.case.id_mapping import StudyIdentity
+from usermgmt_pipeline.errors import CaseDataError
 
 ID_MAP = "confidential-id-map"
 # The per-study collections, `<studyKey><suffix>` (docs/case-data.md §3.8-3.13, §4.5).
@@ -54,7 +55,7 @@ class Study:
         return StudyIdentity(self.key, self.secret_key, self.id_mapping_method)
 
 
-class StudyDecodeError(ValueError):
+class StudyDecodeError(CaseDataError):
     pass
 
 
@@ -62,7 +63,7 @@ def decode_study(doc: Mapping[str, Any]) -> Study:
     try:
         configs = doc.get("configs") or {}
         if not isinstance(configs, Mapping):
-            raise GoDecodeError("configs", "a document", configs)
+            raise GoDecodeError.mismatch("configs", "a document", configs)
         study = Study(
             key=go_string(doc, "key", "key"),
             secret_key=go_string(doc, "secretKey", "secretKey"),
@@ -99,7 +100,7 @@ def decode_study_for_erasure(doc: Mapping[str, Any]) -> tuple[Study, str]:
     try:
         configs = doc.get("configs") or {}
         if not isinstance(configs, Mapping):
-            raise GoDecodeError("configs", "a document", configs)
+            raise GoDecodeError.mismatch("configs", "a document", configs)
         secret_key = go_string(doc, "secretKey", "secretKey")
         method = go_string(configs, "idMappingMethod", "configs.idMappingMethod")
     except GoDecodeError as exc:
@@ -113,10 +114,19 @@ class StudyCollections:
         self.timeout = op_timeout_s
         self.id_map = db[ID_MAP]
 
+    @classmethod
+    def of_instance(cls, dbs: CaseDatabases, instance_id: str) -> StudyCollections:
+        """The instance's `<p><iid>_studyDB` under the `study_db` connection's own operation timeout."""
+        return cls(dbs.study_db(instance_id), dbs.timeout_s("study_db"))
+
     def studies(self, status: str = "") -> list[Mapping[str, Any]]:
         """Raw `study-infos` documents; `status` "" means all studies (profile deletion uses all)."""
         with op_deadline(self.timeout):
             return list(self.db["study-infos"].find({"status": status} if status else {}))
+
+    def active_study_keys(self) -> list[str]:
+        """The keys of the active studies, sorted; a study without a key names nothing and is left out."""
+        return sorted({str(doc.get("key")) for doc in self.studies("active") if doc.get("key")})
 
     def current_rules_document(self, study_key: str) -> Mapping[str, Any] | None:
         """The latest upload (`uploadedAt` descending) of the study's rules."""

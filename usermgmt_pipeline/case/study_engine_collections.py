@@ -19,14 +19,23 @@ from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from usermgmt_pipeline.go_unmarshal import GoDecodeError, bson_int_value
 from usermgmt_pipeline.studyengine.errors import StudyEngineError
 from usermgmt_pipeline.studyengine.event import SurveyResponse
-from usermgmt_pipeline.studyengine.godecode import bson_int_value
 from usermgmt_pipeline.studyengine.store import StudyVariable
 
 STUDY_CODE_LISTS = "studyCodeLists"
 STUDY_COUNTERS = "studyCounters"
 STUDY_VARIABLES = "studyVariables"
+
+
+@contextmanager
+def _as_engine_error() -> Iterator[None]:
+    """A stored value Go's driver would not decode is, to Go's engine, an ordinary error a rule can handle."""
+    try:
+        yield
+    except GoDecodeError as exc:
+        raise StudyEngineError(str(exc)) from exc
 
 
 class MongoStudyEngineStore:
@@ -60,7 +69,8 @@ class MongoStudyEngineStore:
         with self._operation("reading survey responses"):
             collection.count_documents(query)  # Go counts first for its pagination info
             documents = list(collection.find(query, sort=[("arrivedAt", -1)], skip=0, limit=limit))
-        return [SurveyResponse.from_bson(document) for document in documents]
+        with _as_engine_error():
+            return [SurveyResponse.from_bson(document) for document in documents]
 
     # ------------------------------------------------------------ confidential responses, messages
 
@@ -120,7 +130,8 @@ class MongoStudyEngineStore:
             document = self._db[STUDY_COUNTERS].find_one({"studyKey": study_key, "scope": scope})
         if document is None:
             return 0
-        return bson_int_value(document.get("value"), "value")
+        with _as_engine_error():
+            return bson_int_value(document.get("value"), "value")
 
     def increment_study_counter(self, study_key: str, scope: str) -> int:
         with self._operation("incrementing study counter"):
@@ -130,7 +141,8 @@ class MongoStudyEngineStore:
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
-        return bson_int_value(document.get("value") if document else None, "value")
+        with _as_engine_error():
+            return bson_int_value(document.get("value") if document else None, "value")
 
     def reset_study_counter(self, study_key: str, scope: str) -> None:
         with self._operation("resetting study counter"):

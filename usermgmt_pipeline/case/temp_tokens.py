@@ -15,7 +15,6 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
 
 from usermgmt_pipeline.case.bulk import insert_unordered
 from usermgmt_pipeline.case.connections import op_deadline
@@ -67,20 +66,8 @@ class TempTokens:
         self.collection = db["temp-tokens"]
         self.timeout = op_timeout_s
 
-    def insert_once(self, doc: Mapping[str, Any]) -> str:
-        """Insert a token with a pre-assigned `_id`; on a rerun return the token already stored under it."""
-        with op_deadline(self.timeout):
-            try:
-                self.collection.insert_one(dict(doc))
-                return str(doc["token"])
-            except DuplicateKeyError:
-                existing = self.collection.find_one({"_id": doc["_id"]}, projection={"token": 1})
-        if existing is None:
-            raise RuntimeError("temp token insert collided on token string; retry")
-        return str(existing["token"])
-
     def insert_many_once(self, docs: list[Mapping[str, Any]]) -> list[str | Exception]:
-        """`insert_once` for many tokens in at most two calls; per document its token string, or the error.
+        """Insert tokens with pre-assigned `_id`s in at most two calls; per document its token string, or the error.
 
         A duplicate `_id` means a crashed earlier attempt stored it: its token string is read back (one
         `$in` for all of them) and reused, so the email references the token that exists.
@@ -107,7 +94,7 @@ class TempTokens:
         return out
 
     def delete_all_for_users(self, instance_id: str, user_ids: list[str]) -> int:
-        """`delete_all_for_user` (any purpose) for many users in one call."""
+        """Delete every token (any purpose) of these users of the instance, in one call."""
         if not user_ids:
             return 0
         with op_deadline(self.timeout):

@@ -19,7 +19,8 @@ from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
 from usermgmt_pipeline.case.connections import op_deadline
-from usermgmt_pipeline.case.go_decode import GoDecodeError, go_bool, go_int, go_string
+from usermgmt_pipeline.case.document_fields import GoDecodeError, go_bool, go_int, go_string
+from usermgmt_pipeline.errors import CaseDataError
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ USER_PROJECTION = {
 }
 
 
-class UserDecodeError(ValueError):
+class UserDecodeError(CaseDataError):
     def __init__(self, user_id: str, reason: str) -> None:
         super().__init__(f"user {user_id}: {reason}")
         self.user_id = user_id
@@ -83,14 +84,14 @@ def decode_user(doc: Mapping[str, Any]) -> User:
         timestamps = _subdoc(doc, "timestamps")
         raw_profiles = doc.get("profiles")
         if raw_profiles is not None and not isinstance(raw_profiles, list):
-            raise GoDecodeError("profiles", "an array", raw_profiles)
+            raise GoDecodeError.mismatch("profiles", "an array", raw_profiles)
         profiles: list[Profile] = []
         for index, raw in enumerate(raw_profiles or []):
             if not isinstance(raw, Mapping):
-                raise GoDecodeError(f"profiles[{index}]", "a document", raw)
+                raise GoDecodeError.mismatch(f"profiles[{index}]", "a document", raw)
             pid = raw.get("_id")
             if not isinstance(pid, ObjectId):
-                raise GoDecodeError(f"profiles[{index}]._id", "an ObjectId", pid)
+                raise GoDecodeError.mismatch(f"profiles[{index}]._id", "an ObjectId", pid)
             profiles.append(Profile(str(pid), go_bool(raw, "mainProfile", f"profiles[{index}].mainProfile")))
         return User(
             id=user_id,
@@ -115,16 +116,8 @@ def _subdoc(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise GoDecodeError(key, "a document", value)
+        raise GoDecodeError.mismatch(key, "a document", value)
     return value
-
-
-def _by_id_if_selected(user_id: ObjectId, selection: Mapping[str, Any]) -> dict[str, Any]:
-    """`{_id, **selection}` rather than `{$and: [{_id}, selection]}`: the same match, but servers that only
-    push a top-level `_id` down to an index lookup (FerretDB v1 does a full scan otherwise) stay fast."""
-    if "_id" in selection:
-        return {"$and": [{"_id": user_id}, dict(selection)]}
-    return {"_id": user_id, **selection}
 
 
 def _ids_if_selected(user_ids: list[ObjectId], selection: Mapping[str, Any]) -> dict[str, Any]:
@@ -132,6 +125,8 @@ def _ids_if_selected(user_ids: list[ObjectId], selection: Mapping[str, Any]) -> 
 
 
 def _with_id_condition(condition: Any, selection: Mapping[str, Any]) -> dict[str, Any]:
+    """`{_id, **selection}` rather than `{$and: [{_id}, selection]}`: the same match, but servers that only
+    push a top-level `_id` down to an index lookup (FerretDB v1 does a full scan otherwise) stay fast."""
     if "_id" in selection:
         return {"$and": [{"_id": condition}, dict(selection)]}
     return {"_id": condition, **selection}
@@ -334,11 +329,6 @@ class UsersCollections:
             groups = list(self.users.aggregate([{"$group": {"_id": "$account.preferredLanguage"}}]))
         return {str(g["_id"]) for g in groups if isinstance(g["_id"], str | ObjectId)}
 
-    def find_selected(self, user_id: ObjectId, selection: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        """Fresh read of one user, only if it still matches the task's selection."""
-        with op_deadline(self.timeout):
-            return self.users.find_one(_by_id_if_selected(user_id, selection), projection=USER_PROJECTION)
-
     def selected_ids(self, user_ids: list[ObjectId], selection: Mapping[str, Any]) -> set[ObjectId]:
         """Which of `user_ids` still match the task's selection: one `_id` `$in` query."""
         if not user_ids:
@@ -383,16 +373,6 @@ class UsersCollections:
                 for doc in self.users.find({"_id": {"$in": list(user_ids)}}, projection=USER_PROJECTION)
             }
 
-    def set_timestamp_if_selected(
-        self, user_id: ObjectId, selection: Mapping[str, Any], field: str, value: int
-    ) -> bool:
-        """`$set timestamps.<field>` (Int64) only while the user still matches the selection."""
-        with op_deadline(self.timeout):
-            result = self.users.update_one(
-                _by_id_if_selected(user_id, selection), {"$set": {f"timestamps.{field}": Int64(value)}}
-            )
-        return result.matched_count == 1
-
     def delete_many_if_selected(
         self, user_ids: list[ObjectId], selection: Mapping[str, Any]
     ) -> set[ObjectId]:
@@ -433,7 +413,3 @@ class UsersCollections:
             return 0
         with op_deadline(self.timeout):
             return self.renew_tokens.delete_many({"userID": {"$in": list(user_hexes)}}).deleted_count
-
-    def get_raw(self, user_id: ObjectId) -> Mapping[str, Any] | None:
-        with op_deadline(self.timeout):
-            return self.users.find_one({"_id": user_id}, projection=USER_PROJECTION)

@@ -31,6 +31,7 @@ from usermgmt_pipeline.config.yaml_nodes import (
     resolve_plain,
     resolve_scalar,
 )
+from usermgmt_pipeline.errors import UsermgmtError
 
 _SIMPLE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _MIN_INT64, _MAX_INT64 = -(1 << 63), (1 << 63) - 1
@@ -65,7 +66,7 @@ class DecodeContext:
         return self.display.get(loc, fallback)
 
 
-class _Failed(Exception):
+class _Failed(UsermgmtError):
     """A value could not be decoded; its error is already recorded."""
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from usermgmt_pipeline.errors import UsermgmtError
+
 ROOT_PATH = "(root)"
 
 
-class ConfigError(ValueError):
+class ConfigError(UsermgmtError, ValueError):
     """Every problem found in a configuration, as `(dotted key path, message)` pairs.
 
     All problems of a document are reported together so an operator fixes them in one pass.

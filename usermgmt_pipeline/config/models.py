@@ -9,21 +9,12 @@ applied here too, so a config built in code is held to the same rules as one rea
 
 from __future__ import annotations
 
-import logging as stdlib_logging
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from usermgmt_pipeline.config import rules
 from usermgmt_pipeline.config.go_duration import GoDuration
-
-_LOG_LEVELS = {
-    "debug": stdlib_logging.DEBUG,
-    "info": stdlib_logging.INFO,
-    "warn": stdlib_logging.WARNING,
-    "error": stdlib_logging.ERROR,
-}
-_BUILD_INFO_MODES = ("never", "once", "always")
 
 
 def _raise_if_any(errors: list[rules.RuleError]) -> None:
@@ -58,16 +49,6 @@ class LoggingConfig(ConfigModel):
     max_backups: int = 0
     compress_old_logs: bool = False
     include_build_info: str = ""
-
-    @property
-    def effective_level(self) -> int:
-        """The stdlib level; anything but debug/info/warn/error means INFO, as in Go."""
-        return _LOG_LEVELS.get(self.log_level, stdlib_logging.INFO)
-
-    @property
-    def effective_build_info(self) -> str:
-        """never/once/always; any other value means never, as in Go."""
-        return self.include_build_info if self.include_build_info in _BUILD_INFO_MODES else "never"
 
     @model_validator(mode="after")
     def _check(self) -> LoggingConfig:
@@ -220,7 +201,6 @@ class OrchestrationConfig(ConfigModel):
     schedule_timezone: str = "UTC"
     progress_log_every: int = 1000
     dry_run_sample_size: int = 20
-    user_workers: int = 1
     batch_size: int = 500
     journal_retention: GoDuration = GoDuration(720 * 3600 * 10**9)
     audit_retention: GoDuration = GoDuration(9600 * 3600 * 10**9)

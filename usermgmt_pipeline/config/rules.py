@@ -282,15 +282,6 @@ def orchestration_errors(cfg: Any) -> list[RuleError]:
         errors.append((("schedule_timezone",), problem))
     errors += _int_rule(cfg, "progress_log_every", 1, "a progress line is logged every this many users")
     errors += _int_rule(cfg, "dry_run_sample_size", 1, "how many example users a dry run lists")
-    errors += _int_rule(
-        cfg,
-        "user_workers",
-        1,
-        "no longer used (every task works in batches: batch_size); accepted for old configs",
-    )
-    workers = get(cfg, "user_workers")
-    if is_set(workers) and isinstance(workers, int) and workers > 32:
-        errors.append((("user_workers",), "must be at most 32 (each worker holds database connections)"))
     errors += _int_rule(cfg, "batch_size", 1, "how many users each bulk database call covers")
     size = get(cfg, "batch_size")
     if is_set(size) and isinstance(size, int) and size > 10_000:

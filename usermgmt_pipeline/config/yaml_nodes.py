@@ -17,6 +17,8 @@ from typing import Any, cast
 
 import yaml
 
+from usermgmt_pipeline.errors import UsermgmtError
+
 _IMPLICIT_PLAIN = "!usermgmt/implicit-plain"
 _YAML_TAG_PREFIX = "tag:yaml.org,2002:"
 _MAX_INT64 = (1 << 63) - 1
@@ -52,7 +54,7 @@ _ALIAS_RATIO_LOW = 400_000
 _ALIAS_RATIO_HIGH = 4_000_000
 
 
-class YamlSyntaxError(Exception):
+class YamlSyntaxError(UsermgmtError):
     """The text is not a single well-formed YAML document; the message never quotes the source line."""
 
 

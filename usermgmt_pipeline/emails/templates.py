@@ -20,6 +20,7 @@ from usermgmt_pipeline.case.messaging import (
     Translation,
     decode_email_template,
 )
+from usermgmt_pipeline.errors import UsermgmtError
 from usermgmt_pipeline.gotemplate import (
     DEFAULT_LIMITS,
     RenderLimits,
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 
-class EmailTemplateError(ValueError):
+class EmailTemplateError(UsermgmtError, ValueError):
     """The template cannot produce the email Go would produce; the message names instance, type and language."""
 
 

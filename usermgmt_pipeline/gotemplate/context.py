@@ -180,10 +180,6 @@ def is_comment(s: State) -> bool:
     return s in _COMMENT_STATES
 
 
-def is_in_tag(s: State) -> bool:
-    return s in (State.TAG, State.ATTR_NAME, State.AFTER_NAME, State.BEFORE_VALUE, State.ATTR)
-
-
 def is_in_script_literal(s: State) -> bool:
     return s in (State.JS_DQ_STR, State.JS_SQ_STR, State.JS_TMPL_LIT, State.JS_REGEXP)
 

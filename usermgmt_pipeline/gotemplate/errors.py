@@ -1,7 +1,11 @@
 """The one exception type the Go-template port raises."""
 
+from __future__ import annotations
 
-class TemplateRenderError(ValueError):
+from usermgmt_pipeline.errors import UsermgmtError
+
+
+class TemplateRenderError(UsermgmtError, ValueError):
     """A template could not be rendered exactly as Go's ``html/template`` would render it.
 
     Raised both for errors Go itself reports (parse errors, execution errors, escaping errors such as
@@ -16,7 +20,7 @@ class TemplateRenderError(ValueError):
         super().__init__(f"template {template_name!r}: {construct}: {detail}")
 
 
-class GoTemplateError(Exception):
+class GoTemplateError(UsermgmtError):
     """Internal error raised below the public API; converted to :class:`TemplateRenderError`."""
 
     def __init__(self, construct: str, detail: str) -> None:

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from usermgmt_pipeline.errors import UsermgmtError
+
 from .errors import GoTemplateError
 from .escapers import ESCAPERS
 from .gofmt import Value, sprint, sprint_one, sprintf, sprintln, type_name
@@ -88,11 +90,11 @@ class _Variable:
     value: Value
 
 
-class _Break(Exception):
+class _Break(UsermgmtError):
     pass
 
 
-class _Continue(Exception):
+class _Continue(UsermgmtError):
     pass
 
 

@@ -105,10 +105,6 @@ def has_right_trim(s: str, pos: int) -> bool:
     return len(s) - pos >= 2 and is_space(s[pos]) and s[pos + 1] == "-"
 
 
-class LexError(Exception):
-    pass
-
-
 class StateFn(Protocol):
     """Go's ``stateFn``: a state of the lexer returns the next state, or None to stop the machine."""
 

@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from usermgmt_pipeline.errors import UsermgmtError
+
 DAGSTER_HOME_VAR = "DAGSTER_HOME"
 
 
-class DagsterHomeError(RuntimeError):
+class DagsterHomeError(UsermgmtError, RuntimeError):
     """`DAGSTER_HOME` names no usable Dagster instance; the message is one line naming the path."""
 
 

@@ -29,12 +29,6 @@ from usermgmt_pipeline.orchestration.task_assets import MASS_DELETION_GUARD_TAG
 PARTITION_TAG = "dagster/partition"
 
 
-def active_study_keys(case: CaseResource, instance_id: str) -> list[str]:
-    dbs = case.databases()
-    studies = StudyCollections(dbs.study_db(instance_id), dbs.timeout_s("study_db")).studies("active")
-    return sorted({str(doc.get("key")) for doc in studies if doc.get("key")})
-
-
 def build_new_study_sensor(lookup_job: Any, instance_ids: Sequence[str]) -> SensorDefinition:
     @sensor(
         name="new_active_study_sensor",
@@ -50,7 +44,9 @@ def build_new_study_sensor(lookup_job: Any, instance_ids: Sequence[str]) -> Sens
         current: dict[str, list[str]] = {}
         requested = False
         for instance_id in instance_ids:
-            current[instance_id] = active_study_keys(case, instance_id)
+            current[instance_id] = StudyCollections.of_instance(
+                case.databases(), instance_id
+            ).active_study_keys()
             if instance_id not in known:
                 continue  # first sight of this instance: its studies are the baseline, not news
             new = sorted(set(current[instance_id]) - set(known[instance_id]))

@@ -170,10 +170,6 @@ class ReviewBundle:
     def summaries(self) -> list[dict[str, Any]]:
         return [json.loads(text) for text in self._parts(".json")]
 
-    def planned_deletions(self, instance_id: str) -> set[str]:
-        """User ids an earlier task of this instance's run deletes (later tasks would not see them)."""
-        return {r["user_id"] for r in self.rows(instance_id) if r.get("planned_action") == "delete"}
-
     def rebuild(self) -> None:
         """Rewrite users.jsonl, users.csv and index.html from every part."""
         from usermgmt_pipeline.review.page import render_index

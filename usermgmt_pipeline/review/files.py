@@ -21,13 +21,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from usermgmt_pipeline.errors import UsermgmtError
+
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 TEMP_SUFFIX = ".tmp"
 
 
-class ReviewDirError(ValueError):
+class ReviewDirError(UsermgmtError, ValueError):
     """The folder given for the review cannot be used: not a folder, someone else's or open to others,
     a symbolic link, or an existing folder with other content."""
 

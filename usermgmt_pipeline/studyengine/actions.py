@@ -23,11 +23,12 @@ from typing import Any
 
 from bson import Int64, ObjectId
 
+from usermgmt_pipeline.errors import UsermgmtError
+from usermgmt_pipeline.go_unmarshal import GoDecodeError, JSONObject
 from usermgmt_pipeline.studyengine.errors import StudyEngineError, StudyEnginePanic
 from usermgmt_pipeline.studyengine.event import StudyEvent
 from usermgmt_pipeline.studyengine.expressions import ExpressionEvaluator
 from usermgmt_pipeline.studyengine.external import build_payload
-from usermgmt_pipeline.studyengine.godecode import GoDecodeError, JSONObject
 from usermgmt_pipeline.studyengine.goformat import go_format_f, go_format_padded_int
 from usermgmt_pipeline.studyengine.model import Expression, ExpressionArg
 from usermgmt_pipeline.studyengine.participant import AssignedSurvey, Participant, ParticipantMessage
@@ -50,7 +51,7 @@ class ActionData:
     reports: list[Report] = field(default_factory=list)
 
 
-class ActionFailure(Exception):
+class ActionFailure(UsermgmtError):
     """An action error together with the state Go returns alongside it."""
 
     def __init__(self, error: StudyEngineError, state: ActionData) -> None:
@@ -69,10 +70,6 @@ def _action(name: str) -> Callable[[ActionFn], ActionFn]:
         return function
 
     return decorator
-
-
-def action_names() -> list[str]:
-    return sorted(_ACTIONS)
 
 
 def _with_participant(state: ActionData, **changes: Any) -> ActionData:

@@ -9,8 +9,10 @@ fails - but the process survives and the caller can still run its mandatory eras
 
 from __future__ import annotations
 
+from usermgmt_pipeline.errors import UsermgmtError
 
-class StudyEngineError(Exception):
+
+class StudyEngineError(UsermgmtError):
     """A rule, expression, action, store or external-service failure; the message names the culprit."""
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from usermgmt_pipeline.studyengine.godecode import (
+from usermgmt_pipeline.go_unmarshal import (
     bson_document,
     bson_int,
     bson_int_value,

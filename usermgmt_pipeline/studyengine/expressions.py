@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from usermgmt_pipeline.go_unmarshal import GoDecodeError, json_to_interface
 from usermgmt_pipeline.studyengine.calendar_time import (
     MONTH_NAMES,
     iso_week,
@@ -19,7 +20,6 @@ from usermgmt_pipeline.studyengine.calendar_time import (
 )
 from usermgmt_pipeline.studyengine.errors import StudyEngineError, StudyEnginePanic
 from usermgmt_pipeline.studyengine.event import ResponseItem, StudyEvent, SurveyItemResponse
-from usermgmt_pipeline.studyengine.godecode import json_to_interface
 from usermgmt_pipeline.studyengine.goformat import go_parse_float
 from usermgmt_pipeline.studyengine.golayout import format_date_fns
 from usermgmt_pipeline.studyengine.model import Expression, ExpressionArg
@@ -138,10 +138,6 @@ def _register(name: str, *, with_incoming: bool = False) -> Callable[[_F], _F]:
         return function
 
     return decorator
-
-
-def expression_names() -> list[str]:
-    return sorted(_EXPRESSIONS)
 
 
 # ---------------------------------------------------------------- event checks
@@ -799,7 +795,10 @@ def _external_event_eval(ev: ExpressionEvaluator, exp: Expression, ctx: EvalCont
     for key, item in reply.pairs:
         if key == "value":
             value = item
-    result = json_to_interface(value)
+    try:
+        result = json_to_interface(value)
+    except GoDecodeError as exc:
+        raise StudyEngineError(str(exc)) from exc
     if exp.return_type == "float" and not is_float(result):
         raise StudyEnginePanic(f"externalEventEval: returnType float but value is {go_type_name(result)}")
     return result

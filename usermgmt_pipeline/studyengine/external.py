@@ -19,9 +19,9 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
+from usermgmt_pipeline.go_unmarshal import JSONObject, parse_first_json_value
 from usermgmt_pipeline.studyengine.errors import StudyEngineError
 from usermgmt_pipeline.studyengine.event import StudyEvent
-from usermgmt_pipeline.studyengine.godecode import JSONObject, parse_first_json_value
 from usermgmt_pipeline.studyengine.goformat import GoJSONObject, go_json_dumps
 from usermgmt_pipeline.studyengine.participant import Participant
 

@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from usermgmt_pipeline.studyengine.errors import StudyEngineError
-from usermgmt_pipeline.studyengine.godecode import (
+from usermgmt_pipeline.go_unmarshal import (
     GoDecodeError,
     JSONObject,
     bson_document,
@@ -20,6 +19,7 @@ from usermgmt_pipeline.studyengine.godecode import (
     json_struct_fields,
     parse_json_document,
 )
+from usermgmt_pipeline.studyengine.errors import StudyEngineError
 
 
 @dataclass
@@ -51,33 +51,6 @@ class Expression:
     name: str = ""
     return_type: str = ""
     data: list[ExpressionArg] = field(default_factory=list)
-
-
-def string_arg(value: str) -> ExpressionArg:
-    return ExpressionArg(dtype="str", str_value=value)
-
-
-def num_arg(value: float) -> ExpressionArg:
-    return ExpressionArg(dtype="num", num=float(value))
-
-
-def exp_arg(expression: Expression | None) -> ExpressionArg:
-    return ExpressionArg(dtype="exp", exp=expression)
-
-
-def expr(name: str, *args: ExpressionArg | str | float | Expression, return_type: str = "") -> Expression:
-    """Build an expression tersely: ``str`` -> str arg, number -> num arg, Expression -> exp arg."""
-    data: list[ExpressionArg] = []
-    for arg in args:
-        if isinstance(arg, ExpressionArg):
-            data.append(arg)
-        elif isinstance(arg, Expression):
-            data.append(exp_arg(arg))
-        elif isinstance(arg, str):
-            data.append(string_arg(arg))
-        else:
-            data.append(num_arg(arg))
-    return Expression(name=name, return_type=return_type, data=data)
 
 
 # ---------------------------------------------------------------- JSON (encoding/json semantics)

@@ -14,7 +14,7 @@ from typing import Any
 
 from bson import Int64, ObjectId
 
-from usermgmt_pipeline.studyengine.godecode import (
+from usermgmt_pipeline.go_unmarshal import (
     bson_document,
     bson_int,
     bson_int_value,
@@ -160,7 +160,7 @@ class Participant:
 
     @classmethod
     def from_bson(cls, doc: Mapping[str, Any]) -> Participant:
-        """Decode a stored participant; raises ``StudyEngineError`` where the Go driver fails."""
+        """Decode a stored participant; raises ``GoDecodeError`` where the Go driver fails."""
         return cls(
             id=bson_object_id(doc, "_id", "_id"),
             participant_id=bson_string(doc, "participantID", "participantID"),

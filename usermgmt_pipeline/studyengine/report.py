@@ -7,7 +7,7 @@ from typing import Any
 
 from bson import Int64
 
-from usermgmt_pipeline.studyengine.godecode import (
+from usermgmt_pipeline.go_unmarshal import (
     json_int64,
     json_list,
     json_string,

@@ -12,8 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
+from usermgmt_pipeline.go_unmarshal import INT64_MAX, INT64_MIN
 
 
 @dataclass(frozen=True)

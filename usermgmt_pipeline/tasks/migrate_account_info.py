@@ -21,6 +21,7 @@ from usermgmt_pipeline.case.id_mapping import (
 )
 from usermgmt_pipeline.case.studies import Study
 from usermgmt_pipeline.case.users import User
+from usermgmt_pipeline.errors import UsermgmtError
 from usermgmt_pipeline.studyengine import Participant
 from usermgmt_pipeline.tasks import selection
 from usermgmt_pipeline.tasks.checkpoints import Step
@@ -33,7 +34,7 @@ from usermgmt_pipeline.tasks.results import Outcome, TaskResult
 TASK = "migrate_account_info"
 
 
-class MigrationError(RuntimeError):
+class MigrationError(UsermgmtError, RuntimeError):
     """Some of a user's participants could not be migrated (the others were)."""
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from usermgmt_pipeline.case.go_decode import GoDecodeError, go_int
+from usermgmt_pipeline.case.document_fields import GoDecodeError, go_int
 from usermgmt_pipeline.case.journal import UNFINISHED_NOTICE, JournalEntry, State
 from usermgmt_pipeline.case.temp_tokens import new_token, token_document
 from usermgmt_pipeline.case.users import User

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from usermgmt_pipeline.errors import UsermgmtError
+
 
 @dataclass
 class TaskResult:
@@ -59,7 +61,7 @@ class Outcome:
 DONE = Outcome()
 
 
-class TaskFailedError(RuntimeError):
+class TaskFailedError(UsermgmtError, RuntimeError):
     """The instance's task could not finish (cursor died, preflight failed, guard tripped).
 
     Carries the partial result so the operator sees how far it got; a rerun completes the rest.

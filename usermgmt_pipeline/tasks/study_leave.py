@@ -23,6 +23,7 @@ from pymongo.errors import PyMongoError
 
 from usermgmt_pipeline.case.id_mapping import ParticipantIds, compute_participant_ids
 from usermgmt_pipeline.case.studies import Study, StudyCollections
+from usermgmt_pipeline.go_unmarshal import GoDecodeError
 from usermgmt_pipeline.studyengine import (
     ExternalServiceSettings,
     Participant,
@@ -30,7 +31,6 @@ from usermgmt_pipeline.studyengine import (
     StudyEvent,
     parse_rules,
 )
-from usermgmt_pipeline.studyengine.godecode import GoDecodeError
 from usermgmt_pipeline.tasks.iteration import database_unavailable
 
 STATUS_ACCOUNT_DELETED = "accountDeleted"

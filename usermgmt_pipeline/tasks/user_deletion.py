@@ -41,6 +41,7 @@ from bson import ObjectId
 from usermgmt_pipeline.case.journal import UNFINISHED_DELETION, JournalEntry, State
 from usermgmt_pipeline.case.studies import Study, StudyDecodeError, decode_study_for_erasure
 from usermgmt_pipeline.case.users import User
+from usermgmt_pipeline.errors import UsermgmtError
 from usermgmt_pipeline.tasks.batch_flow import EmailToQueue, emails_queued, queue_emails_once, run_batch
 from usermgmt_pipeline.tasks.checkpoints import Step
 from usermgmt_pipeline.tasks.context import TaskContext, ids_only
@@ -49,7 +50,7 @@ from usermgmt_pipeline.tasks.results import DONE, Outcome
 from usermgmt_pipeline.tasks.study_erasure import Erasure, erase_studies
 
 
-class PartialErasureError(RuntimeError):
+class PartialErasureError(UsermgmtError, RuntimeError):
     """The user is deleted and notified, but some study's data could not be erased yet (retried every run)."""
 
 

@@ -10,9 +10,11 @@ from pydantic import SecretStr
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
+from devtools.local_mongo import LocalMongoServer
 from usermgmt_pipeline.case.connections import (
     CaseDatabases,
     CredentialError,
+    DatabaseConnectionError,
     build_uri,
     client_kwargs,
     decode_credentials,
@@ -20,7 +22,6 @@ from usermgmt_pipeline.case.connections import (
     make_client,
 )
 from usermgmt_pipeline.config import DBConfig, DBConfigs
-from usermgmt_pipeline.devtools.local_mongo import LocalMongoServer
 
 ENCODED_PASSWORD = "p+ss%40w%3Ard%2F%2541"  # what an operator must write for the password p+ss@w:rd/%41
 PLAIN_PASSWORD = "p+ss@w:rd/%41"
@@ -155,11 +156,12 @@ def test_real_connection_with_the_percent_encoded_password(auth_mongo_server: Lo
 def test_wrong_password_fails_the_ping_without_leaking_it(auth_mongo_server: LocalMongoServer) -> None:
     cfg = db_config(host_of(auth_mongo_server.uri), "case-admin", "Wr0ngPassw0rd")
 
-    with pytest.raises(ConnectionError) as caught:
+    with pytest.raises(DatabaseConnectionError) as caught:
         make_client(cfg, "study_db")
 
     assert "could not connect to study_db" in str(caught.value)
     assert "Wr0ngPassw0rd" not in str(caught.value)
+    assert not isinstance(caught.value, OSError)
 
 
 def test_the_password_is_not_in_the_client_repr_or_uri(auth_mongo_server: LocalMongoServer) -> None:

@@ -54,17 +54,19 @@ def test_outgoing_email_round_trips_with_the_go_shape(mongo_client: MongoClient,
     messaging = MessagingCollections(db, 5)
     doc_id = ObjectId()
 
-    assert messaging.queue_once(
-        outgoing_email_document(
-            doc_id=doc_id,
-            message_type="account-deleted",
-            user_id="65a1b2c3d4e5f60718293a4b",
-            to="user@example.com",
-            subject="Bye",
-            header_overrides=None,
-            content="<p>bye</p>",
-            added_at=int(datetime.now(UTC).timestamp()),
-        )
+    assert not messaging.queue_many_once(
+        [
+            outgoing_email_document(
+                doc_id=doc_id,
+                message_type="account-deleted",
+                user_id="65a1b2c3d4e5f60718293a4b",
+                to="user@example.com",
+                subject="Bye",
+                header_overrides=None,
+                content="<p>bye</p>",
+                added_at=int(datetime.now(UTC).timestamp()),
+            )
+        ]
     )
 
     stored = db["outgoing-emails"].find_one({"_id": doc_id})
@@ -77,7 +79,7 @@ def test_outgoing_email_round_trips_with_the_go_shape(mongo_client: MongoClient,
     assert raw["cursor"]["firstBatch"][0]["sentAt"].year == 1
 
 
-def test_queue_once_is_idempotent_per_id(mongo_client: MongoClient, db_prefix: str) -> None:
+def test_queueing_is_idempotent_per_id(mongo_client: MongoClient, db_prefix: str) -> None:
     db = mongo_client[f"{db_prefix}inst_messageDB"]
     messaging = MessagingCollections(db, 5)
     doc = outgoing_email_document(
@@ -91,8 +93,8 @@ def test_queue_once_is_idempotent_per_id(mongo_client: MongoClient, db_prefix: s
         added_at=1,
     )
 
-    assert messaging.queue_once(doc) is True
-    assert messaging.queue_once(doc) is False
+    assert messaging.queue_many_once([doc]) == {}
+    assert messaging.queue_many_once([doc]) == {}  # the rerun of a crashed attempt: already queued
     assert db["outgoing-emails"].count_documents({}) == 1
 
 
@@ -110,7 +112,7 @@ def test_header_overrides_are_re_encoded_like_the_go_struct(
         content="c",
         added_at=1,
     )
-    MessagingCollections(db, 5).queue_once(doc)
+    assert MessagingCollections(db, 5).queue_many_once([doc]) == {}
 
     stored = db["outgoing-emails"].find_one({})
     assert stored["headerOverrides"] == {
@@ -137,7 +139,7 @@ def test_only_a_template_without_study_key_is_global(mongo_client: MongoClient, 
     assert found is not None and found["_id"] == global_one["_id"]
 
 
-def test_was_sent_since_looks_at_sent_emails_of_that_user_and_type(
+def test_sent_since_looks_at_sent_emails_of_that_user_and_type(
     mongo_client: MongoClient, db_prefix: str
 ) -> None:
     db = mongo_client[f"{db_prefix}inst_messageDB"]
@@ -146,7 +148,7 @@ def test_was_sent_since_looks_at_sent_emails_of_that_user_and_type(
         {"userId": "u1", "messageType": "registration", "sentAt": datetime.fromtimestamp(2000, UTC)}
     )
 
-    assert messaging.was_sent_since("u1", "registration", 1999)
-    assert not messaging.was_sent_since("u1", "registration", 2001)
-    assert not messaging.was_sent_since("u2", "registration", 1999)
-    assert not messaging.was_sent_since("u1", "account-inactivity", 1999)
+    assert messaging.sent_since({"u1": 1999}, "registration") == {"u1"}
+    assert messaging.sent_since({"u1": 2001}, "registration") == set()
+    assert messaging.sent_since({"u2": 1999}, "registration") == set()
+    assert messaging.sent_since({"u1": 1999}, "account-inactivity") == set()

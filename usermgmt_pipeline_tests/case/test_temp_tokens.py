@@ -60,16 +60,18 @@ def test_document_written_has_the_go_shape_and_types(mongo_client: MongoClient, 
     tokens = TempTokens(mongo_client[f"{db_prefix}global-infos"], 5)
     doc_id = ObjectId()
     before = datetime.now(UTC)
-    token = tokens.insert_once(
-        token_document(
-            doc_id=doc_id,
-            token=new_token(),
-            purpose=PURPOSE_CONTACT_VERIFICATION,
-            user_id="65a1b2c3d4e5f60718293a4b",
-            instance_id="inst",
-            email="a+b@example.com",
-            ttl_ns=48 * HOUR_NS,
-        )
+    (token,) = tokens.insert_many_once(
+        [
+            token_document(
+                doc_id=doc_id,
+                token=new_token(),
+                purpose=PURPOSE_CONTACT_VERIFICATION,
+                user_id="65a1b2c3d4e5f60718293a4b",
+                instance_id="inst",
+                email="a+b@example.com",
+                ttl_ns=48 * HOUR_NS,
+            )
+        ]
     )
 
     stored = mongo_client[f"{db_prefix}global-infos"]["temp-tokens"].find_one({"_id": doc_id})
@@ -86,26 +88,29 @@ def test_document_written_has_the_go_shape_and_types(mongo_client: MongoClient, 
     assert stored["instanceID"] == "inst"
 
 
-def test_insert_once_returns_the_stored_token_on_a_rerun(mongo_client: MongoClient, db_prefix: str) -> None:
+def test_inserting_returns_the_stored_token_on_a_rerun(mongo_client: MongoClient, db_prefix: str) -> None:
     tokens = TempTokens(mongo_client[f"{db_prefix}global-infos"], 5)
     doc_id = ObjectId()
 
-    def attempt() -> str:
-        return tokens.insert_once(
-            token_document(
-                doc_id=doc_id,
-                token=new_token(),
-                purpose=PURPOSE_INACTIVE_USER_NOTIFICATION,
-                user_id="u1",
-                instance_id="inst",
-                email="x@example.com",
-                ttl_ns=HOUR_NS,
-            )
+    def attempt() -> str | Exception:
+        (token,) = tokens.insert_many_once(
+            [
+                token_document(
+                    doc_id=doc_id,
+                    token=new_token(),
+                    purpose=PURPOSE_INACTIVE_USER_NOTIFICATION,
+                    user_id="u1",
+                    instance_id="inst",
+                    email="x@example.com",
+                    ttl_ns=HOUR_NS,
+                )
+            ]
         )
+        return token
 
     first, second = attempt(), attempt()
 
-    assert first == second
+    assert isinstance(first, str) and first == second
     assert mongo_client[f"{db_prefix}global-infos"]["temp-tokens"].count_documents({}) == 1
 
 

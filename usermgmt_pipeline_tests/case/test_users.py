@@ -64,13 +64,15 @@ def test_conditional_timestamp_update_writes_int64_only_while_selected(
     db["users"].insert_one(doc)
     selected = {"account.accountConfirmedAt": Int64(0)}
 
-    assert users.set_timestamp_if_selected(doc["_id"], selected, "reminderToConfirmSentAt", 1234)
+    assert users.set_timestamp_many_if_selected([doc["_id"]], selected, "reminderToConfirmSentAt", 1234) == {
+        doc["_id"]
+    }
     stored = db["users"].find_one({"_id": doc["_id"]})
     assert stored["timestamps"]["reminderToConfirmSentAt"] == 1234
     assert isinstance(stored["timestamps"]["reminderToConfirmSentAt"], Int64)
 
     db["users"].update_one({"_id": doc["_id"]}, {"$set": {"account.accountConfirmedAt": Int64(99)}})
-    assert not users.set_timestamp_if_selected(doc["_id"], selected, "reminderToConfirmSentAt", 5678)
+    assert not users.set_timestamp_many_if_selected([doc["_id"]], selected, "reminderToConfirmSentAt", 5678)
     assert db["users"].find_one({"_id": doc["_id"]})["timestamps"]["reminderToConfirmSentAt"] == 1234
 
 

@@ -28,7 +28,7 @@ TASK_KEYS = (
 )
 ORCHESTRATION_KEYS = (
     "operator_emails, max_deletion_share, min_guarded_orphan_entries, schedule_cron, schedule_timezone, progress_log_every, "
-    "dry_run_sample_size, user_workers, batch_size, journal_retention, audit_retention, report_dir, "
+    "dry_run_sample_size, batch_size, journal_retention, audit_retention, report_dir, "
     "instance_lease, account_hash_key"
 )
 BAD_ID = (
@@ -541,18 +541,10 @@ CASES = [
         ],
     ),
     # orchestration (our key)
+    # the threads it sized were replaced by batches before any release: an unknown key like any other
     (
-        setting("orchestration", "user_workers", value=0),
-        [
-            (
-                "orchestration.user_workers",
-                "must be greater than 0 (no longer used (every task works in batches: batch_size); accepted for old configs)",
-            )
-        ],
-    ),
-    (
-        setting("orchestration", "user_workers", value=64),
-        [("orchestration.user_workers", "must be at most 32 (each worker holds database connections)")],
+        setting("orchestration", "user_workers", value=1),
+        [("orchestration.user_workers", f"unknown key; allowed keys: {ORCHESTRATION_KEYS}")],
     ),
     (
         setting("orchestration", "batch_size", value=0),

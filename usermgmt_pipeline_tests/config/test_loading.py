@@ -16,6 +16,7 @@ from usermgmt_pipeline.config import (
     load_config,
     load_config_from_env,
 )
+from usermgmt_pipeline.logging_setup import build_info_mode, go_level
 from usermgmt_pipeline_tests.config.configs import (
     load_dict,
     load_text,
@@ -89,7 +90,7 @@ run_tasks:
 def test_seed_example_config_loads_with_seed_spellings() -> None:
     cfg = load_config(SEED_CONFIG, env={})
     assert cfg.instance_ids == ["default", "research_instance", "pilot_study"]
-    assert cfg.logging.effective_build_info == "once"
+    assert build_info_mode(cfg.logging.include_build_info) == "once"
     assert cfg.logging.max_size == 100
     assert cfg.db_configs.study_db.timeout == 30
     assert cfg.db_configs.study_db.username.get_secret_value() == "<env var STUDY_DB_USERNAME>"
@@ -142,8 +143,8 @@ def test_go_spelling_config_with_anchors_merges_and_yaml11_booleans_loads() -> N
         "generate_profile_id_lookup",
         "migrate_account_info",
     ]
-    assert cfg.logging.effective_level == logging.DEBUG
-    assert cfg.logging.effective_build_info == "always"
+    assert go_level(cfg.logging.log_level) == logging.DEBUG
+    assert build_info_mode(cfg.logging.include_build_info) == "always"
 
 
 @pytest.mark.parametrize(
@@ -161,7 +162,7 @@ def test_go_spelling_config_with_anchors_merges_and_yaml11_booleans_loads() -> N
 def test_log_level_keeps_gos_lenient_meaning(level: str, expected: int) -> None:
     config = valid_config()
     config["logging"] = {"log_level": level}
-    assert load_dict(config).logging.effective_level == expected
+    assert go_level(load_dict(config).logging.log_level) == expected
 
 
 @pytest.mark.parametrize(
@@ -170,7 +171,7 @@ def test_log_level_keeps_gos_lenient_meaning(level: str, expected: int) -> None:
 def test_include_build_info_other_values_mean_never(mode: str, expected: str) -> None:
     config = valid_config()
     config["logging"] = {"include_build_info": mode}
-    assert load_dict(config).logging.effective_build_info == expected
+    assert build_info_mode(load_dict(config).logging.include_build_info) == expected
 
 
 @pytest.mark.parametrize(

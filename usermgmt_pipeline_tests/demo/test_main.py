@@ -1,4 +1,4 @@
-"""`python -m usermgmt_pipeline.demo`: arguments are parsed before anything starts (issue 22: `--help` reseeded
+"""`python -m devtools.demo`: arguments are parsed before anything starts (issue 22: `--help` reseeded
 the demo databases and ran the whole job)."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from usermgmt_pipeline.devtools.local_mongo import REPO_ROOT
+from devtools.local_mongo import REPO_ROOT
 
 
 def run_demo(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("CONFIG_FILE_PATH", "DAGSTER_HOME")}
     return subprocess.run(
-        [sys.executable, "-m", "usermgmt_pipeline.demo", *args],
+        [sys.executable, "-m", "devtools.demo", *args],
         cwd=tmp_path,
         env={**env, "DAGSTER_DISABLE_TELEMETRY": "1"},
         capture_output=True,
@@ -35,7 +35,7 @@ def test_help_prints_the_modes_and_starts_nothing(tmp_path: Path) -> None:
     before = _demo_data()
     done = run_demo("--help", tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("usage: python -m usermgmt_pipeline.demo")
+    assert done.stdout.startswith("usage: python -m devtools.demo")
     for mode in ("run", "serve-db", "serve-ui"):
         assert f"    {mode} " in done.stdout
     assert "seeded" not in done.stdout and "FerretDB with the demo data" not in done.stdout

@@ -10,10 +10,10 @@ import pytest
 from dagster import DagsterInstance
 from pymongo import MongoClient
 
+from devtools.local_mongo import LocalMongoServer
 from usermgmt_pipeline.case.connections import DB_KEYS
 from usermgmt_pipeline.config import load_config
 from usermgmt_pipeline.config import loader as config_loader
-from usermgmt_pipeline.devtools.local_mongo import LocalMongoServer
 from usermgmt_pipeline.orchestration.build import USER_MANAGEMENT_JOB, build_definitions
 from usermgmt_pipeline_tests.orchestration.conftest import INSTANCES
 from usermgmt_pipeline_tests.orchestration.helpers import (

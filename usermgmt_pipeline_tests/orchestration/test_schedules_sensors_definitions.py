@@ -19,7 +19,7 @@ from dagster import (
 from pymongo import MongoClient
 
 from usermgmt_pipeline.config import ConfigError, load_config
-from usermgmt_pipeline.demo.__main__ import DEMO_CONFIG
+from usermgmt_pipeline.demo import DEMO_CONFIG
 from usermgmt_pipeline.demo.documents import study_document
 from usermgmt_pipeline.orchestration.build import (
     LOOKUP_JOB,

@@ -60,7 +60,6 @@ def config_yaml(
     max_deletion_share: float = 0.10,
     smtp_url: str = "http://127.0.0.1:9",
     operator_emails: str = "[]",
-    user_workers: int = 1,
     batch_size: int = 500,
 ) -> str:
     """A complete, valid config document for one local server and prefix (every task enabled)."""
@@ -118,7 +117,6 @@ def config_yaml(
             orchestration:
               max_deletion_share: {max_deletion_share}
               operator_emails: {operator_emails}
-              user_workers: {user_workers}
               batch_size: {batch_size}
               instance_lease: "{INSTANCE_LEASE_S}s"
             """

@@ -40,6 +40,7 @@ CRASH_POINTS: list[tuple[str, str]] = [
     ("clean_up_unverified_users", "delete:study-rules-evaluated:2"),
     ("clean_up_unverified_users", "delete:study-rules-evaluated:4"),
     ("clean_up_unverified_users", "delete:study-erased"),
+    ("clean_up_unverified_users", "delete:study-erased:3"),
     ("clean_up_unverified_users", "delete:study-erased:6"),
     ("clean_up_unverified_users", "delete:tokens-deleted"),
     ("clean_up_unverified_users", "delete:email-queued"),
@@ -51,6 +52,7 @@ CRASH_POINTS: list[tuple[str, str]] = [
     ("handle_inactive_users", "notify:journal-opened"),
     ("handle_inactive_users", "notify:token-inserted"),
     ("handle_inactive_users", "notify:email-queued:2"),
+    ("handle_inactive_users", "notify:email-queued:3"),
     ("handle_inactive_users", "notify:user-updated:3"),
     ("handle_inactive_users", "delete:journal-opened"),
     ("handle_inactive_users", "delete:user-deleted"),
@@ -165,59 +167,6 @@ def test_two_kills_in_a_row_then_a_rerun_still_end_in_the_uninterrupted_state(
         crashed = run_worker(config, task, NOW_NS, crash_at=crash_at)
         assert crashed.returncode == -9, f"no kill at {crash_at}: {crashed.stderr[-2000:]}"
     results = run_task(config, task, NOW_NS)
-    assert all(r.failed == 0 for r in results), [r.failure_reasons for r in results]
-    _invariants(mongo_client, prefix)
-    assert_same_state(snapshot(mongo_client, prefix), expected)
-
-
-PARALLEL_TASKS = (
-    "clean_up_unverified_users",
-    "send_reminder_to_confirm_accounts",
-    "handle_inactive_users",
-    "migrate_account_info",
-)
-
-
-@pytest.mark.parametrize("task", PARALLEL_TASKS)
-def test_four_user_workers_end_in_the_same_state_as_one(
-    task: str,
-    baseline: Callable[[str], dict[str, list[str]]],
-    cloned_instance: Callable[..., tuple[str, Path]],
-    mongo_client: MongoClient,
-) -> None:
-    """`orchestration.user_workers` only overlaps different users: the result equals the one-by-one run."""
-    expected = baseline(task)
-    prefix, config = cloned_instance(user_workers=4)
-
-    results = run_task(config, task, NOW_NS)
-
-    assert all(r.failed == 0 for r in results), [r.failure_reasons for r in results]
-    assert sum(r.done for r in results) > 0
-    _invariants(mongo_client, prefix)
-    assert_same_state(snapshot(mongo_client, prefix), expected)
-
-
-@pytest.mark.parametrize(
-    ("task", "crash_at"),
-    [
-        ("clean_up_unverified_users", "delete:study-erased:3"),
-        ("handle_inactive_users", "notify:email-queued:3"),
-    ],
-)
-def test_a_kill_while_four_workers_run_then_a_rerun_ends_in_the_uninterrupted_state(
-    task: str,
-    crash_at: str,
-    baseline: Callable[[str], dict[str, list[str]]],
-    cloned_instance: Callable[..., tuple[str, Path]],
-    mongo_client: MongoClient,
-) -> None:
-    expected = baseline(task)
-    prefix, config = cloned_instance(user_workers=4)
-
-    crashed = run_worker(config, task, NOW_NS, crash_at=crash_at)
-    assert crashed.returncode == -9, f"the worker did not die at {crash_at}: {crashed.stderr[-2000:]}"
-    results = run_task(config, task, NOW_NS)
-
     assert all(r.failed == 0 for r in results), [r.failure_reasons for r in results]
     _invariants(mongo_client, prefix)
     assert_same_state(snapshot(mongo_client, prefix), expected)

@@ -19,11 +19,11 @@ from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from devtools.local_mongo import LocalMongoServer, restart, start_ferretdb
 from usermgmt_pipeline.case.connections import CaseDatabases
 from usermgmt_pipeline.config import load_config
 from usermgmt_pipeline.demo.documents import user_document
 from usermgmt_pipeline.demo.seed import seed_instance
-from usermgmt_pipeline.devtools.local_mongo import LocalMongoServer, restart, start_ferretdb
 from usermgmt_pipeline.tasks.checkpoints import StepHooks, install_checkpoint_hook
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.registry import TASKS

@@ -18,8 +18,8 @@ from urllib.parse import quote
 import pytest
 from pymongo import MongoClient
 
+from devtools.local_mongo import LocalMongoServer
 from usermgmt_pipeline.demo.seed import seed_instance
-from usermgmt_pipeline.devtools.local_mongo import LocalMongoServer
 from usermgmt_pipeline.tasks.registry import TASKS
 from usermgmt_pipeline_tests.reliability.conftest import NOW_NS, NOW_S
 from usermgmt_pipeline_tests.reliability.harness import (

@@ -7,9 +7,10 @@ import pytest
 from usermgmt_pipeline.studyengine import StudyEngine, StudyEngineError, StudyEvent
 from usermgmt_pipeline.studyengine.actions import SEND_MESSAGE_NOW_UNSUPPORTED, ActionData, ActionFailure
 from usermgmt_pipeline.studyengine.event import SurveyResponse
-from usermgmt_pipeline.studyengine.model import Expression, expr
+from usermgmt_pipeline.studyengine.model import Expression
 from usermgmt_pipeline.studyengine.participant import Participant, ParticipantMessage
 from usermgmt_pipeline.studyengine.report import Report, ReportData
+from usermgmt_pipeline_tests.studyengine.builders import expr
 from usermgmt_pipeline_tests.studyengine.conftest import FIXED_NOW, fixed_clock
 
 E = expr

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from bson import Int64, ObjectId
 
+from usermgmt_pipeline.go_unmarshal import GoDecodeError
 from usermgmt_pipeline.studyengine import (
     Participant,
     Report,
@@ -104,9 +105,9 @@ def test_participant_bson_round_trip_matches_go_save() -> None:
 
 
 def test_participant_decode_errors_like_go() -> None:
-    with pytest.raises(StudyEngineError):
+    with pytest.raises(GoDecodeError, match="enteredAt"):
         Participant.from_bson({"enteredAt": 1.5})
-    with pytest.raises(StudyEngineError):
+    with pytest.raises(GoDecodeError, match=r"flags\.a"):
         Participant.from_bson({"flags": {"a": 1}})
 
 

@@ -9,9 +9,15 @@ from bson import Int64
 from pymongo.database import Database
 
 from usermgmt_pipeline.case.study_engine_collections import MongoStudyEngineStore
-from usermgmt_pipeline.studyengine import Participant, StudyEngine, StudyEngineError, StudyEvent
+from usermgmt_pipeline.studyengine import (
+    Participant,
+    StudyEngine,
+    StudyEngineError,
+    StudyEnginePanic,
+    StudyEvent,
+)
 from usermgmt_pipeline.studyengine.actions import ActionData
-from usermgmt_pipeline.studyengine.model import expr
+from usermgmt_pipeline_tests.studyengine.builders import expr
 from usermgmt_pipeline_tests.studyengine.conftest import evaluate, fixed_clock
 
 E = expr
@@ -239,3 +245,17 @@ def test_driver_error_on_confidential_delete_is_a_normal_error(mongo_client, db_
     with pytest.raises(StudyEngineError, match="deleting confidential responses failed"):
         store.delete_confidential_responses("s1", "cid", "")
     dead.close()
+
+
+def test_stored_values_go_cannot_decode_reach_the_rules_as_ordinary_engine_errors(store, study_db) -> None:
+    """The decoder's `GoDecodeError` is the data layer's; to the engine it is the error Go's store returns."""
+    study_db["studyCounters"].insert_one({"studyKey": "testStudy", "scope": "s", "value": "seven"})
+    study_db["testStudy_surveyResponses"].insert_one(
+        {"key": "S1", "participantID": "P1", "arrivedAt": "late"}
+    )
+    with pytest.raises(StudyEngineError, match="value") as counter:
+        store.get_study_counter_value("testStudy", "s")
+    with pytest.raises(StudyEngineError, match="arrivedAt") as responses:
+        store.find_survey_responses("testStudy", "P1", "S1", 0, 0, 10)
+    assert not isinstance(counter.value, StudyEnginePanic)
+    assert not isinstance(responses.value, StudyEnginePanic)

@@ -9,9 +9,10 @@ import pytest
 
 from usermgmt_pipeline.studyengine import StudyEngine, StudyEngineError, StudyEvent
 from usermgmt_pipeline.studyengine.event import ResponseItem, SurveyItemResponse, SurveyResponse
-from usermgmt_pipeline.studyengine.model import ExpressionArg, expr, num_arg, string_arg
+from usermgmt_pipeline.studyengine.model import ExpressionArg
 from usermgmt_pipeline.studyengine.participant import AssignedSurvey, Participant, ParticipantMessage
 from usermgmt_pipeline.studyengine.values import GoInt64
+from usermgmt_pipeline_tests.studyengine.builders import expr, num_arg, string_arg
 from usermgmt_pipeline_tests.studyengine.conftest import evaluate, fixed_clock
 
 NOW = 1700000000

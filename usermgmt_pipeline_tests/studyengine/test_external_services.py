@@ -21,7 +21,7 @@ from usermgmt_pipeline.studyengine import (
     StudyEngineError,
     StudyEvent,
 )
-from usermgmt_pipeline.studyengine.model import expr
+from usermgmt_pipeline_tests.studyengine.builders import expr
 from usermgmt_pipeline_tests.studyengine.conftest import evaluate, fixed_clock
 
 E = expr

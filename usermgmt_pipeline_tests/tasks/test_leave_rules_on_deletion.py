@@ -19,8 +19,8 @@ import pytest
 from bson import Int64, ObjectId
 from pymongo import MongoClient
 
+from devtools.local_mongo import free_port
 from usermgmt_pipeline.demo.documents import exp_arg, on_leave, str_arg
-from usermgmt_pipeline.devtools.local_mongo import free_port
 from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverified_users
 from usermgmt_pipeline_tests.tasks.helpers import (
     DELETE_UNVERIFIED_AFTER,

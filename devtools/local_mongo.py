@@ -21,7 +21,7 @@ from typing import Any, TypedDict
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 FERRETDB_BINARY = REPO_ROOT / ".cache" / "bin" / "ferretdb"
 FERRETDB_BUILD_SCRIPT = REPO_ROOT / "tools" / "build_ferretdb.sh"
 

@@ -1,5 +1,5 @@
-"""`python -m usermgmt_pipeline.demo [run [CLI ARGS...] | serve-db | serve-ui]`: the one-command demo on a
-local FerretDB.
+"""`python -m devtools.demo [run [CLI ARGS...] | serve-db | serve-ui]` (from the repository root): the one-command
+demo on a local FerretDB.
 
 `run` starts FerretDB on 127.0.0.1:27018 (data under .cache/demo), seeds three instances and runs the
 user-management CLI over them with the bundled demo config. `serve-db` only starts and seeds the server
@@ -13,14 +13,13 @@ import argparse
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 from pymongo import MongoClient
 
-from usermgmt_pipeline.devtools.local_mongo import REPO_ROOT, LocalMongoServer, start_ferretdb
+from devtools.local_mongo import REPO_ROOT, LocalMongoServer, start_ferretdb
+from usermgmt_pipeline.demo import DEMO_CONFIG
 
-DEMO_CONFIG = Path(__file__).with_name("demo_config.yaml")
 DEMO_PORT = 27018
 DEMO_PREFIX = "demo_"
 READY_FILE = REPO_ROOT / ".cache" / "demo-ui-ready"
@@ -61,7 +60,7 @@ def populate_dagster_home() -> None:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Arguments are parsed before anything starts: an unknown one is an error (exit 2), never a reseed."""
     parser = argparse.ArgumentParser(
-        prog="python -m usermgmt_pipeline.demo",
+        prog="python -m devtools.demo",
         description="The demo on a local FerretDB (127.0.0.1:27018, data under .cache/demo): every mode drops "
         "and reseeds the three demo instances first.",
     )

@@ -1,10 +1,13 @@
-"""Go's decoding rules, for JSON (``encoding/json``) and BSON (the mongo driver), per field type.
+"""Go's unmarshalling rules, ``encoding/json`` and the mongo driver's BSON decoder, one function per field type.
 
-Rules, external-service replies and participant documents must be accepted or rejected exactly as Go
-does: JSON keys match struct fields case-insensitively (last key wins, ``null`` leaves the field
-alone, unknown keys are ignored, a type mismatch is an error); BSON integer fields take int32/int64/
-integral double/bool, string fields take string/ObjectId/null, and anything else is a decode error
-(docs/case-data.md §3.0). Hand-written because neither the stdlib ``json`` nor ``bson`` knows Go's struct semantics.
+Everything the job reads the way a Go service does goes through here: the study rules, external-service
+replies and participant documents of the study engine, and the CASE documents of the data layer (users,
+studies, email templates). Each must be accepted or rejected exactly as Go does: JSON keys match struct
+fields case-insensitively (last key wins, ``null`` leaves the field alone, unknown keys are ignored, a type
+mismatch is an error); BSON integer fields take int32/int64/integral double/bool, string fields take
+string/ObjectId/null, and anything else is a decode error (docs/case-data.md §3.0). Hand-written because
+neither the stdlib ``json`` nor ``bson`` knows Go's struct semantics. Below both ``case/`` and
+``studyengine/``: it imports neither, so each layer raises and catches the one :class:`GoDecodeError`.
 """
 
 from __future__ import annotations
@@ -16,14 +19,26 @@ from typing import Any, TypeVar
 
 from bson import Int64, ObjectId
 
-from usermgmt_pipeline.studyengine.errors import StudyEngineError
-from usermgmt_pipeline.studyengine.values import INT64_MAX, INT64_MIN
+from usermgmt_pipeline.errors import CaseDataError
 
 T = TypeVar("T")
 
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 
-class GoDecodeError(StudyEngineError):
-    """A value Go would refuse to decode into the target field."""
+
+class GoDecodeError(CaseDataError):
+    """A value Go would refuse to decode into its target field; the message names the field's path.
+
+    Not a ``StudyEngineError``: the engine turns it into one where Go's engine would see the decoder's
+    error (a survey response or counter read from the store, an external service's value), so a rule
+    handles it exactly as Go's does.
+    """
+
+    @classmethod
+    def mismatch(cls, path: str, expected: str, value: Any) -> GoDecodeError:
+        """The data layer's path-first wording, e.g. ``timestamps.createdAt is str, expected an integer``."""
+        return cls(f"{path} is {type(value).__name__}, expected {expected}")
 
 
 # ---------------------------------------------------------------- JSON
