@@ -88,7 +88,7 @@ def test_a_dry_run_counts_orphans_and_removes_nothing(guarded: CaseEnv) -> None:
     [result] = LOOKUP(guarded.context(dry_run=True))
 
     assert (result.extra["orphan_entries"], result.extra["orphan_entries_removed"]) == (3, 0)
-    assert "would pass" in result.extra["guard_verdict"]
+    assert result.guard is not None and "would pass" in result.guard.verdict
     assert guarded.id_map.count_documents({"profileID": {"$in": orphans}}) == 3
 
 
@@ -158,8 +158,9 @@ def test_a_tiny_instance_whose_one_deletion_is_an_orphan_entry_passes_the_guard(
     [orphan] = add_orphans(tiny_legacy, 1)  # "1 of 1 entries (100 %)" tripped every run before
 
     [dry] = LOOKUP(tiny_legacy.context(dry_run=True))
-    assert "would pass: 1 of 1 confidential-ID map entries" in dry.extra["guard_verdict"]
-    assert "orchestration.min_guarded_orphan_entries=10" in dry.extra["guard_verdict"]
+    assert dry.guard is not None
+    assert "would pass: 1 of 1 confidential-ID map entries" in dry.guard.verdict
+    assert "orchestration.min_guarded_orphan_entries=10" in dry.guard.verdict
 
     [result] = LOOKUP(tiny_legacy.context())
 
