@@ -122,6 +122,10 @@ class TaskSet:
             report for d in self.declarations if flags is None or d.name in flags for report in d.report_names
         )
 
+    def run_plan(self, flags: Sequence[str]) -> RunPlan:
+        """What a task of a run of these flags needs to know of the run (`TaskContext.plan`)."""
+        return RunPlan(deleting_steps=self.deleting_steps(flags), report_order=self.report_order())
+
     def emails(self) -> tuple[TaskEmail, ...]:
         return tuple(dict.fromkeys(email for d in self.declarations for email in d.emails))
 

@@ -22,7 +22,7 @@ from usermgmt_pipeline.tasks import (
 )
 from usermgmt_pipeline.tasks.checkpoints import Step
 from usermgmt_pipeline.tasks.context import TaskContext
-from usermgmt_pipeline.tasks.declaration import RunPlan, TaskDeclaration, TaskSet
+from usermgmt_pipeline.tasks.declaration import TaskDeclaration, TaskSet
 from usermgmt_pipeline.tasks.housekeeping import tidy_pipeline_store
 from usermgmt_pipeline.tasks.instance_lock import instance_lock
 from usermgmt_pipeline.tasks.results import TaskResult
@@ -56,10 +56,7 @@ def task_runner(tasks: TaskSet, declaration: TaskDeclaration) -> TaskRunner:
         raise_if_stop_requested(ctx, name, TaskResult(name, ctx.instance_id))
         if not ctx.options.dry_run and (ctx.options.report or ctx.options.report_dir):
             raise ReviewDirError("report needs dry_run: true (the review is of a run that writes nothing)")
-        ctx.plan = RunPlan(
-            deleting_steps=tasks.deleting_steps(ctx.options.run_tasks or (name,)),
-            report_order=tasks.report_order(),
-        )
+        ctx.plan = tasks.run_plan(ctx.options.run_tasks or (name,))
         if ctx.options.dry_run:  # read-only: needs no lock and writes none (a review bundle is no database)
             out = fn(ctx)
             record_summaries(ctx, [r.review_summary() for r in (out if isinstance(out, list) else [out])])

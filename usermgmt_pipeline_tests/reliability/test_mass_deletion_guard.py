@@ -28,7 +28,7 @@ from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverifie
 from usermgmt_pipeline.tasks.context import RunOptions, TaskContext
 from usermgmt_pipeline.tasks.deletion_plan import AUDIT_ACCOUNT_DELETED
 from usermgmt_pipeline.tasks.handle_inactive_users import delete_marked_users
-from usermgmt_pipeline.tasks.registry import TASKS
+from usermgmt_pipeline.tasks.registry import PACKAGE_TASKS, TASKS
 from usermgmt_pipeline.tasks.results import MassDeletionGuardError
 from usermgmt_pipeline_tests.reliability.conftest import NOW_NS
 from usermgmt_pipeline_tests.reliability.harness import INSTANCE, REPO_ROOT, run_task, snapshot
@@ -253,8 +253,10 @@ def test_the_cli_dry_run_reports_the_verdict_and_the_real_run_trips(guarded_env:
 
 
 def in_run(env: CaseEnv, run_id: str, *run_tasks: str) -> TaskContext:
+    """A context of a run of these tasks, as a task's runner sets it up (the plan says which steps delete)."""
     ctx = env.context()
     ctx.options = RunOptions(run_id=run_id, run_tasks=run_tasks)
+    ctx.plan = PACKAGE_TASKS.run_plan(run_tasks)
     return ctx
 
 
