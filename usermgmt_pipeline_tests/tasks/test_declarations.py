@@ -135,19 +135,21 @@ def test_the_dagster_definitions_have_an_asset_and_a_dry_run_op_that_run_it_afte
     assert toy_users_left(mongo_client, db_prefix) == 0
 
 
-def test_the_cli_runs_it_last_and_lists_it_in_the_summary(
-    tmp_path: Path,
-    mongo_uri: str,
-    db_prefix: str,
-    mongo_client: MongoClient,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+@pytest.fixture
+def cli_config(
+    tmp_path: Path, mongo_uri: str, db_prefix: str, mongo_client: MongoClient, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Seeded users (the demo's and the toy's) and the config file the in-process CLI reads."""
     seed_toy_users(mongo_client, db_prefix)
     path = toy_config(tmp_path, mongo_uri, db_prefix, orchestration={"max_deletion_share": 0.5})
     monkeypatch.setenv("CONFIG_FILE_PATH", str(path))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    return path
 
+
+def test_the_cli_runs_it_last_and_lists_it_in_the_summary(
+    cli_config: Path, db_prefix: str, mongo_client: MongoClient, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = cli.main([], tasks=TOY_TASKS)
 
     summary = capsys.readouterr().err
@@ -160,17 +162,12 @@ def test_the_cli_runs_it_last_and_lists_it_in_the_summary(
 
 
 def test_the_dry_run_review_lists_its_users_and_the_guard_counts_its_deletions(
+    cli_config: Path,
     tmp_path: Path,
-    mongo_uri: str,
     db_prefix: str,
     mongo_client: MongoClient,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    seed_toy_users(mongo_client, db_prefix)
-    path = toy_config(tmp_path, mongo_uri, db_prefix, orchestration={"max_deletion_share": 0.5})
-    monkeypatch.setenv("CONFIG_FILE_PATH", str(path))
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
     report = tmp_path / "review"
 
     code = cli.main(["--dry-run", "--report", str(report)], tasks=TOY_TASKS)
@@ -182,7 +179,7 @@ def test_the_dry_run_review_lists_its_users_and_the_guard_counts_its_deletions(
     assert {row["planned_action"] for row in toy_rows} == {"delete"}
     assert toy_users_left(mongo_client, db_prefix) == len(TOY_ACCOUNTS)  # a dry run deletes nothing
 
-    cfg = load_config(path, flags=TOY_TASKS.flags)
+    cfg = load_config(cli_config, flags=TOY_TASKS.flags)
     flags = tuple(cfg.run_tasks.enabled())
 
     def first_verdict(tasks: TaskSet) -> Any:

@@ -9,7 +9,6 @@ import pytest
 from bson import ObjectId
 from pymongo import MongoClient
 
-from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverified_users
 from usermgmt_pipeline.tasks.context import RunOptions
 from usermgmt_pipeline.tasks.generate_profile_id_lookup import lookup_consistency
 from usermgmt_pipeline.tasks.registry import TASKS
@@ -132,7 +131,7 @@ def test_the_run_guard_counts_orphans_before_the_first_deletion(guarded: CaseEnv
     ctx.options = RunOptions(run_tasks=("clean_up_unverified_users", "generate_profile_id_lookup"))
 
     with pytest.raises(MassDeletionGuardError, match="nothing was deleted"):
-        clean_up_unverified_users(ctx)
+        TASKS["clean_up_unverified_users"](ctx)  # as the run calls it: the run's tasks set its deleting steps
 
     assert guarded.users.count_documents({"_id": unverified["_id"]}) == 1
 
