@@ -39,9 +39,9 @@ PREFIX = "bench_job_"
 
 def run_every_task() -> str:
     """The `run_tasks` section with every task the config knows enabled (so a new task is not left out)."""
-    from usermgmt_pipeline.config.models import RunTasks
+    from usermgmt_pipeline.config.task_flags import TASK_FLAGS
 
-    return "run_tasks:\n" + "".join(f"  {name}: true\n" for name in RunTasks.model_fields)
+    return "run_tasks:\n" + "".join(f"  {flag.name}: true\n" for flag in TASK_FLAGS)
 
 
 def left_behind(client: MongoClient[Any], prefix: str) -> dict[str, int]:

@@ -15,13 +15,16 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from usermgmt_pipeline.config import AppConfig, ConfigError, load_config_from_env
 from usermgmt_pipeline.logging_setup import LoggingSetupError, configure_logging
 from usermgmt_pipeline.orchestration.dagster_home import DagsterHomeError, open_dagster_instance
 from usermgmt_pipeline.orchestration.stop_signals import run_in_worker_thread, stop_on_signals
 from usermgmt_pipeline.tasks.stopping import stop_reason
+
+if TYPE_CHECKING:
+    from usermgmt_pipeline.tasks.declaration import TaskSet
 
 EXIT_OK = 0
 EXIT_INSTANCE_FAILED = 1
@@ -130,30 +133,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _key_is(key: str, name: str) -> bool:
-    """`name` or `<task>.name`: metadata keys carry a task prefix when one step reports several tasks."""
-    return key == name or key.endswith(f".{name}")
-
-
 def read_step_metadata(outcome: InstanceOutcome, metadata: Mapping[str, Any]) -> None:
     """The summary lines, guard verdicts and (dry run) sample ids of one step's metadata: a materialization's,
-    or a dry-run op's output."""
-    dry_run = "dry_run" in metadata and metadata["dry_run"].value is True
-    samples = {
-        key.removesuffix("sample_user_ids"): v.value
-        for key, v in metadata.items()
-        if dry_run and _key_is(key, "sample_user_ids")
-    }
-    for key, value in metadata.items():
-        if _key_is(key, "summary"):
-            outcome.summaries.append(str(value.value))
-            sample = samples.get(key.removesuffix("summary"))
-            if sample:
-                outcome.summaries.append(f"  sample ids: {', '.join(str(i) for i in sample)}")
-        elif _key_is(key, "guard_verdict"):
-            outcome.notes.append(str(value.value))
-        elif _key_is(key, "guard_would_trip") and value.value is True:
-            outcome.guard_would_trip = True
+    or a dry-run op's output. Read from the step's typed outcomes (`task_assets.StepOutcome`)."""
+    from usermgmt_pipeline.orchestration.task_assets import StepOutcome
+
+    for step in StepOutcome.read(metadata):
+        outcome.summaries.append(step.summary)
+        if step.dry_run and step.sample_user_ids:
+            outcome.summaries.append(f"  sample ids: {', '.join(step.sample_user_ids)}")
+        if step.guard_verdict:
+            outcome.notes.append(step.guard_verdict)
+        outcome.guard_would_trip |= step.guard_would_trip
 
 
 def run_instance(job, instance, instance_id: str, run_config: dict) -> InstanceOutcome:  # type: ignore[no-untyped-def]
@@ -297,15 +288,20 @@ def print_summary(
     print(f"{len(outcomes) - failed} instance(s) ok, {failed} failed", file=out)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, tasks: TaskSet | None = None) -> int:
+    """The command; `tasks` are the declared tasks it runs (None: the package's, `tasks.registry`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["history"]:  # `user-management history --instance ID --user USER_ID`
         from usermgmt_pipeline.history_cli import main as history_main
 
         return history_main(argv[1:])
     args = parse_args(argv)
+    if tasks is None:
+        from usermgmt_pipeline.tasks.registry import PACKAGE_TASKS
+
+        tasks = PACKAGE_TASKS
     try:
-        cfg = load_config_from_env()
+        cfg = load_config_from_env(flags=tasks.flags)
     except ConfigError as exc:
         print(f"user-management: invalid configuration:\n{exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
@@ -338,12 +334,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"user-management: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     with dagster_instance, stop_on_signals() as received:
-        code = run_in_worker_thread(lambda: run_all(args, cfg, instance_ids, dagster_instance, report_dir))
+        code = run_in_worker_thread(
+            lambda: run_all(args, cfg, instance_ids, dagster_instance, report_dir, tasks)
+        )
     return EXIT_SIGNAL_BASE + received[0] if received else code
 
 
 def run_all(
-    args: argparse.Namespace, cfg: AppConfig, instance_ids: list[str], dagster_instance: Any, report_dir: str
+    args: argparse.Namespace,
+    cfg: AppConfig,
+    instance_ids: list[str],
+    dagster_instance: Any,
+    report_dir: str,
+    tasks: TaskSet,
 ) -> int:
     """One run per instance in order, then alerts and the summary; the exit code says whether all went well."""
     started = time.monotonic()
@@ -356,10 +359,10 @@ def run_all(
     )
     from usermgmt_pipeline.orchestration.task_assets import DRY_RUN_JOB
 
-    if not any(cfg.run_tasks.model_dump().values()):
+    if not cfg.run_tasks.enabled():
         print("user-management: no task is enabled in run_tasks; nothing to do", file=sys.stderr)
         return EXIT_OK
-    defs = build_definitions(cfg, config_file_path())
+    defs = build_definitions(cfg, config_file_path(), tasks)
     job = defs.resolve_job_def(DRY_RUN_JOB if args.dry_run else USER_MANAGEMENT_JOB)
     options = run_config(
         dry_run=args.dry_run, allow_mass_deletion=args.allow_mass_deletion, report_dir=report_dir

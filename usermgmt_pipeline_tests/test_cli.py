@@ -290,7 +290,7 @@ def test_a_dry_run_records_nothing_in_the_asset_catalog_and_its_summary_names_sa
             DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
             DagsterEventType.ASSET_CHECK_EVALUATION,
         }
-        assert instance.get_latest_materialization_event(AssetKey("profile_id_lookup")) is None
+        assert instance.get_latest_materialization_event(AssetKey("generate_profile_id_lookup")) is None
 
 
 # --- start-up problems: one clear line, exit 2, no database -------------------------------------------

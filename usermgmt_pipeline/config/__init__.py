@@ -22,9 +22,12 @@ from usermgmt_pipeline.config.models import (
     SmtpBridgeConfig,
     StudyConfigs,
     UserManagementConfig,
+    app_config_model,
 )
+from usermgmt_pipeline.config.task_flags import TASK_FLAGS, TaskFlag, Threshold
 
 __all__ = [
+    "TASK_FLAGS",
     "AppConfig",
     "ConfigError",
     "DBConfig",
@@ -39,7 +42,10 @@ __all__ = [
     "SmsConfig",
     "SmtpBridgeConfig",
     "StudyConfigs",
+    "TaskFlag",
+    "Threshold",
     "UserManagementConfig",
+    "app_config_model",
     "external_service_api_key_env_var",
     "format_go_duration",
     "generate_env_var_name",

@@ -9,12 +9,14 @@ applied here too, so a config built in code is held to the same rules as one rea
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from functools import cache
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model, model_validator
 
 from usermgmt_pipeline.config import rules
 from usermgmt_pipeline.config.go_duration import GoDuration
+from usermgmt_pipeline.config.task_flags import TASK_FLAGS, TaskFlag
 
 
 def _raise_if_any(errors: list[rules.RuleError]) -> None:
@@ -180,15 +182,44 @@ class StudyConfigs(ConfigModel):
 
 
 class RunTasks(ConfigModel):
-    clean_up_unverified_users: bool = False
-    send_reminder_to_confirm_accounts: bool = False
-    handle_inactive_users: bool = False
-    generate_profile_id_lookup: bool = False
-    migrate_account_info: bool = False
+    """`run_tasks`: one bool per task flag, built from a tuple of `TaskFlag`s by `run_tasks_model`.
+
+    The fields are not written out here: the flags are declared once (`task_flags.TASK_FLAGS`, referenced
+    by each task's declaration), and a model for another tuple of flags (a test's toy task) is one call.
+    """
+
+    task_flags: ClassVar[tuple[TaskFlag, ...]] = ()
 
     def enabled(self) -> list[str]:
         """Enabled task names in the Go job's execution order."""
-        return rules.enabled_tasks(self)
+        return rules.enabled_tasks(self, self.task_flags)
+
+    def flags(self) -> dict[str, bool]:
+        """Every flag -> whether it is enabled, in execution order."""
+        return {flag.name: getattr(self, flag.name) is True for flag in self.task_flags}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled by its flags: the class is built at run time, so pickle cannot find it by name."""
+        return (_restore_run_tasks, (self.task_flags, self.flags()))
+
+
+def _restore_run_tasks(flags: tuple[TaskFlag, ...], values: dict[str, bool]) -> RunTasks:
+    return run_tasks_model(flags)(**values)
+
+
+@cache
+def run_tasks_model(flags: tuple[TaskFlag, ...]) -> type[RunTasks]:
+    """The `run_tasks` model for these flags: one bool per flag, false unless set."""
+    fields: dict[str, Any] = {flag.name: (bool, False) for flag in flags}
+    model: type[RunTasks] = create_model("RunTasks", __base__=RunTasks, **fields)
+    model.task_flags = flags
+    return model
+
+
+if TYPE_CHECKING:
+    PackageRunTasks = RunTasks
+else:
+    PackageRunTasks = run_tasks_model(TASK_FLAGS)
 
 
 class OrchestrationConfig(ConfigModel):
@@ -223,14 +254,26 @@ class AppConfig(ConfigModel):
     user_management_config: UserManagementConfig = Field(default_factory=UserManagementConfig)
     messaging_configs: MessagingConfig = Field(default_factory=MessagingConfig)
     study_configs: StudyConfigs = Field(default_factory=StudyConfigs)
-    run_tasks: RunTasks = Field(default_factory=RunTasks)
+    run_tasks: PackageRunTasks = Field(default_factory=PackageRunTasks)
     orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
 
     @model_validator(mode="after")
     def _check(self) -> AppConfig:
-        _raise_if_any(rules.cross_section_errors(self))
+        _raise_if_any(rules.cross_section_errors(self, self.run_tasks.task_flags))
         return self
 
     def redacted_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible data with every secret shown as `**********` (empty secrets as "")."""
         return self.model_dump(mode="json")
+
+
+@cache
+def app_config_model(flags: tuple[TaskFlag, ...] = TASK_FLAGS) -> type[AppConfig]:
+    """The whole configuration's model for a tuple of task flags: `AppConfig` itself for the package's own
+    (`TASK_FLAGS`), a subclass whose `run_tasks` has these flags otherwise (e.g. a test's toy task)."""
+    if flags == TASK_FLAGS:
+        return AppConfig
+    run_tasks = run_tasks_model(flags)
+    fields: dict[str, Any] = {"run_tasks": (run_tasks, Field(default_factory=run_tasks))}
+    model: type[AppConfig] = create_model("AppConfig", __base__=AppConfig, **fields)
+    return model

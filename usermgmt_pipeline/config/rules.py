@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 from pydantic import SecretStr
@@ -24,6 +24,7 @@ from usermgmt_pipeline.case.connections import (
     uri_problem,
 )
 from usermgmt_pipeline.config.cron import cron_problem
+from usermgmt_pipeline.config.task_flags import TASK_FLAGS, TaskFlag
 
 Loc = tuple[str | int, ...]
 RuleError = tuple[Loc, str]
@@ -50,37 +51,6 @@ MIN_AUDIT_RETENTION_NS = 720 * 3600 * 10**9
 """30 days: an account's history (`user-management history`) must cover at least a month of daily runs and
 everything a finished journal entry still records by default (`journal_retention`, 720h)."""
 MAX_LEASE_NS = 3600 * 10**9
-TASK_ORDER = (
-    "clean_up_unverified_users",
-    "send_reminder_to_confirm_accounts",
-    "handle_inactive_users",
-    "generate_profile_id_lookup",
-    "migrate_account_info",
-)
-TASKS_NEEDING_GLOBAL_SECRET = (
-    "clean_up_unverified_users",
-    "handle_inactive_users",
-    "generate_profile_id_lookup",
-    "migrate_account_info",
-)
-# Which enabled task needs which duration to be non-zero, and what zero would do.
-THRESHOLDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "clean_up_unverified_users": (
-        ("delete_unverified_users_after", "zero would delete every unconfirmed account at once"),
-    ),
-    "send_reminder_to_confirm_accounts": (
-        ("send_reminder_to_confirm_account_after", "zero would remind users the moment they sign up"),
-        ("email_contact_verification_token_ttl", "zero would send verification links that already expired"),
-    ),
-    "handle_inactive_users": (
-        ("notify_after_inactive_for", "zero would treat every user as inactive"),
-        (
-            "mark_for_deletion_after_inactivity_notification",
-            "zero would delete users right after warning them",
-        ),
-    ),
-}
-
 _MONGO_FORBIDDEN_DB_CHARS = frozenset('/\\. "$*<>:|?\0')
 _MONGO_FORBIDDEN_TEXT = '/\\. "$*<>:|? and NUL'
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9_-]+")
@@ -334,10 +304,15 @@ def _account_hash_key_errors(key: Any) -> list[RuleError]:
     return []
 
 
-def enabled_tasks(run_tasks: Any) -> list[str]:
+def enabled_flags(run_tasks: Any, flags: Sequence[TaskFlag] = TASK_FLAGS) -> list[TaskFlag]:
+    """The enabled flags of `run_tasks` (a decoded dict or a model), in the order of `flags`."""
     if not is_set(run_tasks):
         return []
-    return [task for task in TASK_ORDER if get(run_tasks, task) is True]
+    return [flag for flag in flags if get(run_tasks, flag.name) is True]
+
+
+def enabled_tasks(run_tasks: Any, flags: Sequence[TaskFlag] = TASK_FLAGS) -> list[str]:
+    return [flag.name for flag in enabled_flags(run_tasks, flags)]
 
 
 def _instance_id_errors(cfg: Any) -> list[RuleError]:
@@ -414,31 +389,31 @@ def _global_infos_name_errors(cfg: Any) -> list[RuleError]:
     return []
 
 
-def _threshold_errors(cfg: Any) -> list[RuleError]:
+def _threshold_errors(cfg: Any, flags: Sequence[TaskFlag]) -> list[RuleError]:
     durations = get(cfg, "user_management_config")
     if not is_set(durations):
         return []
     errors: list[RuleError] = []
-    for task in enabled_tasks(get(cfg, "run_tasks")):
-        for key, why in THRESHOLDS.get(task, ()):
-            value = get(durations, key)
+    for flag in enabled_flags(get(cfg, "run_tasks"), flags):
+        for threshold in flag.thresholds:
+            value = get(durations, threshold.key)
             if is_set(value) and value == 0:
                 errors.append(
                     (
-                        ("user_management_config", key),
-                        f"must be greater than zero because run_tasks.{task} is enabled ({why}); "
+                        ("user_management_config", threshold.key),
+                        f"must be greater than zero because run_tasks.{flag.name} is enabled ({threshold.why}); "
                         f"{DURATION_HINT}",
                     )
                 )
     return errors
 
 
-def _global_secret_errors(cfg: Any) -> list[RuleError]:
+def _global_secret_errors(cfg: Any, flags: Sequence[TaskFlag]) -> list[RuleError]:
     study = get(cfg, "study_configs")
     secret = get(study, "global_secret") if is_set(study) else MISSING
     if not is_set(secret) or secret_text(secret):
         return []
-    needing = [t for t in enabled_tasks(get(cfg, "run_tasks")) if t in TASKS_NEEDING_GLOBAL_SECRET]
+    needing = [f.name for f in enabled_flags(get(cfg, "run_tasks"), flags) if f.needs_global_secret]
     if not needing:
         return []
     tasks = ", ".join(f"run_tasks.{task}" for task in needing)
@@ -452,13 +427,13 @@ def _global_secret_errors(cfg: Any) -> list[RuleError]:
     ]
 
 
-def cross_section_errors(cfg: Any) -> list[RuleError]:
-    """Rules that combine sections: instance IDs vs. database names, tasks vs. thresholds and secret."""
+def cross_section_errors(cfg: Any, flags: Sequence[TaskFlag] = TASK_FLAGS) -> list[RuleError]:
+    """Rules that combine sections: instance IDs vs. database names, tasks (`flags`) vs. thresholds and secret."""
     return [
         *_instance_id_errors(cfg),
         *_global_infos_name_errors(cfg),
-        *_threshold_errors(cfg),
-        *_global_secret_errors(cfg),
+        *_threshold_errors(cfg, flags),
+        *_global_secret_errors(cfg, flags),
     ]
 
 
@@ -466,7 +441,7 @@ def _nested(prefix: Loc, errors: list[RuleError]) -> list[RuleError]:
     return [((*prefix, *loc), message) for loc, message in errors]
 
 
-def app_errors(cfg: Any) -> list[RuleError]:
+def app_errors(cfg: Any, flags: Sequence[TaskFlag] = TASK_FLAGS) -> list[RuleError]:
     """Every rule of a whole configuration, section rules first, in document order."""
     errors: list[RuleError] = []
     section = get(cfg, "logging")
@@ -488,4 +463,4 @@ def app_errors(cfg: Any) -> list[RuleError]:
     section = get(cfg, "orchestration")
     if is_set(section):
         errors += _nested(("orchestration",), orchestration_errors(section))
-    return errors + cross_section_errors(cfg)
+    return errors + cross_section_errors(cfg, flags)

@@ -23,7 +23,8 @@ from usermgmt_pipeline.orchestration.sensors import (
     build_new_study_sensor,
 )
 from usermgmt_pipeline.orchestration.task_assets import build_task_assets
-from usermgmt_pipeline.tasks.descriptions import task_descriptions
+from usermgmt_pipeline.tasks.declaration import TaskSet
+from usermgmt_pipeline.tasks.registry import PACKAGE_TASKS
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -35,7 +36,7 @@ MISSING_CONFIG_FILE_PATH = (
     f"configuration (for the local demo, set it to {DEMO_CONFIG} as `make ui` does)"
 )
 USER_MANAGEMENT_JOB = "user_management_job"
-LOOKUP_JOB = "profile_id_lookup_job"
+LOOKUP_JOB = "generate_profile_id_lookup_job"
 
 # One run = one instance; its tasks run one after the other in a single process, sharing the four clients.
 # For scale-out, change this one line (e.g. to `multiprocess_executor`) and use a run launcher (README).
@@ -66,13 +67,16 @@ def config_file_path(env: Mapping[str, str] | None = None) -> str:
     return path
 
 
-def build_definitions(cfg: AppConfig, config_path: str) -> Definitions:
+def build_definitions(cfg: AppConfig, config_path: str, tasks: TaskSet = PACKAGE_TASKS) -> Definitions:
     """The definitions for `cfg` (partitions, enabled tasks, schedule). Runs read the file at
     `config_path` again when they start: they always use the current file, and a file changed since the
-    code location loaded is used as a whole (reload the code location for new instances or tasks)."""
+    code location loaded is used as a whole (reload the code location for new instances or tasks).
+
+    `tasks`: the declared tasks (the package's; a test builds the job for a set of its own, with `cfg`
+    loaded for the same flags, `tasks.flags`)."""
     partitions = instance_partitions(cfg.instance_ids)
-    enabled = cfg.run_tasks.model_dump()
-    task_assets, selected = build_task_assets(enabled, partitions, task_descriptions(cfg))
+    enabled = cfg.run_tasks.flags()
+    task_assets, selected = build_task_assets(tasks, enabled, partitions, tasks.descriptions(cfg))
     checks = build_lookup_checks(partitions)
     jobs: list[UnresolvedAssetJobDefinition | JobDefinition] = []  # the asset jobs, the dry-run op job
     schedules = []
@@ -84,7 +88,9 @@ def build_definitions(cfg: AppConfig, config_path: str) -> Definitions:
             description="Every enabled task (run_tasks) for one instance, in the original's order.",
         )
         jobs.append(user_management_job)
-        jobs.append(build_dry_run_job([f for f, on in enabled.items() if on], partitions, DEFAULT_RUN_CONFIG))
+        jobs.append(
+            build_dry_run_job(tasks, [f for f, on in enabled.items() if on], partitions, DEFAULT_RUN_CONFIG)
+        )
         schedules.append(
             build_schedule(
                 user_management_job,
@@ -110,7 +116,7 @@ def build_definitions(cfg: AppConfig, config_path: str) -> Definitions:
             build_failure_alert_sensor(jobs, cfg.orchestration.operator_emails),
             build_failed_users_alert_sensor(jobs, cfg.orchestration.operator_emails),
         ],
-        resources=build_resources(config_path),
+        resources=build_resources(config_path, tasks.flags),
         loggers={"console": build_case_logger(cfg.logging)},
         executor=EXECUTOR,
     )

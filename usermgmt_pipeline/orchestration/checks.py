@@ -1,4 +1,4 @@
-"""Blocking checks on `profile_id_lookup`: every profile x active study has exactly one entry, no orphans.
+"""Blocking checks on `generate_profile_id_lookup`: every profile x active study has exactly one entry, no orphans.
 
 Both come from one sorted pass over the map and the users' profiles (`lookup_consistency`), evaluated by one
 multi-asset check step. Blocking, so `migrate_account_info` (which relies on the map) does not run after a
@@ -26,11 +26,12 @@ from dagster import (
     multi_asset_check,
 )
 
+from usermgmt_pipeline.config.task_flags import GENERATE_PROFILE_ID_LOOKUP
 from usermgmt_pipeline.orchestration.resources import CaseResource, RunOptionsResource
 from usermgmt_pipeline.tasks.generate_profile_id_lookup import lookup_consistency
 from usermgmt_pipeline.tasks.id_map_scan import IdMapScan
 
-LOOKUP_ASSET = AssetKey("profile_id_lookup")
+LOOKUP_ASSET = AssetKey(GENERATE_PROFILE_ID_LOOKUP.name)
 ONE_ENTRY_CHECK = "every_profile_has_one_entry_per_active_study"
 NO_ORPHANS_CHECK = "no_entry_points_to_a_missing_profile"
 
@@ -102,17 +103,17 @@ def build_lookup_checks(partitions_def: PartitionsDefinition) -> list[AssetCheck
 
 def _build_lookup_checks(partitions_def: PartitionsDefinition) -> list[AssetChecksDefinition]:
     @multi_asset_check(
-        name="profile_id_lookup_checks",
+        name="generate_profile_id_lookup_checks",
         specs=[
             AssetCheckSpec(name, asset=LOOKUP_ASSET, blocking=True, partitions_def=partitions_def)
             for name in (ONE_ENTRY_CHECK, NO_ORPHANS_CHECK)
         ],
     )
-    def profile_id_lookup_checks(
+    def generate_profile_id_lookup_checks(
         context: AssetCheckExecutionContext, case: CaseResource, run_options: RunOptionsResource
     ) -> Iterator[AssetCheckResult]:
         options = run_options.options(context.run.run_id)
         ctx = case.task_context(context.partition_key, options, context.log)
         yield from evaluate_lookup_checks(lookup_consistency(ctx), options.dry_run)
 
-    return [profile_id_lookup_checks]
+    return [generate_profile_id_lookup_checks]

@@ -28,21 +28,23 @@ from dagster import (
 )
 
 from usermgmt_pipeline.orchestration.failed_users import MAX_LISTED, failed_users
-from usermgmt_pipeline.orchestration.task_assets import (
-    ASSET_NAMES,
-    DRY_RUN_JOB,
-    execute_task,
-    result_metadata,
-)
+from usermgmt_pipeline.orchestration.task_assets import DRY_RUN_JOB, execute_task, result_metadata
+from usermgmt_pipeline.tasks.declaration import TaskDeclaration, TaskSet
+from usermgmt_pipeline.tasks.registry import task_runner
 
 AFTER = "after"
 OP_PREFIX = "dry_run_"
 """Op names must be unique in a code location, and the assets' ops already carry the asset names."""
 
 
-def _dry_run_op(flag: str, run_tasks: tuple[str, ...], first: bool) -> OpDefinition:
+def _dry_run_op(
+    tasks: TaskSet, declaration: TaskDeclaration, run_tasks: tuple[str, ...], first: bool
+) -> OpDefinition:
+    flag = declaration.name
+    runner = task_runner(tasks, declaration)
+
     @op(
-        name=OP_PREFIX + ASSET_NAMES[flag],
+        name=OP_PREFIX + declaration.asset_name,
         ins={} if first else {AFTER: In(Nothing)},
         out=Out(Nothing),
         required_resource_keys={"case", "run_options"},
@@ -51,8 +53,10 @@ def _dry_run_op(flag: str, run_tasks: tuple[str, ...], first: bool) -> OpDefinit
     )
     def _op(context: OpExecutionContext) -> Iterator[Output[None]]:
         resources = context.resources
-        results = execute_task(context, resources.case, resources.run_options, flag, run_tasks, dry_run=True)
-        metadata: dict[str, Any] = result_metadata(results)
+        results = execute_task(
+            context, resources.case, resources.run_options, runner, run_tasks, dry_run=True
+        )
+        metadata: dict[str, Any] = result_metadata(results, declaration.table)
         failures = failed_users(results)
         metadata["failed_users_total"] = MetadataValue.int(sum(r.failed for r in results))
         if failures:
@@ -63,11 +67,13 @@ def _dry_run_op(flag: str, run_tasks: tuple[str, ...], first: bool) -> OpDefinit
 
 
 def build_dry_run_job(
-    enabled_flags: Sequence[str], partitions_def: PartitionsDefinition, config: dict[str, Any]
+    tasks: TaskSet, enabled_flags: Sequence[str], partitions_def: PartitionsDefinition, config: dict[str, Any]
 ) -> JobDefinition:
     """The op job for the enabled `run_tasks` flags (in the original's order), one partition per instance."""
-    run_tasks = tuple(flag for flag in ASSET_NAMES if flag in enabled_flags)
-    ops = [_dry_run_op(flag, run_tasks, first=i == 0) for i, flag in enumerate(run_tasks)]
+    run_tasks = tasks.ordered(enabled_flags)
+    ops = [
+        _dry_run_op(tasks, tasks.by_flag[flag], run_tasks, first=i == 0) for i, flag in enumerate(run_tasks)
+    ]
     dependencies = {
         later.name: {AFTER: DependencyDefinition(earlier.name)} for earlier, later in pairwise(ops)
     }

@@ -15,13 +15,14 @@ the run ends.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from functools import cache
+from typing import Any, ClassVar
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
 from usermgmt_pipeline.case.connections import CaseDatabases
-from usermgmt_pipeline.config import AppConfig, load_config
+from usermgmt_pipeline.config import TASK_FLAGS, AppConfig, TaskFlag, load_config
 from usermgmt_pipeline.smtp_bridge import SmtpBridgeClient
 from usermgmt_pipeline.tasks.context import RunOptions, TaskContext
 
@@ -30,12 +31,14 @@ class CaseResource(ConfigurableResource):  # type: ignore[type-arg]  # generic o
     """The job's YAML file, loaded once per run, and the four CASE database clients it describes."""
 
     config_file_path: str
+    task_flags: ClassVar[tuple[TaskFlag, ...]] = TASK_FLAGS
+    """The `run_tasks` keys the file may set: the package's tasks (another set: `case_resource_class`)."""
 
     _config: AppConfig | None = PrivateAttr(default=None)
     _databases: CaseDatabases | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        self._config = load_config(self.config_file_path)
+        self._config = load_config(self.config_file_path, flags=self.task_flags)
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if self._databases is not None:
@@ -103,9 +106,22 @@ class RunOptionsResource(ConfigurableResource):  # type: ignore[type-arg]  # gen
         )
 
 
-def build_resources(config_file_path: str) -> dict[str, Any]:
+@cache
+def case_resource_class(flags: tuple[TaskFlag, ...]) -> type[CaseResource]:
+    """`CaseResource` loading configs with these `run_tasks` flags. A class, not an instance attribute:
+    Dagster rebuilds resources from their config fields, and the flags are no run config."""
+    if flags == TASK_FLAGS:
+        return CaseResource
+
+    class TaskSetCaseResource(CaseResource):
+        task_flags: ClassVar[tuple[TaskFlag, ...]] = flags
+
+    return TaskSetCaseResource
+
+
+def build_resources(config_file_path: str, flags: tuple[TaskFlag, ...] = TASK_FLAGS) -> dict[str, Any]:
     """The resources of the code location: everything is read from the file at run time."""
-    case = CaseResource(config_file_path=config_file_path)
+    case = case_resource_class(flags)(config_file_path=config_file_path)
     return {
         "case": case,
         "smtp_bridge": SmtpBridgeResource(case=case),

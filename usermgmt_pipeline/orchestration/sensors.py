@@ -19,12 +19,13 @@ from dagster import (
     run_status_sensor,
     sensor,
 )
+from dagster._core.execution.plan.objects import UserFailureData
 
 from usermgmt_pipeline.case.studies import StudyCollections
 from usermgmt_pipeline.orchestration.alerts import failed_users_email, failure_email
 from usermgmt_pipeline.orchestration.failed_users import run_failed_users
 from usermgmt_pipeline.orchestration.resources import CaseResource, SmtpBridgeResource
-from usermgmt_pipeline.orchestration.task_assets import MASS_DELETION_GUARD_TAG
+from usermgmt_pipeline.orchestration.task_assets import MASS_DELETION_GUARD_METADATA, MASS_DELETION_GUARD_TAG
 
 PARTITION_TAG = "dagster/partition"
 
@@ -35,7 +36,7 @@ def build_new_study_sensor(lookup_job: Any, instance_ids: Sequence[str]) -> Sens
         job=lookup_job,
         minimum_interval_seconds=60,
         default_status=DefaultSensorStatus.STOPPED,
-        description="Materializes an instance's profile_id_lookup when a study appears or becomes active.",
+        description="Materializes an instance's generate_profile_id_lookup when a study appears or becomes active.",
     )
     def new_active_study_sensor(
         context: SensorEvaluationContext, case: CaseResource
@@ -79,14 +80,13 @@ def build_failure_alert_sensor(
             context.log.info("orchestration.operator_emails is empty: no alert sent")
             return
         run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
-        errors = [
-            error.message.strip()
-            for event in context.get_step_failure_events()
-            if (error := event.step_failure_data.error) is not None
-        ]
+        failures = [event.step_failure_data for event in context.get_step_failure_events()]
+        errors = [error.message.strip() for failure in failures if (error := failure.error) is not None]
         if not errors and context.failure_event.message:
             errors = [context.failure_event.message]
-        guard = MASS_DELETION_GUARD_TAG in run.tags or any("mass-deletion guard" in e for e in errors)
+        guard = MASS_DELETION_GUARD_TAG in run.tags or any(
+            _guard_failed(failure.user_failure_data) for failure in failures
+        )
         email = failure_email(
             operator_emails,
             job_name=run.job_name,
@@ -98,6 +98,13 @@ def build_failure_alert_sensor(
         smtp_bridge.client().send(email)
 
     return operator_alert_sensor
+
+
+def _guard_failed(failure: UserFailureData | None) -> bool:
+    """The step's `Failure` says the mass-deletion guard stopped it (`execute_task` sets the flag)."""
+    metadata = (failure.metadata or {}) if failure is not None else {}
+    value = metadata.get(MASS_DELETION_GUARD_METADATA)
+    return value is not None and value.value is True
 
 
 def build_failed_users_alert_sensor(

@@ -1,6 +1,6 @@
-"""The five tasks as partitioned assets (one partition per instance), chained in the original's order.
+"""The declared tasks as partitioned assets (one partition per instance), chained in the original's order.
 
-Each asset is a thin call into `usermgmt_pipeline.tasks.registry.TASKS`; its materialization carries the
+Each asset is a thin call into its task's runner (`tasks.registry.task_runner`); its materialization carries the
 task's counts as numeric metadata so the UI plots them across runs. A task that cannot finish
 (`TaskFailedError`, including the mass-deletion guard) fails the step with the partial counts; the later
 tasks of that instance then do not run, and a rerun of the partition resumes.
@@ -9,6 +9,8 @@ tasks of that instance then do not run, and a rerun of the partition resumes.
 import dataclasses
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 from dagster import (
@@ -31,79 +33,109 @@ from usermgmt_pipeline.orchestration.failed_users import failed_users_check, fai
 from usermgmt_pipeline.orchestration.resources import CaseResource, RunOptionsResource
 from usermgmt_pipeline.orchestration.stop_signals import interrupted_by_signal, stop_between_users
 from usermgmt_pipeline.tasks.context import ids_only
-from usermgmt_pipeline.tasks.registry import TASKS
-from usermgmt_pipeline.tasks.results import MassDeletionGuardError, TaskFailedError, TaskResult
+from usermgmt_pipeline.tasks.declaration import TableSpec, TaskDeclaration, TaskSet
+from usermgmt_pipeline.tasks.registry import TaskRunner, task_runner
+from usermgmt_pipeline.tasks.results import Entry, MassDeletionGuardError, TaskFailedError, TaskResult
 from usermgmt_pipeline.tasks.stopping import RunStoppedError
 
 GROUP = "user_management"
 MASS_DELETION_GUARD_TAG = "usermgmt/mass_deletion_guard"
-
-ASSET_NAMES: dict[str, str] = {
-    "clean_up_unverified_users": "clean_up_unverified_users",
-    "send_reminder_to_confirm_accounts": "send_reminder_to_confirm_accounts",
-    "handle_inactive_users": "handle_inactive_users",
-    "generate_profile_id_lookup": "profile_id_lookup",
-    "migrate_account_info": "migrate_account_info",
-}
-"""run_tasks flag -> asset name, in the original's execution order (docs/tasks.md §0.4)."""
-
-ID_MAP_SCHEMA = TableSchema(
-    columns=[
-        TableColumn("_id", "ObjectId", "generated on insert"),
-        TableColumn("confidentialID", "string", "the profile's confidential ID in the study"),
-        TableColumn("profileID", "string", "the profile's hex id"),
-        TableColumn("studyKey", "string", "the study's key"),
-    ],
-    constraints=TableConstraints(
-        other=["unique (confidentialID, studyKey): CASE's confidentialID_1_studyKey_1"]
-    ),
-)
-"""`<p><iid>_studyDB.confidential-id-map`, the table the lookup asset maintains (docs/case-data.md §3.9)."""
+MASS_DELETION_GUARD_METADATA = "mass_deletion_guard"
+"""Set (true) in the metadata of a step that the mass-deletion guard failed; the alert sensor reads it."""
+OUTCOMES_METADATA = "usermgmt/outcomes"
+"""A step's results as the CLI reads them (`StepOutcome`): one JSON list, never a search through keys."""
 
 
-def run_task_flags(context: AssetExecutionContext) -> tuple[str, ...]:
+@dataclass(frozen=True)
+class StepOutcome:
+    """What the CLI's summary needs of one task result, carried in a step's metadata (`OUTCOMES_METADATA`)."""
+
+    task: str
+    summary: str
+    dry_run: bool = False
+    sample_user_ids: tuple[str, ...] = ()
+    guard_verdict: str = ""
+    guard_would_trip: bool = False
+
+    @classmethod
+    def of(cls, result: TaskResult) -> "StepOutcome":
+        guard = result.guard
+        return cls(
+            task=result.task,
+            summary=result.summary(),
+            dry_run=result.dry_run,
+            sample_user_ids=tuple(result.sample_user_ids),
+            guard_verdict=guard.verdict if guard is not None else "",
+            guard_would_trip=bool(guard is not None and guard.would_trip),
+        )
+
+    @classmethod
+    def read(cls, metadata: Mapping[str, Any]) -> "list[StepOutcome]":
+        """The outcomes in a step's metadata (a materialization's or an op output's); none if absent."""
+        value = metadata.get(OUTCOMES_METADATA)
+        items = value.value if value is not None else []
+        return [
+            cls(**{**item, "sample_user_ids": tuple(item.get("sample_user_ids", ()))})
+            for item in items
+            if isinstance(item, dict)
+        ]
+
+
+def table_schema(spec: TableSpec) -> TableSchema:
+    return TableSchema(
+        columns=[TableColumn(c.name, c.type, c.description) for c in spec.columns],
+        constraints=TableConstraints(other=list(spec.constraints)),
+    )
+
+
+def run_task_flags(context: AssetExecutionContext, tasks: TaskSet) -> tuple[str, ...]:
     """The run_tasks flags of the assets this run executes (the whole job, or the subset an operator picked):
     the mass-deletion guard sums what all of them delete."""
     names = {key.to_user_string() for key in context.job_def.asset_layer.selected_asset_keys}
-    return tuple(flag for flag, name in ASSET_NAMES.items() if name in names)
+    return tuple(d.name for d in tasks.declarations if d.asset_name in names)
 
 
-def result_metadata(results: list[TaskResult]) -> dict[str, Any]:
-    """Numeric metadata per result (prefixed by task name when a task reports several), plus samples."""
+def _metadata_value(value: Entry) -> MetadataValue[Any] | None:
+    """A reported value as Dagster metadata, by its type (see `TaskResult.entries`)."""
+    if isinstance(value, bool):
+        return MetadataValue.bool(value)
+    if isinstance(value, int):
+        return MetadataValue.int(value)
+    if isinstance(value, float):
+        return MetadataValue.float(value)
+    if isinstance(value, PurePath):  # e.g. the review bundle: only its path, the bundle holds personal data
+        return MetadataValue.path(str(value))
+    if isinstance(value, str):
+        return MetadataValue.text(value)
+    if value:  # ids or problem texts; addresses a driver error might echo are redacted
+        return MetadataValue.json([ids_only(v) for v in value[:50]])
+    return None
+
+
+def result_metadata(results: list[TaskResult], table: TableSpec | None = None) -> dict[str, Any]:
+    """The results as Dagster metadata, the one place they are converted: every reported value by its type
+    (prefixed by task name when a task reports several), samples and reasons, the table a task maintains,
+    and the outcomes the CLI reads."""
     meta: dict[str, Any] = {}
     for result in results:
         prefix = "" if len(results) == 1 else f"{result.task}."
-        for key in ("selected", "done", "skipped", "failed", "resumed"):
-            meta[f"{prefix}{key}"] = MetadataValue.int(getattr(result, key))
-        for key, value in result.extra.items():
-            if isinstance(value, bool):
-                meta[f"{prefix}{key}"] = MetadataValue.bool(value)
-            elif isinstance(value, int):
-                meta[f"{prefix}{key}"] = MetadataValue.int(value)
-            elif isinstance(value, float):
-                meta[f"{prefix}{key}"] = MetadataValue.float(value)
-            elif key == "review_bundle":  # only the path: the bundle itself holds the personal data
-                meta[f"{prefix}{key}"] = MetadataValue.path(str(value))
-            elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-                # e.g. study problems, LEAVE-rule failures; addresses a driver error might echo are redacted
-                meta[f"{prefix}{key}"] = MetadataValue.json([ids_only(v) for v in value[:50]])
-            elif key in ("guard_verdict", "id_map_table"):
-                meta[f"{prefix}{key}"] = MetadataValue.text(str(value))
-        for study, stats in (result.extra.get("studies") or {}).items():
-            for key in ("created", "already_present"):
-                meta[f"{prefix}studies.{study}.{key}"] = MetadataValue.int(int(stats.get(key, 0)))
+        for key, value in result.entries().items():
+            if (converted := _metadata_value(value)) is not None:
+                meta[f"{prefix}{key}"] = converted
         if result.sample_user_ids:
             meta[f"{prefix}sample_user_ids"] = MetadataValue.json(list(result.sample_user_ids))
         reasons: list[dict[str, Any]] = [{"id": i, "reason": r} for i, r in result.failure_reasons[:50]]
         reasons += [{"id": i, "reason": r, "skipped": True} for i, r in result.skip_reasons[:50]]
         if reasons:
             meta[f"{prefix}reasons"] = MetadataValue.json(reasons)
-        if "id_map_table" in result.extra:  # the lookup: the table it maintains, as Dagster shows tables
-            meta["dagster/table_name"] = MetadataValue.text(str(result.extra["id_map_table"]))
-            meta["dagster/row_count"] = MetadataValue.int(int(result.extra["id_map_entries"]))
-            meta["dagster/column_schema"] = MetadataValue.table_schema(ID_MAP_SCHEMA)
+        if result.table is not None:  # as Dagster shows tables
+            meta["dagster/table_name"] = MetadataValue.text(result.table.name)
+            meta["dagster/row_count"] = MetadataValue.int(result.table.rows)
+            if table is not None:
+                meta["dagster/column_schema"] = MetadataValue.table_schema(table_schema(table))
         meta[f"{prefix}summary"] = MetadataValue.text(result.summary())
     meta["dry_run"] = MetadataValue.bool(any(r.dry_run for r in results))
+    meta[OUTCOMES_METADATA] = MetadataValue.json([dataclasses.asdict(StepOutcome.of(r)) for r in results])
     return meta
 
 
@@ -119,7 +151,7 @@ def execute_task(
     context: OpExecutionContext | AssetExecutionContext,
     case: CaseResource,
     run_options: RunOptionsResource,
-    flag: str,
+    runner: TaskRunner,
     run_tasks: tuple[str, ...],
     *,
     dry_run: bool,
@@ -132,7 +164,7 @@ def execute_task(
     ctx = case.task_context(instance_id, options, context.log)
     try:
         with stop_between_users():
-            results = TASKS[flag](ctx)
+            results = runner(ctx)
     except RunStoppedError as exc:
         if interrupted_by_signal():  # the user in flight is complete; Dagster records the run as interrupted
             context.log.warning(str(exc))
@@ -142,7 +174,7 @@ def execute_task(
         context.instance.add_run_tags(context.run.run_id, {MASS_DELETION_GUARD_TAG: instance_id})
         raise Failure(
             description=str(exc),
-            metadata={**result_metadata([exc.result]), "mass_deletion_guard": True},
+            metadata={**result_metadata([exc.result]), MASS_DELETION_GUARD_METADATA: True},
             allow_retries=False,
         ) from None
     except TaskFailedError as exc:
@@ -156,21 +188,17 @@ def execute_task(
     return results
 
 
-def run_task(
-    context: AssetExecutionContext, case: CaseResource, run_options: RunOptionsResource, flag: str
-) -> MaterializeResult:  # type: ignore[type-arg]  # Dagster reads the bare annotation
-    if run_options.dry_run:
-        raise Failure(description=DRY_RUN_ON_ASSET_JOB, allow_retries=False)
-    results = execute_task(context, case, run_options, flag, run_task_flags(context), dry_run=False)
-    return MaterializeResult(
-        metadata=result_metadata(results), check_results=[failed_users_check(ASSET_NAMES[flag], results)]
-    )
-
-
 def _make_asset(
-    flag: str, partitions_def: PartitionsDefinition, upstream: str | None, description: str | None = None
+    tasks: TaskSet,
+    declaration: TaskDeclaration,
+    partitions_def: PartitionsDefinition,
+    upstream: str | None,
+    description: str | None = None,
 ) -> AssetsDefinition:
-    name = ASSET_NAMES[flag]
+    name = declaration.asset_name
+    flag = declaration.name
+    runner = task_runner(tasks, declaration)
+    table = declaration.table
 
     @asset(
         name=name,
@@ -181,32 +209,39 @@ def _make_asset(
         kinds={"mongodb"},
         tags={"usermgmt/task": flag},
         check_specs=[failed_users_spec(name)],
-        metadata={"dagster/column_schema": ID_MAP_SCHEMA} if name == "profile_id_lookup" else None,
+        metadata={"dagster/column_schema": table_schema(table)} if table is not None else None,
     )
     def _task_asset(
         context: AssetExecutionContext, case: CaseResource, run_options: RunOptionsResource
     ) -> MaterializeResult:  # type: ignore[type-arg]  # Dagster reads the bare annotation
-        return run_task(context, case, run_options, flag)
+        if run_options.dry_run:
+            raise Failure(description=DRY_RUN_ON_ASSET_JOB, allow_retries=False)
+        flags = run_task_flags(context, tasks)
+        results = execute_task(context, case, run_options, runner, flags, dry_run=False)
+        return MaterializeResult(
+            metadata=result_metadata(results, table), check_results=[failed_users_check(name, results)]
+        )
 
     return _task_asset
 
 
 def build_task_assets(
+    tasks: TaskSet,
     enabled: Mapping[str, bool],
     partitions_def: PartitionsDefinition,
     descriptions: Mapping[str, str] | None = None,
 ) -> tuple[list[AssetsDefinition], list[str]]:
-    """All five task assets; each enabled one depends on the previous enabled one, so a job runs them in order.
-
-    Returns the assets and the names of the enabled ones (the selection of `user_management_job`).
+    """An asset per declared task; each enabled one depends on the previous enabled one, so a job runs them
+    in order. Returns the assets and the names of the enabled ones (the selection of `user_management_job`).
     """
     assets: list[AssetsDefinition] = []
     selected: list[str] = []
     previous: str | None = None
-    for flag in TASKS:
-        upstream = previous if enabled.get(flag) else None
-        assets.append(_make_asset(flag, partitions_def, upstream, (descriptions or {}).get(flag)))
-        if enabled.get(flag):
-            selected.append(ASSET_NAMES[flag])
-            previous = ASSET_NAMES[flag]
+    for declaration in tasks.declarations:
+        on = bool(enabled.get(declaration.name))
+        description = (descriptions or {}).get(declaration.name)
+        assets.append(_make_asset(tasks, declaration, partitions_def, previous if on else None, description))
+        if on:
+            selected.append(declaration.asset_name)
+            previous = declaration.asset_name
     return assets, selected

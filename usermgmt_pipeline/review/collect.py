@@ -7,28 +7,59 @@ deletion, in which studies the user's profiles take part, i.e. where LEAVE rules
 
 A user whom an earlier task of the same run deletes is not listed again by a later task (the real run
 would not see them any more), so the bundle lists exactly what the run then does.
+
+The review only collects and writes: it imports nothing from `tasks/`. What it reads of a task's context is
+the `ReviewSource` protocol (a `tasks.context.TaskContext` is one); what only the tasks know, they pass in:
+the plan (with the email as the task declares it), which tasks of the run come earlier, and the instance's
+studies (for the LEAVE-rule column).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePath
+from typing import Any, Protocol
 
+from usermgmt_pipeline.case.id_mapping import compute_participant_ids
 from usermgmt_pipeline.case.journal import JournalEntry
+from usermgmt_pipeline.case.messaging import MessagingCollections
+from usermgmt_pipeline.case.studies import Study, StudyCollections
+from usermgmt_pipeline.case.users import User
+from usermgmt_pipeline.config import AppConfig
+from usermgmt_pipeline.emails.task_email import TaskEmail
+from usermgmt_pipeline.emails.templates import choose_translation, render_email
 from usermgmt_pipeline.review.bundle import ReviewBundle, ReviewDirError, open_bundle
 
 PLACEHOLDER_TOKEN = "TOKEN-PLACEHOLDER"
-TASK_ORDER = (
-    "clean_up_unverified_users",
-    "send_reminder_to_confirm_accounts",
-    "notify_inactive_users",
-    "delete_marked_users",
-    "generate_profile_id_lookup",
-    "migrate_account_info",
-)
+Scalar = int | float | str | bool
+
+
+class ReviewOptions(Protocol):
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def report(self) -> bool: ...
+    @property
+    def report_dir(self) -> str: ...
+
+
+class ReviewSource(Protocol):
+    """What the review reads of a task's context (`tasks.context.TaskContext` is one)."""
+
+    @property
+    def instance_id(self) -> str: ...
+    @property
+    def options(self) -> ReviewOptions: ...
+    @property
+    def config(self) -> AppConfig: ...
+    @property
+    def messaging(self) -> MessagingCollections: ...
+    @property
+    def studies(self) -> StudyCollections: ...
+    @property
+    def global_secret(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -36,25 +67,44 @@ class ReviewPlan:
     """What a task does to each user it selects, and why it selects them (for the review's rows)."""
 
     action: str  # "delete" or "notify"
-    message_type: str
+    email: TaskEmail  # as the task declares it: the message type, and whether it carries a token
     threshold: str  # e.g. "delete_unverified_users_after=168h0m0s"
     cutoff: int  # Unix seconds the timestamps are compared with
     fields: tuple[str, ...]  # User attributes the selection compares with the cutoff
-    with_token: bool = False
+
+    @property
+    def message_type(self) -> str:
+        return self.email.message_type
+
+
+@dataclass
+class ReviewReport:
+    """A dry run's review bundle: how many users this task listed, and where."""
+
+    listed: int
+    not_listed_deleted_earlier: int
+    bundle: PurePath
+
+    def entries(self) -> dict[str, Scalar | PurePath]:
+        return {
+            "review_listed": self.listed,
+            "review_not_listed_deleted_earlier": self.not_listed_deleted_earlier,
+            "review_bundle": self.bundle,
+        }
 
 
 def iso(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if seconds else ""
 
 
-def bundle_for(ctx: Any) -> ReviewBundle | None:
+def bundle_for(ctx: ReviewSource) -> ReviewBundle | None:
     """The run's bundle, when a review was asked for (CLI `--report DIR`, Dagster `report: true`)."""
     options = ctx.options
-    if getattr(options, "report_dir", ""):
+    if options.report_dir:
         return open_bundle(options.report_dir)
-    if not getattr(options, "report", False):
+    if not options.report:
         return None
-    base = str(getattr(ctx.config.orchestration, "report_dir", "") or "")
+    base = ctx.config.orchestration.report_dir
     if not base:
         raise ReviewDirError("report: true needs orchestration.report_dir (the folder for review bundles)")
     root = Path(base)
@@ -68,9 +118,17 @@ def bundle_for(ctx: Any) -> ReviewBundle | None:
 
 
 class TaskReview:
-    def __init__(self, ctx: Any, task: str, plan: ReviewPlan, bundle: ReviewBundle) -> None:
+    def __init__(
+        self,
+        ctx: ReviewSource,
+        task: str,
+        plan: ReviewPlan,
+        bundle: ReviewBundle,
+        earlier: frozenset[str],
+        studies: Callable[[], Sequence[Study]],
+    ) -> None:
         self.ctx, self.task, self.plan, self.bundle = ctx, task, plan, bundle
-        earlier = set(TASK_ORDER[: TASK_ORDER.index(task)]) if task in TASK_ORDER else set()
+        self.load_studies = studies
         self.excluded_ids = {
             r["user_id"]
             for r in bundle.rows(ctx.instance_id)
@@ -80,9 +138,9 @@ class TaskReview:
         self.rows: list[dict[str, Any]] = []
         self.emails: dict[str, tuple[str, str]] = {}  # language -> (email file, error)
         self.template = ctx.messaging.find_global_template(plan.message_type)
-        self.studies: list[Any] | None = None
+        self.studies: Sequence[Study] | None = None
 
-    def add(self, user: Any) -> None:
+    def add(self, user: User) -> None:
         if user.id in self.excluded_ids:
             self.excluded += 1
             return
@@ -147,8 +205,6 @@ class TaskReview:
         )
 
     def _email(self, language: str) -> tuple[str, str, str]:
-        from usermgmt_pipeline.emails.templates import choose_translation, render_email
-
         if self.template is None:
             return "", f"email template {self.plan.message_type!r} is missing: the real run fails", ""
         chosen = choose_translation(self.template, language).language_code
@@ -158,7 +214,7 @@ class TaskReview:
                     self.template,
                     instance_id=self.ctx.instance_id,
                     language=language,
-                    payload={"token": PLACEHOLDER_TOKEN} if self.plan.with_token else {},
+                    payload=self.plan.email.payload(PLACEHOLDER_TOKEN),
                     constants=self.ctx.config.messaging_configs.global_email_template_constants,
                 )
                 meta = {
@@ -167,7 +223,7 @@ class TaskReview:
                     "translation": chosen,
                     "subject": email.subject,
                     "headerOverrides": dict(email.header_overrides or {}),
-                    "placeholderToken": PLACEHOLDER_TOKEN if self.plan.with_token else None,
+                    "placeholderToken": PLACEHOLDER_TOKEN if self.plan.email.with_token else None,
                 }
                 path = self.bundle.write_email(
                     self.ctx.instance_id, self.plan.message_type, language, email.content, meta
@@ -178,15 +234,12 @@ class TaskReview:
         path, error = self.emails[language]
         return path, error, chosen
 
-    def _leave_studies(self, user: Any) -> list[str]:
+    def _leave_studies(self, user: User) -> list[str]:
         return self._studies_of([profile.id for profile in user.profiles])
 
     def _studies_of(self, profile_ids: list[str]) -> list[str]:
-        from usermgmt_pipeline.case.id_mapping import compute_participant_ids
-        from usermgmt_pipeline.tasks.user_deletion import all_studies
-
         if self.studies is None:
-            self.studies = all_studies(self.ctx)
+            self.studies = self.load_studies()
         keys: list[str] = []
         for profile_id in profile_ids:
             for study in self.studies:
@@ -195,39 +248,35 @@ class TaskReview:
                     keys.append(study.key)
         return sorted(keys)
 
-    def finish(self, result: Any) -> None:
+    def finish(self) -> ReviewReport:
+        """Write this task's rows; what was listed (the task's result carries it)."""
         self.bundle.write_rows(self.ctx.instance_id, self.task, self.rows)
-        result.extra["review_listed"] = len(self.rows)
-        result.extra["review_not_listed_deleted_earlier"] = self.excluded
-        result.extra["review_bundle"] = str(self.bundle.root)
-        # The deleting tasks' `guard_verdict` (the whole run's) comes from tasks.deletion_plan.
+        return ReviewReport(len(self.rows), self.excluded, self.bundle.root)
 
 
-def review_users(ctx: Any, task: str, plan: ReviewPlan) -> TaskReview | None:
-    """A collector for this task's dry-run walk, or None when no review was asked for."""
+def review_users(
+    ctx: ReviewSource,
+    task: str,
+    plan: ReviewPlan,
+    *,
+    earlier: frozenset[str] = frozenset(),
+    studies: Callable[[], Sequence[Study]] = tuple,
+) -> TaskReview | None:
+    """A collector for this task's dry-run walk, or None when no review was asked for.
+
+    `earlier`: the tasks of the run before this one (users they delete are not listed again); `studies`:
+    the instance's studies, loaded on first need (a deletion's LEAVE-rule column)."""
     bundle = bundle_for(ctx)
-    return None if bundle is None else TaskReview(ctx, task, plan, bundle)
+    return None if bundle is None else TaskReview(ctx, task, plan, bundle, earlier, studies)
 
 
-def record_summaries(ctx: Any, results: list[Any]) -> None:
-    """After a task: its counts into the bundle, then the shared files rebuilt. No-op without a review."""
+def record_summaries(ctx: ReviewSource, summaries: Sequence[Mapping[str, Scalar]]) -> None:
+    """After a task: its summaries (each with `instance_id` and `task`) into the bundle, then the shared
+    files rebuilt. No-op without a review."""
     bundle = bundle_for(ctx)
     if bundle is None:
         return
-    for result in results:
-        summary: Mapping[str, Any] = {
-            "instance_id": result.instance_id,
-            "task": result.task,
-            "run_id": ctx.options.run_id,
-            "selected": result.selected,
-            "resumed": result.resumed,
-            "skipped": result.skipped,
-            "failed": result.failed,
-            **{
-                k: v
-                for k, v in result.extra.items()
-                if isinstance(v, (int, float, str, bool)) and k != "review_bundle"
-            },
-        }
-        bundle.write_summary(result.instance_id, result.task, summary)
+    for summary in summaries:
+        instance_id, task = str(summary["instance_id"]), str(summary["task"])
+        bundle.write_summary(instance_id, task, {**summary, "run_id": ctx.options.run_id})
     bundle.rebuild()

@@ -35,6 +35,22 @@ class Step(StrEnum):
 
 
 CHECKPOINTS = tuple(step.value for step in Step)
+NOTICE_STEPS = (
+    Step.NOTIFY_JOURNAL_OPENED,
+    Step.NOTIFY_TOKEN_INSERTED,
+    Step.NOTIFY_EMAIL_QUEUED,
+    Step.NOTIFY_USER_UPDATED,
+)
+"""The boundaries of the notice flow (`notify_flow`), which every notifying task passes."""
+DELETION_STEPS = (
+    Step.DELETE_JOURNAL_OPENED,
+    Step.DELETE_USER_DELETED,
+    Step.DELETE_STUDY_RULES_EVALUATED,
+    Step.DELETE_STUDY_ERASED,
+    Step.DELETE_TOKENS_DELETED,
+    Step.DELETE_EMAIL_QUEUED,
+)
+"""The boundaries of the deletion flow (`user_deletion`), which every account-deleting task passes."""
 
 CheckpointHook = Callable[[str], None]
 SplitHook = Callable[[str, int], int | None]

@@ -24,6 +24,7 @@ from usermgmt_pipeline.case.temp_tokens import TempTokens
 from usermgmt_pipeline.case.users import UsersCollections
 from usermgmt_pipeline.config import AppConfig
 from usermgmt_pipeline.tasks.checkpoints import PROCESS_HOOKS, StepHooks
+from usermgmt_pipeline.tasks.declaration import RunPlan
 from usermgmt_pipeline.tasks.fencing import Lease
 from usermgmt_pipeline.tasks.stopping import PROCESS_STOP, StopToken
 
@@ -75,6 +76,8 @@ class TaskContext:
     """The instance lease this run holds (set by `instance_lock`): checked before every irreversible step."""
     hooks: StepHooks = field(default_factory=lambda: PROCESS_HOOKS)
     stop: StopToken = field(default_factory=lambda: PROCESS_STOP)
+    plan: RunPlan = field(default_factory=RunPlan)
+    """The run this task is part of (set by the task's runner from the declarations, `registry`)."""
     _audit_buffer: list[dict[str, Any]] = field(default_factory=list)
     _audit_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -32,43 +32,18 @@ A dry run deletes nothing: its first deleting step computes the same verdict for
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from usermgmt_pipeline.tasks import selection
 from usermgmt_pipeline.tasks.context import TaskContext
+from usermgmt_pipeline.tasks.declaration import DeletingStep
 from usermgmt_pipeline.tasks.id_map_scan import scan_id_map
-from usermgmt_pipeline.tasks.results import MassDeletionGuardError, TaskResult
+from usermgmt_pipeline.tasks.results import GuardReport, MassDeletionGuardError, TaskResult
 
 AUDIT_ACCOUNT_DELETED = "account-deleted"
 """Audit action recorded when a run deletes a user document (a deletion's commit point): the guard counts
 what the run already deleted from it, and the account's history shows when the account was deleted."""
 
-CLEAN_UP_STEP = "clean_up_unverified_users"
-DELETE_MARKED_STEP = "delete_marked_users"
-ORPHAN_STEP = "orphan_id_map_entries"
-STEPS_BY_TASK: dict[str, tuple[str, ...]] = {
-    "clean_up_unverified_users": (CLEAN_UP_STEP,),
-    "handle_inactive_users": (DELETE_MARKED_STEP,),
-    "generate_profile_id_lookup": (ORPHAN_STEP,),
-}
-"""The run_tasks flags that delete, in the run's order, and their deleting steps."""
-TASK_OF_STEP = {step: task for task, steps in STEPS_BY_TASK.items() for step in steps}
 MIN_GUARDED_ORPHAN_ENTRIES = 10
 """The default of `orchestration.min_guarded_orphan_entries` (see the module docstring)."""
-
-
-# The selections of the account-deleting tasks, as those tasks build them (clean_up_unverified_users.py,
-# handle_inactive_users.delete_marked_users).
-def unverified_selection(ctx: TaskContext) -> dict[str, Any]:
-    threshold = ctx.config.user_management_config.delete_unverified_users_after
-    return selection.unverified_to_delete(ctx.before(int(threshold)))
-
-
-def marked_selection(ctx: TaskContext) -> dict[str, Any]:
-    return selection.marked_to_delete(ctx.now_s())
-
-
-USER_SELECTIONS = {CLEAN_UP_STEP: unverified_selection, DELETE_MARKED_STEP: marked_selection}
 
 
 def max_deletion_share(ctx: TaskContext) -> float:
@@ -153,63 +128,65 @@ class GuardVerdict:
             f"({', '.join(self.run_steps)}); limit {self.limit()}"
         )
 
-    def record(self, result: TaskResult) -> None:
-        result.extra["guard_verdict"] = self.describe()
-        result.extra["guard_would_trip"] = self.trips
-        if self.users_to_delete is not None:
-            result.extra["guard_candidates"] = self.users_to_delete
-            result.extra["guard_total_users"] = self.total_users
-            result.extra["guard_users_share"] = round(self.users_share, 6)
-        if self.orphan_entries is not None:
-            result.extra["guard_orphan_entries"] = self.orphan_entries
-            result.extra["guard_total_id_map_entries"] = self.total_entries
-            result.extra["guard_id_map_share"] = round(self.entries_share, 6)
+    def report(self) -> GuardReport:
+        users = self.users_to_delete is not None
+        entries = self.orphan_entries is not None
+        return GuardReport(
+            verdict=self.describe(),
+            would_trip=self.trips,
+            candidates=self.users_to_delete,
+            total_users=self.total_users if users else None,
+            users_share=round(self.users_share, 6) if users else None,
+            orphan_entries=self.orphan_entries,
+            total_id_map_entries=self.total_entries if entries else None,
+            id_map_share=round(self.entries_share, 6) if entries else None,
+        )
 
 
-def run_steps(ctx: TaskContext, step: str) -> list[str]:
-    """The run's deleting steps in order; a task called on its own (no run_tasks) is a run of that task."""
-    tasks = ctx.options.run_tasks or (TASK_OF_STEP[step],)
-    steps = [s for task, task_steps in STEPS_BY_TASK.items() if task in tasks for s in task_steps]
+def run_steps(ctx: TaskContext, step: DeletingStep) -> list[DeletingStep]:
+    """The run's deleting steps in order (`ctx.plan`, from the declarations of the run's tasks); a task called
+    on its own is a run of that step."""
+    steps = list(ctx.plan.deleting_steps)
     return steps if step in steps else [step]
 
 
-def guard_run_deletions(ctx: TaskContext, step: str, result: TaskResult) -> GuardVerdict | None:
+def guard_run_deletions(ctx: TaskContext, step: DeletingStep, result: TaskResult) -> GuardVerdict | None:
     """Check the run's summed deletions before `step` deletes; raise MassDeletionGuardError if they are too many.
 
-    Returns the verdict (also recorded in `result.extra`), or None in a dry run past its first deleting step
+    Returns the verdict (also recorded in `result.guard`), or None in a dry run past its first deleting step
     (the first one already reported the whole run).
     """
     steps = run_steps(ctx, step)
+    names = [s.name for s in steps]
     ahead = steps[steps.index(step) :]
     first = steps[0] == step
     if ctx.options.dry_run and not first:
-        result.extra["guard_verdict"] = (
-            f"mass-deletion guard: the run's deletions are summed before its first deleting step ({steps[0]})"
+        result.guard = GuardReport(
+            f"mass-deletion guard: the run's deletions are summed before its first deleting step ({names[0]})"
         )
         return None
     verdict = GuardVerdict(
-        step=step,
-        run_steps=steps,
+        step=step.name,
+        run_steps=names,
         share=max_deletion_share(ctx),
         dry_run=ctx.options.dry_run,
         overridden=ctx.options.allow_mass_deletion,
     )
-    user_steps = [s for s in ahead if s in USER_SELECTIONS]
-    if user_steps:
+    selections = [s.accounts(ctx) for s in ahead if s.accounts is not None]
+    if selections:
         if not first:
             ctx.flush_audit()
             verdict.users_deleted_so_far = ctx.pipeline.count_audit(
                 ctx.options.run_id, ctx.instance_id, AUDIT_ACCOUNT_DELETED
             )
-        selections = [USER_SELECTIONS[s](ctx) for s in user_steps]
         still_selected = ctx.users.count(selections[0] if len(selections) == 1 else {"$or": selections})
         verdict.users_to_delete = verdict.users_deleted_so_far + still_selected
         verdict.total_users = ctx.users.estimated_count() + verdict.users_deleted_so_far
-    if ORPHAN_STEP in ahead and (first or step == ORPHAN_STEP):
+    if any(s.accounts is None for s in ahead) and (first or step.accounts is None):
         verdict.orphan_entries = scan_id_map(ctx, None).orphans
         verdict.total_entries = ctx.studies.id_map_size()
         verdict.min_entries = min_guarded_orphan_entries(ctx)
-    verdict.record(result)
+    result.guard = verdict.report()
     if verdict.trips and not verdict.dry_run and not verdict.overridden:
         done = (
             "nothing was deleted"
@@ -218,7 +195,7 @@ def guard_run_deletions(ctx: TaskContext, step: str, result: TaskResult) -> Guar
         )
         raise MassDeletionGuardError(
             f"{result.task}[{ctx.instance_id}]: mass-deletion guard tripped: {verdict.counts()} would be deleted "
-            f"by this run ({', '.join(steps)}), more than {verdict.limit()}; "
+            f"by this run ({', '.join(names)}), more than {verdict.limit()}; "
             f"{done}. Check the thresholds, then rerun with the explicit override (allow_mass_deletion) if this "
             "is intended",
             result,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from usermgmt_pipeline.emails.task_email import TaskEmail
 from usermgmt_pipeline.review.collect import ReviewPlan
 from usermgmt_pipeline.tasks.context import TaskContext
+from usermgmt_pipeline.tasks.declaration import DeletingStep
 from usermgmt_pipeline.tasks.deletion_plan import guard_run_deletions
 from usermgmt_pipeline.tasks.iteration import dry_run, run_in_batches
 from usermgmt_pipeline.tasks.preflight import require_global_secret, require_template
@@ -23,22 +25,25 @@ from usermgmt_pipeline.tasks.user_deletion import (
 
 def run_deletion_task(
     ctx: TaskContext,
-    task: str,
+    step: DeletingStep,
     selection: Mapping[str, Any],
-    message_type: str,
+    email: TaskEmail,
     plan: ReviewPlan | None = None,
 ) -> TaskResult:
+    """Delete the users `selection` picks, under the step's name (its results, journal and audit records)."""
+    task = step.name
     result = TaskResult(task, ctx.instance_id)
     if ctx.options.dry_run:
-        dry_run(ctx, task, selection, result, plan, resumable_deletions(ctx, task))
-        guard_run_deletions(ctx, task, result)  # reports the whole run's verdict; a dry run never trips
+        resumable = resumable_deletions(ctx, task)
+        dry_run(ctx, task, selection, result, plan, resumable, studies=lambda: all_studies(ctx))
+        guard_run_deletions(ctx, step, result)  # reports the whole run's verdict; a dry run never trips
         return result
-    template = require_template(ctx, message_type, result)
+    template = require_template(ctx, email, result)
     require_global_secret(ctx, result)
     study_problems: list[str] = []
     result.extra["study_problems"] = study_problems
     studies = all_studies(ctx, study_problems)
-    spec = DeletionSpec(task, selection, message_type, template, studies)
+    spec = DeletionSpec(task, selection, email.message_type, template, studies)
     ensure_leave_rules(ctx).rule_failures.clear()
     try:
         resumed = 0
@@ -51,7 +56,7 @@ def run_deletion_task(
                 )
         result.extra["resumed"] = resumed
         result.resumed = resumed
-        guard_run_deletions(ctx, task, result)
+        guard_run_deletions(ctx, step, result)
         run_in_batches(
             ctx,
             task,

@@ -18,16 +18,28 @@ from dataclasses import dataclass, field
 
 from usermgmt_pipeline.case.id_mapping import compute_participant_ids
 from usermgmt_pipeline.case.studies import IdMapDigests, Study, StudyDecodeError, decode_study
-from usermgmt_pipeline.tasks import selection
+from usermgmt_pipeline.config.task_flags import GENERATE_PROFILE_ID_LOOKUP
+from usermgmt_pipeline.tasks import descriptions, selection
 from usermgmt_pipeline.tasks.checkpoints import Step
 from usermgmt_pipeline.tasks.context import TaskContext
+from usermgmt_pipeline.tasks.declaration import Column, TableSpec, TaskDeclaration
 from usermgmt_pipeline.tasks.id_map_scan import IdMapScan, scan_id_map
 from usermgmt_pipeline.tasks.iteration import selected_users
-from usermgmt_pipeline.tasks.orphan_id_map_entries import remove_orphan_entries
+from usermgmt_pipeline.tasks.orphan_id_map_entries import ORPHAN_ENTRIES, remove_orphan_entries
 from usermgmt_pipeline.tasks.preflight import require_global_secret
-from usermgmt_pipeline.tasks.results import TaskResult
+from usermgmt_pipeline.tasks.results import TableReport, TaskResult
 
-TASK = "generate_profile_id_lookup"
+TASK = GENERATE_PROFILE_ID_LOOKUP.name
+ID_MAP_TABLE = TableSpec(
+    columns=(
+        Column("_id", "ObjectId", "generated on insert"),
+        Column("confidentialID", "string", "the profile's confidential ID in the study"),
+        Column("profileID", "string", "the profile's hex id"),
+        Column("studyKey", "string", "the study's key"),
+    ),
+    constraints=("unique (confidentialID, studyKey): CASE's confidentialID_1_studyKey_1",),
+)
+"""`<p><iid>_studyDB.confidential-id-map`, the table the lookup maintains (docs/case-data.md §3.9)."""
 BATCH_PROFILES = 1000
 
 
@@ -48,7 +60,8 @@ def active_studies(ctx: TaskContext, result: TaskResult) -> list[Study]:
     return studies
 
 
-def generate_profile_id_lookup(ctx: TaskContext) -> TaskResult:
+def add_missing_entries(ctx: TaskContext) -> TaskResult:
+    """The lookup's second half: one entry per profile x active study where it is missing."""
     started = time.monotonic()
     result = TaskResult(TASK, ctx.instance_id, dry_run=ctx.options.dry_run)
     require_global_secret(ctx, result)
@@ -70,9 +83,8 @@ def generate_profile_id_lookup(ctx: TaskContext) -> TaskResult:
         if len(batch) >= BATCH_PROFILES:
             flush()
     flush()
-    result.extra["studies"] = {
-        key: {"created": s.created, "already_present": s.already_present, "errors": s.errors[:20]}
-        for key, s in stats.items()
+    result.per_study = {
+        key: {"created": s.created, "already_present": s.already_present} for key, s in stats.items()
     }
     result.extra["created"] = sum(s.created for s in stats.values())
     result.extra["already_present"] = sum(s.already_present for s in stats.values())
@@ -127,7 +139,7 @@ def _process_batch(
         ctx.hooks.checkpoint(Step.LOOKUP_BATCH_INSERTED)
 
 
-def generate_profile_id_lookup_task(ctx: TaskContext) -> TaskResult:
+def generate_profile_id_lookup(ctx: TaskContext) -> TaskResult:
     """The run's lookup step: remove the entries of deleted accounts (guarded), then add the missing ones.
 
     Orphans go first, so an entry that a deleted account left under a live profile's confidential ID (which
@@ -135,10 +147,13 @@ def generate_profile_id_lookup_task(ctx: TaskContext) -> TaskResult:
     """
     cleanup = TaskResult(TASK, ctx.instance_id, dry_run=ctx.options.dry_run)
     remove_orphan_entries(ctx, cleanup)
-    result = generate_profile_id_lookup(ctx)
+    result = add_missing_entries(ctx)
     result.extra.update(cleanup.extra)
-    result.extra["id_map_table"] = ctx.studies.id_map_table_name
-    result.extra["id_map_entries"] = ctx.studies.id_map_size()
+    result.guard = cleanup.guard
+    table = TableReport(ctx.studies.id_map_table_name, ctx.studies.id_map_size())
+    result.extra["id_map_table"] = table.name
+    result.extra["id_map_entries"] = table.rows
+    result.table = table
     return result
 
 
@@ -147,3 +162,13 @@ def lookup_consistency(ctx: TaskContext) -> IdMapScan:
     duplicated per profile x active study, orphans, and the entries kept although no run can fix them
     (those of undecodable users, those without a string profileID)."""
     return scan_id_map(ctx, active_studies(ctx, TaskResult(TASK, ctx.instance_id)))
+
+
+DECLARATION = TaskDeclaration(
+    flag=GENERATE_PROFILE_ID_LOOKUP,
+    run=generate_profile_id_lookup,
+    describe=descriptions.generate_profile_id_lookup,
+    deletes=(ORPHAN_ENTRIES,),
+    crash_points=(Step.LOOKUP_BATCH_INSERTED,),
+    table=ID_MAP_TABLE,
+)

@@ -10,6 +10,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from usermgmt_pipeline.case.connections import op_deadline
 from usermgmt_pipeline.case.journal import JournalEntry
 from usermgmt_pipeline.case.leases import LeaseLost
+from usermgmt_pipeline.case.studies import Study
 from usermgmt_pipeline.case.users import User, UserDecodeError, decode_user
 from usermgmt_pipeline.review.collect import ReviewPlan, review_users
 from usermgmt_pipeline.tasks.context import ProgressLogger, TaskContext, ids_only
@@ -168,14 +169,20 @@ def dry_run(
     result: TaskResult,
     plan: ReviewPlan | None = None,
     resumable: Sequence[JournalEntry] = (),
+    studies: Callable[[], Sequence[Study]] = tuple,
 ) -> TaskResult:
     """Count the selection and sample ids; with a review asked for, list every user in the bundle. Read-only.
 
     `resumable` are the journal entries of deletions an interrupted run left past their commit point: the
-    real run finishes them first, so they are counted (`resumed`) and listed as such."""
+    real run finishes them first, so they are counted (`resumed`) and listed as such. `studies` loads the
+    instance's studies for a deletion's review rows (where LEAVE rules would run)."""
     sample_size = ctx.config.orchestration.dry_run_sample_size
     result.dry_run = True
-    review = review_users(ctx, task, plan) if plan is not None else None
+    review = (
+        review_users(ctx, task, plan, earlier=ctx.plan.reported_before(task), studies=studies)
+        if plan is not None
+        else None
+    )
     result.resumed = len(resumable)
     result.extra["resumed_user_ids"] = [e.user_id for e in resumable[:sample_size]]
     if review is not None:
@@ -187,7 +194,7 @@ def dry_run(
         if review is not None:
             review.add(user)
     if review is not None:
-        review.finish(result)
+        result.review = review.finish()
     return result
 
 

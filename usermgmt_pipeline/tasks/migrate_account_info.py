@@ -21,17 +21,19 @@ from usermgmt_pipeline.case.id_mapping import (
 )
 from usermgmt_pipeline.case.studies import Study
 from usermgmt_pipeline.case.users import User
+from usermgmt_pipeline.config.task_flags import MIGRATE_ACCOUNT_INFO
 from usermgmt_pipeline.errors import UsermgmtError
 from usermgmt_pipeline.studyengine import Participant
-from usermgmt_pipeline.tasks import selection
+from usermgmt_pipeline.tasks import descriptions, selection
 from usermgmt_pipeline.tasks.checkpoints import Step
 from usermgmt_pipeline.tasks.context import TaskContext
+from usermgmt_pipeline.tasks.declaration import TaskDeclaration
 from usermgmt_pipeline.tasks.generate_profile_id_lookup import active_studies
 from usermgmt_pipeline.tasks.iteration import database_unavailable, run_in_batches
 from usermgmt_pipeline.tasks.preflight import require_global_secret
 from usermgmt_pipeline.tasks.results import Outcome, TaskResult
 
-TASK = "migrate_account_info"
+TASK = MIGRATE_ACCOUNT_INFO.name
 
 
 class MigrationError(UsermgmtError, RuntimeError):
@@ -155,3 +157,11 @@ def _participants(
         if doc is not None:
             found[participant_id] = doc
     return found
+
+
+DECLARATION = TaskDeclaration(
+    flag=MIGRATE_ACCOUNT_INFO,
+    run=migrate_account_info,
+    describe=descriptions.migrate_account_info,
+    crash_points=(Step.MIGRATE_PARTICIPANT_SAVED,),
+)

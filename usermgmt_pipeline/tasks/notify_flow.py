@@ -39,6 +39,7 @@ from usermgmt_pipeline.case.document_fields import GoDecodeError, go_int
 from usermgmt_pipeline.case.journal import UNFINISHED_NOTICE, JournalEntry, State
 from usermgmt_pipeline.case.temp_tokens import new_token, token_document
 from usermgmt_pipeline.case.users import User
+from usermgmt_pipeline.emails.task_email import TaskEmail
 from usermgmt_pipeline.tasks.batch_flow import EmailToQueue, emails_queued, queue_emails_once, run_batch
 from usermgmt_pipeline.tasks.checkpoints import Step
 from usermgmt_pipeline.tasks.context import TaskContext
@@ -48,12 +49,21 @@ from usermgmt_pipeline.tasks.results import DONE, Outcome
 @dataclass(frozen=True)
 class NoticeSpec:
     task: str
-    message_type: str
-    token_purpose: str
+    email: TaskEmail  # declared by the task, with the purpose of the token it carries
     token_ttl_ns: int
     timestamp_field: str  # timestamps.<field> set at the end
     timestamp_value: int
     selection: Mapping[str, Any]
+
+    @property
+    def message_type(self) -> str:
+        return self.email.message_type
+
+    @property
+    def token_purpose(self) -> str:
+        if self.email.token_purpose is None:
+            raise ValueError(f"{self.task}: a notice's email must declare its token's purpose")
+        return self.email.token_purpose
 
     def cycle(self, user: User) -> str:
         if self.timestamp_field == "reminderToConfirmSentAt":
@@ -193,7 +203,7 @@ class NoticeFlow:
                 self.spec.message_type,
                 users[entry.user_id].account_id,
                 users[entry.user_id].preferred_language,
-                {"token": tokens[entry.key]},
+                self.spec.email.payload(tokens[entry.key]),
             )
             for entry in to_email
         ]

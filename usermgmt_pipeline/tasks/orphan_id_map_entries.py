@@ -23,16 +23,19 @@ stops the run, and `allow_mass_deletion` overrides it; the share applies only ab
 from __future__ import annotations
 
 from usermgmt_pipeline.tasks.context import TaskContext
-from usermgmt_pipeline.tasks.deletion_plan import ORPHAN_STEP, guard_run_deletions
+from usermgmt_pipeline.tasks.declaration import DeletingStep
+from usermgmt_pipeline.tasks.deletion_plan import guard_run_deletions
 from usermgmt_pipeline.tasks.id_map_scan import Entry, scan_id_map
 from usermgmt_pipeline.tasks.results import TaskResult
 
 AUDIT_ACTION = "remove-orphan-id-map-entry"
+ORPHAN_ENTRIES = DeletingStep("orphan_id_map_entries")
+"""The lookup's deleting step: entries of deleted accounts (no account selection: counted by a map scan)."""
 
 
 def remove_orphan_entries(ctx: TaskContext, result: TaskResult) -> None:
     """Guard, then remove every orphan entry; counts go to `result.extra` (`orphan_entries`, `..._removed`)."""
-    verdict = guard_run_deletions(ctx, ORPHAN_STEP, result)
+    verdict = guard_run_deletions(ctx, ORPHAN_ENTRIES, result)
     found = verdict.orphan_entries if verdict is not None else None
     result.extra["orphan_entries_removed"] = 0
     if ctx.options.dry_run or found == 0:

@@ -7,17 +7,19 @@ from typing import Any
 
 from usermgmt_pipeline.case.journal import UNFINISHED_DELETION
 from usermgmt_pipeline.case.temp_tokens import new_token
+from usermgmt_pipeline.emails.task_email import TaskEmail
 from usermgmt_pipeline.emails.template_check import check_template
 from usermgmt_pipeline.emails.templates import EmailTemplateError
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.results import TaskFailedError, TaskResult
 
 
-def require_template(ctx: TaskContext, message_type: str, result: TaskResult) -> Mapping[str, Any]:
+def require_template(ctx: TaskContext, email: TaskEmail, result: TaskResult) -> Mapping[str, Any]:
     """The global email template must exist and render for every user the task can reach.
 
     Go silently deleted users without notice when it did not; see `_require_renderable` for the check.
     """
+    message_type = email.message_type
     template = ctx.messaging.find_global_template(message_type)
     if template is None:
         raise TaskFailedError(
@@ -25,17 +27,12 @@ def require_template(ctx: TaskContext, message_type: str, result: TaskResult) ->
             f"in database {ctx.dbs.messaging_db(ctx.instance_id).name}; no user was touched",
             result,
         )
-    _require_renderable(ctx, template, message_type, result)
+    _require_renderable(ctx, template, email, result)
     return template
 
 
-# The payload each task gives QueueEmailByTemplate (docs/case-data.md §4 step 4): a temp token for the reminder and the
-# inactivity notice, nothing for the deletion notices.
-_TOKEN_MESSAGE_TYPES = frozenset({"registration", "account-inactivity"})
-
-
 def _require_renderable(
-    ctx: TaskContext, template: Mapping[str, Any], message_type: str, result: TaskResult
+    ctx: TaskContext, template: Mapping[str, Any], email: TaskEmail, result: TaskResult
 ) -> None:
     """Decode the template as Go does and render every reachable translation under every language that
     selects it, with the task's data map, before anyone is touched (`emails.template_check` says how the
@@ -46,7 +43,7 @@ def _require_renderable(
     otherwise fail each user *after* the token was issued or the account deleted, leaving the notice
     pending forever. The stand-in token is a real one (same length and alphabet), never stored.
     """
-    payload = {"token": new_token()} if message_type in _TOKEN_MESSAGE_TYPES else {}
+    payload = email.payload(new_token())  # the data map the task gives QueueEmailByTemplate
     try:
         check_template(
             template,

@@ -37,5 +37,5 @@ def test_descriptions_carry_the_configured_thresholds_and_the_collections_writte
     inactive = description("handle_inactive_users")
     assert "**4000h0m0s**" in inactive and "**200h0m0s**" in inactive
     assert "`account-deleted-after-inactivity`" in inactive
-    assert "acme_<instance>_studyDB.confidential-id-map" in description("profile_id_lookup")
+    assert "acme_<instance>_studyDB.confidential-id-map" in description("generate_profile_id_lookup")
     assert "hashedAccountID" in description("migrate_account_info")

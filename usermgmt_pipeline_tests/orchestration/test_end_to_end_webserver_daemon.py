@@ -32,7 +32,7 @@ TASK_ASSETS = (
     "clean_up_unverified_users",
     "send_reminder_to_confirm_accounts",
     "handle_inactive_users",
-    "profile_id_lookup",
+    "generate_profile_id_lookup",
     "migrate_account_info",
 )
 
@@ -163,7 +163,7 @@ def test_backfill_over_all_partitions_then_rerun_one_partition(
         assert all(rec.start_time and rec.end_time for rec in records)
         assert records[0].end_time <= records[1].start_time, "two runs of one partition overlapped"
         rerun_run = {"runId": records[1].dagster_run.run_id}
-        event = instance.get_latest_materialization_event(AssetKey("profile_id_lookup"))
+        event = instance.get_latest_materialization_event(AssetKey("generate_profile_id_lookup"))
         assert event is not None and event.run_id == rerun_run["runId"]
         metadata = event.asset_materialization.metadata  # type: ignore[union-attr]
         assert metadata["created"].value == 0 and metadata["already_present"].value > 0
@@ -174,8 +174,8 @@ def test_backfill_over_all_partitions_then_rerun_one_partition(
         ]
         assert sorted((c.asset_key.to_user_string(), c.check_name) for c in checks) == sorted(
             [
-                ("profile_id_lookup", "every_profile_has_one_entry_per_active_study"),
-                ("profile_id_lookup", "no_entry_points_to_a_missing_profile"),
+                ("generate_profile_id_lookup", "every_profile_has_one_entry_per_active_study"),
+                ("generate_profile_id_lookup", "no_entry_points_to_a_missing_profile"),
                 *((asset, "no_failed_users") for asset in TASK_ASSETS),
             ]
         )

@@ -18,7 +18,7 @@ TASK_ASSETS = {
     "clean_up_unverified_users",
     "send_reminder_to_confirm_accounts",
     "handle_inactive_users",
-    "profile_id_lookup",
+    "generate_profile_id_lookup",
     "migrate_account_info",
 }
 
@@ -74,7 +74,7 @@ def test_failed_users_fail_the_warn_check_with_ids_and_reasons_and_the_sensor_al
         assert {f["id"] for f in listed} == doomed and check.metadata["failed"].value == len(doomed)
         assert all("studyStatus" in f["reason"] for f in listed)
         assert _checks(result)["send_reminder_to_confirm_accounts"].passed
-        assert _checks(result)["profile_id_lookup"].passed
+        assert _checks(result)["generate_profile_id_lookup"].passed
 
         sensor = defs.resolve_sensor_def("failed_users_alert_sensor")
         success_event = next(e for e in result.all_events if e.event_type_value == "PIPELINE_SUCCESS")

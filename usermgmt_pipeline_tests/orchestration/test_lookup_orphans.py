@@ -66,7 +66,7 @@ def test_legacy_orphans_are_removed_and_migrate_account_info_runs(
     assert result.asset_materializations_for_node("migrate_account_info")
     assert id_map.count_documents({"profileID": {"$in": deleted_profiles}}) == 0
     assert id_map.count_documents({"profileID": undecodable_profile}) == 2
-    [lookup] = result.asset_materializations_for_node("profile_id_lookup")
+    [lookup] = result.asset_materializations_for_node("generate_profile_id_lookup")
     assert lookup.metadata["orphan_entries"].value == 6
     assert lookup.metadata["orphan_entries_removed"].value == 6
     assert sorted(lookup.metadata["orphan_profile_sample"].value) == sorted(deleted_profiles)

@@ -39,7 +39,7 @@ def test_job_runs_and_records_on_a_postgres_instance(
                 partition_key="beta", instance=instance, raise_on_error=False
             )
             assert result.success
-            event = instance.get_latest_materialization_event(AssetKey("profile_id_lookup"))
+            event = instance.get_latest_materialization_event(AssetKey("generate_profile_id_lookup"))
             assert event is not None and event.run_id == result.run_id
         assert user_count(mongo_client, db_prefix, "beta") == users_before - 2
         assert id_map_count(mongo_client, db_prefix, "beta") > 0

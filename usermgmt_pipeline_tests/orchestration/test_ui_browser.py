@@ -104,7 +104,7 @@ def test_materialize_a_lookup_partition_from_the_asset_page_and_see_its_checks(
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(60_000)
         before = run_ids(server)
-        page.goto(f"{server.url}/assets/profile_id_lookup")
+        page.goto(f"{server.url}/assets/generate_profile_id_lookup")
         page.get_by_role("button", name="Skip").click()  # the first-visit dialog
         expect(page.get_by_role("dialog")).to_have_count(0)
         # populated: the demo's runs show a materialization, check results and the description

@@ -35,7 +35,7 @@ ORDER = [
     "clean_up_unverified_users",
     "send_reminder_to_confirm_accounts",
     "handle_inactive_users",
-    "profile_id_lookup",
+    "generate_profile_id_lookup",
     "migrate_account_info",
 ]
 
@@ -105,7 +105,7 @@ def test_lookup_reports_numeric_metadata_and_passes_its_blocking_checks(
     config_path: Path, dagster_instance: DagsterInstance, mongo_client: MongoClient, db_prefix: str
 ) -> None:
     result = run(config_path, dagster_instance, "alpha")
-    [lookup] = result.asset_materializations_for_node("profile_id_lookup")
+    [lookup] = result.asset_materializations_for_node("generate_profile_id_lookup")
     meta = {key: value.value for key, value in lookup.metadata.items()}
     assert meta["created"] == id_map_count(mongo_client, db_prefix, "alpha") > 0
     assert meta["already_present"] == 0
@@ -123,7 +123,7 @@ def test_lookup_reports_numeric_metadata_and_passes_its_blocking_checks(
         ("no_entry_points_to_a_missing_profile", True),
     ]
     again = run(config_path, dagster_instance, "alpha")
-    [second] = again.asset_materializations_for_node("profile_id_lookup")
+    [second] = again.asset_materializations_for_node("generate_profile_id_lookup")
     assert second.metadata["created"].value == 0
     assert second.metadata["already_present"].value == meta["created"]
 
@@ -132,22 +132,26 @@ def test_lookup_publishes_its_table_and_both_checks_come_from_one_step(
     config_path: Path, dagster_instance: DagsterInstance, mongo_client: MongoClient, db_prefix: str
 ) -> None:
     result = run(config_path, dagster_instance, "alpha")
-    [lookup] = result.asset_materializations_for_node("profile_id_lookup")
+    [lookup] = result.asset_materializations_for_node("generate_profile_id_lookup")
     assert lookup.metadata["dagster/table_name"].value == f"{db_prefix}alpha_studyDB.confidential-id-map"
     assert lookup.metadata["dagster/row_count"].value == id_map_count(mongo_client, db_prefix, "alpha")
     schema = lookup.metadata["dagster/column_schema"].value
     assert [c.name for c in schema.columns] == ["_id", "confidentialID", "profileID", "studyKey"]
     defs = build_definitions(load_config(config_path), str(config_path))
-    spec = defs.resolve_assets_def("profile_id_lookup").specs_by_key[AssetKey("profile_id_lookup")]
+    spec = defs.resolve_assets_def("generate_profile_id_lookup").specs_by_key[
+        AssetKey("generate_profile_id_lookup")
+    ]
     assert spec.metadata["dagster/column_schema"] == schema
     evaluations = [
         e
         for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
-        and e.asset_check_evaluation_data.asset_key == AssetKey("profile_id_lookup")
+        and e.asset_check_evaluation_data.asset_key == AssetKey("generate_profile_id_lookup")
         and e.asset_check_evaluation_data.check_name != "no_failed_users"
     ]
-    assert {e.step_key for e in evaluations} == {"profile_id_lookup_checks"} and len(evaluations) == 2
+    assert {e.step_key for e in evaluations} == {"generate_profile_id_lookup_checks"} and len(
+        evaluations
+    ) == 2
 
 
 def test_dry_run_reports_counts_and_samples_and_writes_nothing(
@@ -174,7 +178,9 @@ def test_a_dry_run_records_no_materialization_and_no_check_result_in_the_instanc
     """Issue 22: a dry run's partition must not show as materialized, nor the lookup as fresh or checked."""
     result = dry_run(config_path, dagster_instance, "alpha")
     assert result.success
-    assert output_metadata(result, "profile_id_lookup")["created"] > 0  # the counts are in the run's events
+    assert (
+        output_metadata(result, "generate_profile_id_lookup")["created"] > 0
+    )  # the counts are in the run's events
     logged = {
         r.dagster_event.event_type_value for r in dagster_instance.all_logs(result.run_id) if r.dagster_event
     }
@@ -182,7 +188,7 @@ def test_a_dry_run_records_no_materialization_and_no_check_result_in_the_instanc
     assert not logged & {"ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION", "ASSET_CHECK_EVALUATION_PLANNED"}
     for name in ORDER:
         assert dagster_instance.get_latest_materialization_event(AssetKey(name)) is None
-    assert not dagster_instance.get_materialized_partitions(AssetKey("profile_id_lookup"))
+    assert not dagster_instance.get_materialized_partitions(AssetKey("generate_profile_id_lookup"))
 
 
 def test_the_code_location_with_the_dry_run_job_loads_as_a_whole(config_path: Path) -> None:
@@ -290,7 +296,7 @@ def test_lookup_job_materializes_only_the_lookup(
     result = defs.resolve_job_def(LOOKUP_JOB).execute_in_process(
         partition_key="beta", instance=dagster_instance
     )
-    assert materialized(result) == ["profile_id_lookup"]
+    assert materialized(result) == ["generate_profile_id_lookup"]
     assert id_map_count(mongo_client, db_prefix, "beta") > 0
     assert user_count(mongo_client, db_prefix, "beta") == users_before
 
@@ -304,7 +310,7 @@ def test_disabled_tasks_are_not_in_the_job(
     path = write_config(tmp_path / "two.yaml", document)
     result = run(path, dagster_instance, "alpha")
     assert result.success
-    assert materialized(result) == ["profile_id_lookup", "migrate_account_info"]
+    assert materialized(result) == ["generate_profile_id_lookup", "migrate_account_info"]
 
 
 def test_secrets_stay_out_of_run_config_events_and_resource_config(

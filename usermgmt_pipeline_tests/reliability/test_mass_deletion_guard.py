@@ -28,7 +28,7 @@ from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverifie
 from usermgmt_pipeline.tasks.context import RunOptions, TaskContext
 from usermgmt_pipeline.tasks.deletion_plan import AUDIT_ACCOUNT_DELETED
 from usermgmt_pipeline.tasks.handle_inactive_users import delete_marked_users
-from usermgmt_pipeline.tasks.registry import TASKS
+from usermgmt_pipeline.tasks.registry import PACKAGE_TASKS, TASKS
 from usermgmt_pipeline.tasks.results import MassDeletionGuardError
 from usermgmt_pipeline_tests.reliability.conftest import NOW_NS
 from usermgmt_pipeline_tests.reliability.harness import INSTANCE, REPO_ROOT, run_task, snapshot
@@ -54,8 +54,8 @@ def test_a_one_second_threshold_trips_the_guard_before_any_deletion(
     with pytest.raises(MassDeletionGuardError) as tripped:
         run_task(config, "clean_up_unverified_users", NOW_NS)
 
-    extra = tripped.value.result.extra
-    assert extra["guard_candidates"] == 5 and extra["guard_total_users"] == 35
+    guard = tripped.value.result.guard
+    assert guard is not None and guard.candidates == 5 and guard.total_users == 35
     assert "nothing was deleted" in str(tripped.value)
     assert snapshot(mongo_client, prefix) == before
 
@@ -253,8 +253,10 @@ def test_the_cli_dry_run_reports_the_verdict_and_the_real_run_trips(guarded_env:
 
 
 def in_run(env: CaseEnv, run_id: str, *run_tasks: str) -> TaskContext:
+    """A context of a run of these tasks, as a task's runner sets it up (the plan says which steps delete)."""
     ctx = env.context()
     ctx.options = RunOptions(run_id=run_id, run_tasks=run_tasks)
+    ctx.plan = PACKAGE_TASKS.run_plan(run_tasks)
     return ctx
 
 
@@ -268,8 +270,8 @@ def test_a_later_step_counts_what_the_run_already_deleted(guarded_env: CaseEnv) 
     with pytest.raises(MassDeletionGuardError) as tripped:
         delete_marked_users(in_run(guarded_env, run_id, "clean_up_unverified_users", "handle_inactive_users"))
 
-    extra = tripped.value.result.extra
-    assert (extra["guard_candidates"], extra["guard_total_users"]) == (18, 100)
+    guard = tripped.value.result.guard
+    assert guard is not None and (guard.candidates, guard.total_users) == (18, 100)
     assert "9 accounts were deleted earlier in this run" in str(tripped.value)
     assert guarded_env.users.count_documents({}) == 91
 
@@ -292,8 +294,8 @@ def test_a_purge_at_a_later_tasks_start_leaves_the_guard_the_runs_own_deletions(
     with pytest.raises(MassDeletionGuardError) as tripped:
         TASKS["handle_inactive_users"](later)
 
-    extra = tripped.value.result.extra
-    assert (extra["guard_candidates"], extra["guard_total_users"]) == (18, 100)
+    guard = tripped.value.result.guard
+    assert guard is not None and (guard.candidates, guard.total_users) == (18, 100)
     assert guarded_env.users.count_documents({}) == 91
     audit = guarded_env.client[f"{guarded_env.prefix}usermgmt-pipeline"]["audit"]
     assert audit.count_documents({"runID": run_id, "action": AUDIT_ACCOUNT_DELETED}) == 9

@@ -12,7 +12,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverified_users
-from usermgmt_pipeline.tasks.generate_profile_id_lookup import generate_profile_id_lookup
+from usermgmt_pipeline.tasks.generate_profile_id_lookup import add_missing_entries
 from usermgmt_pipeline.tasks.handle_inactive_users import delete_marked_users, notify_inactive_users
 from usermgmt_pipeline.tasks.migrate_account_info import migrate_account_info
 from usermgmt_pipeline.tasks.results import TaskFailedError
@@ -134,6 +134,6 @@ def test_cursor_error_fails_the_lookup_task(cut_env: CutEnv) -> None:
     seed(direct)
 
     with pytest.raises(TaskFailedError, match="after 32 users"):
-        generate_profile_id_lookup(through_proxy.context())
+        add_missing_entries(through_proxy.context())
 
-    assert generate_profile_id_lookup(direct.context()).extra["created"] == USERS
+    assert add_missing_entries(direct.context()).extra["created"] == USERS

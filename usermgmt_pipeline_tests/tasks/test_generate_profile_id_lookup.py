@@ -10,7 +10,7 @@ from pymongo import MongoClient
 
 from usermgmt_pipeline.case.id_mapping import StudyIdentity, compute_participant_ids
 from usermgmt_pipeline.demo.documents import user_document
-from usermgmt_pipeline.tasks.generate_profile_id_lookup import generate_profile_id_lookup, lookup_consistency
+from usermgmt_pipeline.tasks.generate_profile_id_lookup import add_missing_entries, lookup_consistency
 from usermgmt_pipeline_tests.tasks.helpers import GLOBAL_SECRET, CaseEnv, make_env, run_counting_commands
 
 METHODS = ("sha256", None, "same", "sha224-b64", "aesctr", "unknown-method")
@@ -105,7 +105,7 @@ def test_bulk_lookup_equals_the_per_entry_result_and_a_rerun_creates_nothing(
         seed_same_data(bulk, users, studies, pre_existing, unique_index)
         seed_same_data(per_entry, users, studies, pre_existing, unique_index)
 
-        result = generate_profile_id_lookup(bulk.context())
+        result = add_missing_entries(bulk.context())
         go_per_entry_lookup(per_entry)
 
         assert result.extra["unique_index"] is unique_index
@@ -121,7 +121,7 @@ def test_bulk_lookup_equals_the_per_entry_result_and_a_rerun_creates_nothing(
         assert all(isinstance(sample[k], str) for k in ("confidentialID", "profileID", "studyKey"))
         assert isinstance(sample["_id"], ObjectId)
 
-        rerun = generate_profile_id_lookup(bulk.context())
+        rerun = add_missing_entries(bulk.context())
 
         assert rerun.extra["created"] == 0
         assert rerun.extra["already_present"] == expected_profiles * len(METHODS)
@@ -138,10 +138,10 @@ def test_a_rerun_with_nothing_new_sends_no_write_and_reads_the_map_once(env: Cas
     env.id_map.create_index([("confidentialID", 1), ("studyKey", 1)], unique=True)
     studies = [env.add_study("s1"), env.add_study("s2", method="same")]
     users = [env.add_user(profiles=[(ObjectId(), True), (ObjectId(), False)]) for _ in range(30)]
-    first = generate_profile_id_lookup(env.context())
+    first = add_missing_entries(env.context())
     env.add_user(profiles=[(ObjectId(), True)])
 
-    rerun, commands = run_counting_commands(env, generate_profile_id_lookup)
+    rerun, commands = run_counting_commands(env, add_missing_entries)
 
     assert first.extra["created"] == 60 * len(studies)
     assert (rerun.extra["created"], rerun.extra["already_present"]) == (len(studies), 60 * len(studies))
@@ -156,7 +156,7 @@ def test_undecodable_user_is_skipped_and_reported(env: CaseEnv) -> None:
     env.users.update_one({"_id": bad["_id"]}, {"$set": {"profiles.0._id": "not-an-object-id"}})
     good = env.add_user(profiles=[(ObjectId(), True)])
 
-    result = generate_profile_id_lookup(env.context())
+    result = add_missing_entries(env.context())
 
     assert result.skip_reasons[0][0] == str(bad["_id"])
     assert [d["profileID"] for d in env.id_map.find()] == [str(good["profiles"][0]["_id"])]
@@ -166,7 +166,7 @@ def test_dry_run_counts_without_writing(env: CaseEnv) -> None:
     env.add_study("s1")
     env.add_user(profiles=[(ObjectId(), True), (ObjectId(), False)])
 
-    result = generate_profile_id_lookup(env.context(dry_run=True))
+    result = add_missing_entries(env.context(dry_run=True))
 
     assert result.extra["created"] == 2
     assert env.id_map.count_documents({}) == 0
@@ -178,7 +178,7 @@ def test_consistency_counts_missing_duplicated_and_orphan_entries(env: CaseEnv) 
     env.add_user(profiles=[(profiles[0], True), (profiles[1], False)])
     env.add_user(profiles=[(profiles[2], True)])
     env.add_user(profiles=[(profiles[3], True)])
-    generate_profile_id_lookup(env.context())
+    add_missing_entries(env.context())
     scan = lookup_consistency(env.context())
     assert (scan.missing, scan.duplicated, scan.orphans, scan.unattributable_entries, scan.profiles) == (
         0,

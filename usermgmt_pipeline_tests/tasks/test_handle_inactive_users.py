@@ -10,6 +10,7 @@ import pytest
 from bson import Int64, ObjectId
 from pymongo import MongoClient
 
+from usermgmt_pipeline.emails.task_email import TaskEmail
 from usermgmt_pipeline.tasks.handle_inactive_users import (
     delete_marked_users,
     handle_inactive_users,
@@ -205,8 +206,7 @@ def test_user_who_logs_in_before_being_marked_gets_nothing(env: CaseEnv) -> None
     env.users.update_one({"_id": doc["_id"]}, {"$set": {"timestamps.lastLogin": Int64(env.t0)}})
     spec = NoticeSpec(
         task="notify_inactive_users",
-        message_type="account-inactivity",
-        token_purpose="inactive-user-notification",
+        email=TaskEmail("account-inactivity", token_purpose="inactive-user-notification"),
         token_ttl_ns=GRACE * 10**9,
         timestamp_field="markedForDeletion",
         timestamp_value=env.t0 + GRACE,

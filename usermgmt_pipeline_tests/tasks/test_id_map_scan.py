@@ -17,7 +17,7 @@ from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.generate_profile_id_lookup import (
     TASK,
     active_studies,
-    generate_profile_id_lookup,
+    add_missing_entries,
     lookup_consistency,
 )
 from usermgmt_pipeline.tasks.iteration import selected_users
@@ -72,7 +72,7 @@ def test_one_pass_gives_the_two_pass_results(env: CaseEnv, unique_index: bool, l
     users, studies, pre_existing = build_dataset(env.t0)
     seed_same_data(env, users, studies, pre_existing, unique_index)
     if lookup_ran:
-        generate_profile_id_lookup(env.context())
+        add_missing_entries(env.context())
         add_irregular_entries(env, users, studies, unique_index)
 
     before = two_pass_consistency(env.context())
@@ -96,7 +96,7 @@ def test_one_pass_gives_the_two_pass_results(env: CaseEnv, unique_index: bool, l
 def test_the_map_is_read_once_whatever_the_number_of_studies(env: CaseEnv) -> None:
     users, studies, _ = build_dataset(env.t0)
     seed_same_data(env, users, studies, [], unique_index=True)
-    generate_profile_id_lookup(env.context())
+    add_missing_entries(env.context())
 
     _, commands = run_counting_commands(env, lookup_consistency)
 
@@ -117,7 +117,7 @@ def sized_env(tmp_path: Path, mongo_uri: str, mongo_client: MongoClient, db_pref
         for key in ("s1", "s2"):
             env.add_study(key, rules=None)
         env.users.insert_many([_user(env, i) for i in range(n_users)])
-        generate_profile_id_lookup(env.context())
+        add_missing_entries(env.context())
         return env
 
     yield build

@@ -9,7 +9,6 @@ import pytest
 from bson import ObjectId
 from pymongo import MongoClient
 
-from usermgmt_pipeline.tasks.clean_up_unverified_users import clean_up_unverified_users
 from usermgmt_pipeline.tasks.context import RunOptions
 from usermgmt_pipeline.tasks.generate_profile_id_lookup import lookup_consistency
 from usermgmt_pipeline.tasks.registry import TASKS
@@ -88,7 +87,7 @@ def test_a_dry_run_counts_orphans_and_removes_nothing(guarded: CaseEnv) -> None:
     [result] = LOOKUP(guarded.context(dry_run=True))
 
     assert (result.extra["orphan_entries"], result.extra["orphan_entries_removed"]) == (3, 0)
-    assert "would pass" in result.extra["guard_verdict"]
+    assert result.guard is not None and "would pass" in result.guard.verdict
     assert guarded.id_map.count_documents({"profileID": {"$in": orphans}}) == 3
 
 
@@ -132,7 +131,7 @@ def test_the_run_guard_counts_orphans_before_the_first_deletion(guarded: CaseEnv
     ctx.options = RunOptions(run_tasks=("clean_up_unverified_users", "generate_profile_id_lookup"))
 
     with pytest.raises(MassDeletionGuardError, match="nothing was deleted"):
-        clean_up_unverified_users(ctx)
+        TASKS["clean_up_unverified_users"](ctx)  # as the run calls it: the run's tasks set its deleting steps
 
     assert guarded.users.count_documents({"_id": unverified["_id"]}) == 1
 
@@ -158,8 +157,9 @@ def test_a_tiny_instance_whose_one_deletion_is_an_orphan_entry_passes_the_guard(
     [orphan] = add_orphans(tiny_legacy, 1)  # "1 of 1 entries (100 %)" tripped every run before
 
     [dry] = LOOKUP(tiny_legacy.context(dry_run=True))
-    assert "would pass: 1 of 1 confidential-ID map entries" in dry.extra["guard_verdict"]
-    assert "orchestration.min_guarded_orphan_entries=10" in dry.extra["guard_verdict"]
+    assert dry.guard is not None
+    assert "would pass: 1 of 1 confidential-ID map entries" in dry.guard.verdict
+    assert "orchestration.min_guarded_orphan_entries=10" in dry.guard.verdict
 
     [result] = LOOKUP(tiny_legacy.context())
 

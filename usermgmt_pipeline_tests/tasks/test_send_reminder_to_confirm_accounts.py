@@ -159,12 +159,12 @@ def test_unrenderable_template_fails_the_instance_before_any_token_or_email(env:
 
 
 def notice_spec(env: CaseEnv, chosen: dict) -> object:
+    from usermgmt_pipeline.emails.task_email import TaskEmail
     from usermgmt_pipeline.tasks.notify_flow import NoticeSpec
 
     return NoticeSpec(
         task="send_reminder_to_confirm_accounts",
-        message_type="registration",
-        token_purpose="contact-verification",
+        email=TaskEmail("registration", token_purpose="contact-verification"),
         token_ttl_ns=TOKEN_TTL * 10**9,
         timestamp_field="reminderToConfirmSentAt",
         timestamp_value=env.t0,
