@@ -14,10 +14,12 @@ first; every journal write is conditional on the lease generation (`PipelineStor
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from usermgmt_pipeline.case.journal import JournalEntry
+from bson import ObjectId
+
+from usermgmt_pipeline.case.journal import JournalEntry, State
 from usermgmt_pipeline.case.messaging import outgoing_email_document
 from usermgmt_pipeline.case.users import User
 from usermgmt_pipeline.emails.templates import render_email
@@ -26,8 +28,26 @@ from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.results import DONE, Outcome
 
 
+@dataclass
+class Batch:
+    """One batch in flight: the users as the walk read them, their journal entries (by user id) and each
+    entry's outcome once it has one (by entry key)."""
+
+    ctx: TaskContext
+    users: Mapping[str, User]
+    entries: dict[str, JournalEntry]
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+    def pending(self) -> list[JournalEntry]:
+        """The entries that have no outcome yet, in the batch's order."""
+        return [entry for entry in self.entries.values() if entry.key not in self.outcomes]
+
+    def user(self, entry: JournalEntry) -> User:
+        return self.users[entry.user_id]
+
+
 class JournalFlow(Protocol):
-    """What one kind of journaled work fills into `run_batch`; outcomes are keyed by journal entry key."""
+    """What one kind of journaled work fills into `run_batch`."""
 
     opened: Step
 
@@ -35,32 +55,34 @@ class JournalFlow(Protocol):
         """The fresh entry of this user's attempt (an existing entry under its key wins)."""
         ...
 
-    def reopen(
-        self, ctx: TaskContext, entries: dict[str, JournalEntry], fresh: Mapping[str, JournalEntry]
-    ) -> None:
-        """Make entries found finished (by user id) workable again where the user is selected again."""
+    def reopen(self, batch: Batch, fresh: Mapping[str, JournalEntry]) -> None:
+        """Make entries found finished workable again where the user is selected again."""
         ...
 
-    def recheck(
-        self,
-        ctx: TaskContext,
-        entries: list[JournalEntry],
-        users: Mapping[str, User],
-        outcomes: dict[str, Outcome],
-    ) -> list[JournalEntry]:
-        """The selection re-checked right before the first irreversible write; returns the entries to go on
-        with and records the others' outcomes."""
+    def recheck(self, batch: Batch) -> None:
+        """The selection re-checked right before the first irreversible write; the outcome of each entry no
+        longer selected is recorded."""
         ...
 
-    def steps(
-        self,
-        ctx: TaskContext,
-        entries: list[JournalEntry],
-        users: Mapping[str, User],
-        outcomes: dict[str, Outcome],
-    ) -> None:
-        """The steps after the re-check, up to closing each entry; records every entry's outcome."""
+    def steps(self, batch: Batch) -> None:
+        """The steps after the re-check for the entries without an outcome, up to closing each entry."""
         ...
+
+
+def fresh_entry(
+    ctx: TaskContext, task: str, key: str, user: User, state: State, **snapshot: Any
+) -> JournalEntry:
+    """A new attempt's entry for `user`: started now, its email's id fixed (and whatever `snapshot` adds)."""
+    return JournalEntry(
+        key=key,
+        task=task,
+        instance_id=ctx.instance_id,
+        user_id=user.id,
+        state=state,
+        started_at=ctx.now_s(),
+        email_doc_id=ObjectId(),
+        **snapshot,
+    )
 
 
 def run_batch(ctx: TaskContext, flow: JournalFlow, users: Sequence[User]) -> dict[str, Outcome]:
@@ -68,13 +90,12 @@ def run_batch(ctx: TaskContext, flow: JournalFlow, users: Sequence[User]) -> dic
     by_id = {user.id: user for user in users}  # a cursor may repeat a user
     fresh = {user_id: flow.entry_for(ctx, user) for user_id, user in by_id.items()}
     opened = open_entries(ctx, flow.opened, list(fresh.values()))
-    entries = {user_id: opened[entry.key] for user_id, entry in fresh.items()}
-    flow.reopen(ctx, entries, fresh)
+    batch = Batch(ctx, by_id, {user_id: opened[entry.key] for user_id, entry in fresh.items()})
+    flow.reopen(batch, fresh)
     ctx.hooks.visit(flow.opened, list(by_id))
-    outcomes: dict[str, Outcome] = {}
-    active = flow.recheck(ctx, list(entries.values()), by_id, outcomes)
-    flow.steps(ctx, active, by_id, outcomes)
-    return {user_id: outcomes.get(entry.key, DONE) for user_id, entry in entries.items()}
+    flow.recheck(batch)
+    flow.steps(batch)
+    return {user_id: batch.outcomes.get(entry.key, DONE) for user_id, entry in batch.entries.items()}
 
 
 def open_entries(ctx: TaskContext, step: Step, fresh: Sequence[JournalEntry]) -> dict[str, JournalEntry]:

@@ -40,7 +40,14 @@ from usermgmt_pipeline.case.journal import UNFINISHED_NOTICE, JournalEntry, Stat
 from usermgmt_pipeline.case.temp_tokens import new_token, token_document
 from usermgmt_pipeline.case.users import User
 from usermgmt_pipeline.emails.task_email import TaskEmail
-from usermgmt_pipeline.tasks.batch_flow import EmailToQueue, emails_queued, queue_emails_once, run_batch
+from usermgmt_pipeline.tasks.batch_flow import (
+    Batch,
+    EmailToQueue,
+    emails_queued,
+    fresh_entry,
+    queue_emails_once,
+    run_batch,
+)
 from usermgmt_pipeline.tasks.checkpoints import Step
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.results import DONE, Outcome
@@ -88,20 +95,10 @@ class NoticeFlow:
         self.template = template
 
     def entry_for(self, ctx: TaskContext, user: User) -> JournalEntry:
-        return JournalEntry(
-            key=f"{self.spec.task}:{ctx.instance_id}:{user.id}:{self.spec.cycle(user)}",
-            task=self.spec.task,
-            instance_id=ctx.instance_id,
-            user_id=user.id,
-            state=State.PENDING,
-            started_at=ctx.now_s(),
-            email_doc_id=ObjectId(),
-            token_doc_id=ObjectId(),
-        )
+        key = f"{self.spec.task}:{ctx.instance_id}:{user.id}:{self.spec.cycle(user)}"
+        return fresh_entry(ctx, self.spec.task, key, user, State.PENDING, token_doc_id=ObjectId())
 
-    def reopen(
-        self, ctx: TaskContext, entries: dict[str, JournalEntry], fresh: Mapping[str, JournalEntry]
-    ) -> None:
+    def reopen(self, batch: Batch, fresh: Mapping[str, JournalEntry]) -> None:
         """The cycle's next notice for users whose entry is `done`; a `selection-changed` entry resumes.
 
         `done` means this cycle's notice was sent and the timestamp set, so the user is selected again only
@@ -110,61 +107,45 @@ class NoticeFlow:
         same cycle after `selection-changed`: resume under the same ids (the token and email inserts are
         idempotent), otherwise the timestamp would be set without any email being queued.
         """
+        entries, pipeline = batch.entries, batch.ctx.pipeline
         notice = 1
         while done := [user_id for user_id, entry in entries.items() if entry.state == State.DONE]:
             notice += 1
             following = {
                 user_id: replace(fresh[user_id], key=f"{fresh[user_id].key}:{notice}") for user_id in done
             }
-            opened = ctx.pipeline.open_entries(list(following.values()))
+            opened = pipeline.open_entries(list(following.values()))
             entries.update({user_id: opened[entry.key] for user_id, entry in following.items()})
         reopened = [entry for entry in entries.values() if entry.state == State.SELECTION_CHANGED]
-        ctx.pipeline.update_many([entry.key for entry in reopened], {"state": State.PENDING.value})
+        pipeline.update_many([entry.key for entry in reopened], {"state": State.PENDING.value})
         for entry in reopened:
             entry.state = State.PENDING
 
-    def recheck(
-        self,
-        ctx: TaskContext,
-        entries: list[JournalEntry],
-        users: Mapping[str, User],
-        outcomes: dict[str, Outcome],
-    ) -> list[JournalEntry]:
+    def recheck(self, batch: Batch) -> None:
         """A user who confirmed or logged in since the walk read them gets neither a token nor an email."""
-        pending = [entry for entry in entries if entry.state == State.PENDING]
+        ctx = batch.ctx
+        pending = [entry for entry in batch.pending() if entry.state == State.PENDING]
         still = ctx.users.selected_ids([ObjectId(entry.user_id) for entry in pending], self.spec.selection)
         gone = [entry for entry in pending if ObjectId(entry.user_id) not in still]
         ctx.pipeline.update_many([entry.key for entry in gone], {"state": State.SELECTION_CHANGED.value})
         for entry in gone:
-            self._audit(ctx, entry, users[entry.user_id], "selection-changed")
-            outcomes[entry.key] = Outcome.skip(
+            self._audit(batch, entry, "selection-changed")
+            batch.outcomes[entry.key] = Outcome.skip(
                 "no longer selected before the notice was sent (user confirmed or logged in meanwhile)"
             )
-        return [entry for entry in entries if entry.key not in outcomes]
 
-    def steps(
-        self,
-        ctx: TaskContext,
-        entries: list[JournalEntry],
-        users: Mapping[str, User],
-        outcomes: dict[str, Outcome],
-    ) -> None:
-        tokens = self._insert_tokens(ctx, entries, users, outcomes)
-        active = [entry for entry in entries if entry.key in tokens]
-        ctx.hooks.visit(Step.NOTIFY_TOKEN_INSERTED, active)
-        self._queue_emails(ctx, active, users, tokens, outcomes)
-        active = [entry for entry in active if entry.key not in outcomes]
-        ctx.hooks.visit(Step.NOTIFY_EMAIL_QUEUED, active)
-        self._set_timestamps(ctx, active, users, outcomes)
+    def steps(self, batch: Batch) -> None:
+        tokens = self._insert_tokens(batch, batch.pending())
+        active = [entry for entry in batch.pending() if entry.key in tokens]
+        batch.ctx.hooks.visit(Step.NOTIFY_TOKEN_INSERTED, active)
+        self._queue_emails(batch, active, tokens)
+        active = [entry for entry in active if entry.key not in batch.outcomes]
+        batch.ctx.hooks.visit(Step.NOTIFY_EMAIL_QUEUED, active)
+        self._set_timestamps(batch, active)
 
-    def _insert_tokens(
-        self,
-        ctx: TaskContext,
-        entries: list[JournalEntry],
-        users: Mapping[str, User],
-        outcomes: dict[str, Outcome],
-    ) -> dict[str, str]:
+    def _insert_tokens(self, batch: Batch, entries: list[JournalEntry]) -> dict[str, str]:
         """Each entry's token under its fixed id (a rerun finds it and reuses its token string), by key."""
+        ctx = batch.ctx
         docs = [
             token_document(
                 doc_id=entry.token_doc_id,
@@ -172,7 +153,7 @@ class NoticeFlow:
                 purpose=self.spec.token_purpose,
                 user_id=entry.user_id,
                 instance_id=ctx.instance_id,
-                email=users[entry.user_id].account_id,
+                email=batch.user(entry).account_id,
                 ttl_ns=self.spec.token_ttl_ns,
             )
             for entry in entries
@@ -183,81 +164,62 @@ class NoticeFlow:
         tokens: dict[str, str] = {}
         for entry, token in zip(entries, stored, strict=True):
             if isinstance(token, Exception):
-                outcomes[entry.key] = Outcome.fail(token)
+                batch.outcomes[entry.key] = Outcome.fail(token)
             else:
                 tokens[entry.key] = token
         return tokens
 
-    def _queue_emails(
-        self,
-        ctx: TaskContext,
-        entries: list[JournalEntry],
-        users: Mapping[str, User],
-        tokens: Mapping[str, str],
-        outcomes: dict[str, Outcome],
-    ) -> None:
+    def _queue_emails(self, batch: Batch, entries: list[JournalEntry], tokens: Mapping[str, str]) -> None:
         to_email = [entry for entry in entries if entry.state == State.PENDING]
         emails = [
             EmailToQueue(
                 entry,
                 self.spec.message_type,
-                users[entry.user_id].account_id,
-                users[entry.user_id].preferred_language,
+                batch.user(entry).account_id,
+                batch.user(entry).preferred_language,
                 self.spec.email.payload(tokens[entry.key]),
             )
             for entry in to_email
         ]
-        failures = queue_emails_once(ctx, Step.NOTIFY_EMAIL_QUEUED, self.template, emails)
-        outcomes.update(failures)
+        failures = queue_emails_once(batch.ctx, Step.NOTIFY_EMAIL_QUEUED, self.template, emails)
+        batch.outcomes.update(failures)
         queued = [entry.key for entry in to_email if entry.key not in failures]
-        ctx.pipeline.update_many(queued, {"state": State.EMAIL_QUEUED.value})
+        batch.ctx.pipeline.update_many(queued, {"state": State.EMAIL_QUEUED.value})
 
-    def _set_timestamps(
-        self,
-        ctx: TaskContext,
-        entries: list[JournalEntry],
-        users: Mapping[str, User],
-        outcomes: dict[str, Outcome],
-    ) -> None:
+    def _set_timestamps(self, batch: Batch, entries: list[JournalEntry]) -> None:
         """The user's timestamp, filtered by the selection (a user who logged in or confirmed meanwhile is
         not touched), then the entry closed."""
-        spec = self.spec
+        ctx, spec = batch.ctx, self.spec
         updated: set[ObjectId] = set()
-        for part in ctx.write_parts(Step.NOTIFY_USER_UPDATED, [users[e.user_id].object_id for e in entries]):
+        for part in ctx.write_parts(Step.NOTIFY_USER_UPDATED, [batch.user(e).object_id for e in entries]):
             updated |= ctx.users.set_timestamp_many_if_selected(
                 list(part), spec.selection, spec.timestamp_field, spec.timestamp_value
             )
         ctx.hooks.visit(Step.NOTIFY_USER_UPDATED, entries)
-        done = [entry for entry in entries if users[entry.user_id].object_id in updated]
-        changed = [entry for entry in entries if users[entry.user_id].object_id not in updated]
+        done = [entry for entry in entries if batch.user(entry).object_id in updated]
+        changed = [entry for entry in entries if batch.user(entry).object_id not in updated]
         ctx.pipeline.update_many([entry.key for entry in done], {"state": State.DONE.value})
         ctx.pipeline.update_many([entry.key for entry in changed], {"state": State.SELECTION_CHANGED.value})
         for entry in done:
-            self._audit(ctx, entry, users[entry.user_id], "done", emails_queued(entry, spec.message_type))
-            outcomes[entry.key] = DONE
+            self._audit(batch, entry, "done", emails_queued(entry, spec.message_type))
+            batch.outcomes[entry.key] = DONE
         for entry in changed:
-            details = emails_queued(entry, spec.message_type)
-            self._audit(ctx, entry, users[entry.user_id], "selection-changed", details)
-            outcomes[entry.key] = Outcome.skip(
+            self._audit(batch, entry, "selection-changed", emails_queued(entry, spec.message_type))
+            batch.outcomes[entry.key] = Outcome.skip(
                 "selection changed after the email was queued (user confirmed or logged in meanwhile)"
             )
 
     def _audit(
-        self,
-        ctx: TaskContext,
-        entry: JournalEntry,
-        user: User,
-        outcome: str,
-        details: dict[str, Any] | None = None,
+        self, batch: Batch, entry: JournalEntry, outcome: str, details: dict[str, Any] | None = None
     ) -> None:
-        ctx.audit(
+        batch.ctx.audit(
             self.spec.task,
             entry.user_id,
             self.spec.message_type,
             outcome,
             details,
             key=entry.step_key(outcome),
-            account_id=user.account_id,
+            account_id=batch.user(entry).account_id,
         )
 
 

@@ -42,7 +42,14 @@ from usermgmt_pipeline.case.journal import UNFINISHED_DELETION, JournalEntry, St
 from usermgmt_pipeline.case.studies import Study, StudyDecodeError, decode_study_for_erasure
 from usermgmt_pipeline.case.users import User
 from usermgmt_pipeline.errors import UsermgmtError
-from usermgmt_pipeline.tasks.batch_flow import EmailToQueue, emails_queued, queue_emails_once, run_batch
+from usermgmt_pipeline.tasks.batch_flow import (
+    Batch,
+    EmailToQueue,
+    emails_queued,
+    fresh_entry,
+    queue_emails_once,
+    run_batch,
+)
 from usermgmt_pipeline.tasks.checkpoints import Step
 from usermgmt_pipeline.tasks.context import TaskContext, ids_only
 from usermgmt_pipeline.tasks.deletion_plan import AUDIT_ACCOUNT_DELETED
@@ -113,45 +120,33 @@ class DeletionFlow:
         self.spec = spec
 
     def entry_for(self, ctx: TaskContext, user: User) -> JournalEntry:
-        return JournalEntry(
-            key=journal_key(ctx.instance_id, user.id),
-            task=self.spec.task,
-            instance_id=ctx.instance_id,
-            user_id=user.id,
-            state=State.SELECTED,
-            started_at=ctx.now_s(),
-            email_doc_id=ObjectId(),
+        return fresh_entry(
+            ctx,
+            self.spec.task,
+            journal_key(ctx.instance_id, user.id),
+            user,
+            State.SELECTED,
             account_id=user.account_id,
             language=user.preferred_language,
             profile_ids=[p.id for p in user.profiles],
             message_type=self.spec.message_type,
         )
 
-    def reopen(
-        self, ctx: TaskContext, entries: dict[str, JournalEntry], fresh: Mapping[str, JournalEntry]
-    ) -> None:
+    def reopen(self, batch: Batch, fresh: Mapping[str, JournalEntry]) -> None:
         """An earlier attempt found the user no longer selected; the selection picked them again: try afresh."""
-        again = {
-            user_id: fresh[user_id] for user_id, entry in entries.items() if entry.state == State.ABANDONED
-        }
+        entries = batch.entries
+        again = {user_id: fresh[user_id] for user_id, e in entries.items() if e.state == State.ABANDONED}
         snapshot = ("state", "account_id", "language", "profile_ids", "message_type", "started_at")
-        ctx.pipeline.update_each({entry.key: {"$set": entry.fields(*snapshot)} for entry in again.values()})
-        for user_id, entry in again.items():
-            entries[user_id] = entry
+        batch.ctx.pipeline.update_each({e.key: {"$set": e.fields(*snapshot)} for e in again.values()})
+        entries.update(again)
 
-    def recheck(
-        self,
-        ctx: TaskContext,
-        entries: list[JournalEntry],
-        users: Mapping[str, User],
-        outcomes: dict[str, Outcome],
-    ) -> list[JournalEntry]:
+    def recheck(self, batch: Batch) -> None:
         """The commit point: each user document deleted atomically only if it still matches the selection,
         then its attributes; a user who logged in meanwhile is left alone and the entry abandoned."""
+        ctx = batch.ctx
         deleted: list[JournalEntry] = []
-        for part in ctx.write_parts(
-            Step.DELETE_USER_DELETED, [e for e in entries if e.state == State.SELECTED]
-        ):
+        selected = [e for e in batch.pending() if e.state == State.SELECTED]
+        for part in ctx.write_parts(Step.DELETE_USER_DELETED, selected):
             still = ctx.users.delete_many_if_selected(
                 [ObjectId(e.user_id) for e in part], self.spec.selection
             )
@@ -162,21 +157,15 @@ class DeletionFlow:
             for e in kept:
                 key = e.step_key("selection-changed")
                 ctx.audit(e.task, e.user_id, "delete", "selection-changed", key=key, account_id=e.account_id)
-                outcomes[e.key] = Outcome.skip(
+                batch.outcomes[e.key] = Outcome.skip(
                     "no longer selected at deletion time (logged in, confirmed or already deleted)"
                 )
             deleted += gone
         ctx.hooks.visit(Step.DELETE_USER_DELETED, deleted)
-        return [e for e in entries if e.key not in outcomes]
 
-    def steps(
-        self,
-        ctx: TaskContext,
-        entries: list[JournalEntry],
-        users: Mapping[str, User],
-        outcomes: dict[str, Outcome],
-    ) -> None:
-        outcomes.update(carry_deletions_forward(ctx, entries, self.spec.template, self.spec.studies))
+    def steps(self, batch: Batch) -> None:
+        carried = carry_deletions_forward(batch.ctx, batch.pending(), self.spec.template, self.spec.studies)
+        batch.outcomes.update(carried)
 
 
 def _commit(ctx: TaskContext, gone: list[JournalEntry]) -> None:
