@@ -24,6 +24,8 @@ from usermgmt_pipeline.orchestration.stop_signals import run_in_worker_thread, s
 from usermgmt_pipeline.tasks.stopping import stop_reason
 
 if TYPE_CHECKING:
+    from dagster import DagsterInstance, JobDefinition
+
     from usermgmt_pipeline.tasks.declaration import TaskSet
 
 EXIT_OK = 0
@@ -147,7 +149,9 @@ def read_step_metadata(outcome: InstanceOutcome, metadata: Mapping[str, Any]) ->
         outcome.guard_would_trip |= step.guard_would_trip
 
 
-def run_instance(job, instance, instance_id: str, run_config: dict) -> InstanceOutcome:  # type: ignore[no-untyped-def]
+def run_instance(
+    job: JobDefinition, instance: DagsterInstance, instance_id: str, run_config: dict[str, Any]
+) -> InstanceOutcome:
     """One in-process run for one instance partition, reduced to what the summary and alerts need."""
     from dagster import AssetCheckSeverity
 
@@ -173,11 +177,11 @@ def run_instance(job, instance, instance_id: str, run_config: dict) -> InstanceO
             # the dry-run job's ops (no materialization); an asset's output repeats its materialization's metadata
             metadata = event.step_output_data.metadata
             read_step_metadata(outcome, metadata)
-            if "failed_users_total" in metadata:
-                outcome.failed_user_count += int(metadata["failed_users_total"].value)
-                outcome.failed_users.extend(
-                    metadata["failed_users"].value if "failed_users" in metadata else []
-                )
+            if isinstance(total := metadata["failed_users_total"].value, int):
+                outcome.failed_user_count += total
+            failed = metadata["failed_users"].value if "failed_users" in metadata else []
+            if isinstance(failed, list):
+                outcome.failed_users.extend(f for f in failed if isinstance(f, dict))
         elif event.is_step_failure:
             error = event.step_failure_data.error
             outcome.errors.append(error_cause(error) if error else event.message or "step failed")

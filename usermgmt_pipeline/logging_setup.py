@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import io
 import json
 import logging
 import logging.handlers
@@ -173,15 +174,15 @@ class LumberjackFileHandler(logging.handlers.RotatingFileHandler):
         max_bytes = (max_size_mb if max_size_mb > 0 else 100) * 1024 * 1024
         super().__init__(path, maxBytes=max_bytes, backupCount=0, encoding="utf-8", delay=False)
 
-    def _open(self) -> IO[str]:
+    def _open(self) -> io.TextIOWrapper:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         return open(fd, "a", encoding=self.encoding)
 
     def shouldRollover(self, record: logging.LogRecord) -> bool:
-        if self.stream is None:
-            self.stream = self._open()
+        stream = self.stream if self.stream is not None else self._open()
+        self.stream = stream
         message = f"{self.format(record)}\n".encode()
-        size = self.stream.tell()
+        size = stream.tell()
         return size > 0 and size + len(message) > self.maxBytes
 
     def backup_name(self, when: dt.datetime) -> Path:
@@ -192,7 +193,7 @@ class LumberjackFileHandler(logging.handlers.RotatingFileHandler):
     def doRollover(self) -> None:
         if self.stream:
             self.stream.close()
-            self.stream = None  # type: ignore[assignment]
+            self.stream = None
         backup = self.backup_name(dt.datetime.now(dt.UTC))
         if os.path.exists(self.baseFilename):
             os.replace(self.baseFilename, backup)

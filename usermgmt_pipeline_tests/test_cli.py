@@ -410,7 +410,7 @@ def test_a_failed_login_is_one_line_with_its_cause_and_dagster_internals_only_at
     for db in document["db_configs"].values():
         db["username"], db["password"] = "case-admin", "Wr0ng-Secret-in-file"
     config = write_config(tmp_path / "config.yaml", document)
-    cause = "ConnectionError: could not connect to participant_user_db: authentication failed"
+    cause = "DatabaseConnectionError: could not connect to participant_user_db: authentication failed"
 
     done = run_cli([], config, tmp_path)
 

@@ -20,10 +20,10 @@ def error_cause(error: Any) -> str:
     while error.cause is not None and error.cls_name in _WRAPPER_ERRORS:
         error = error.cause
     message = str(error.message).strip()
-    if error.cls_name in _DESCRIBED_ERRORS:
-        prefix, sep, rest = message.partition(": ")
-        if sep and prefix.endswith(error.cls_name):
-            message = rest.strip()
+    prefix, sep, rest = message.partition(": ")
+    if sep and prefix.endswith(error.cls_name):
+        # `a.b.ClassName: text` as Python formats an exception of a module: the class name is enough
+        message = rest.strip() if error.cls_name in _DESCRIBED_ERRORS else f"{error.cls_name}: {rest.strip()}"
     return message
 
 
