@@ -21,10 +21,14 @@ def seed_same_data(
 ) -> None:
     env.users.insert_many([dict(u) for u in users])
     env.study_db["study-infos"].insert_many([dict(s) for s in studies])
-    if unique_index:  # CASE's db-migration creates it; deployments that never ran it lack it
+    if (
+        unique_index
+    ):  # CASE's services create it (the fixtures have it); deployments that never ran them lack it
         env.id_map.create_index(
             [("confidentialID", 1), ("studyKey", 1)], unique=True, name="confidentialID_1_studyKey_1"
         )
+    else:
+        env.id_map.drop_indexes()
     if pre_existing:
         env.id_map.insert_many([dict(e) for e in pre_existing])
 
