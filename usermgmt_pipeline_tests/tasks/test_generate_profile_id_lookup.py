@@ -177,6 +177,7 @@ def test_dry_run_counts_without_writing(env: CaseEnv) -> None:
 
 
 def test_consistency_counts_missing_duplicated_and_orphan_entries(env: CaseEnv) -> None:
+    env.id_map.drop_indexes()  # no unique index (CASE's services never ran): a duplicate entry can exist
     studies = [env.add_study("s1"), env.add_study("s2", method=None), env.add_study("old", status="inactive")]
     profiles = [ObjectId() for _ in range(4)]
     env.add_user(profiles=[(profiles[0], True), (profiles[1], False)])
