@@ -43,6 +43,7 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 import dataset  # noqa: E402  (benchmarks/ is not a package)
 import raw_limit  # noqa: E402
+from cli_probe import Waiting  # noqa: E402
 from pymongo import monitoring  # noqa: E402
 from server import ServerTarget, start_or_use  # noqa: E402
 
@@ -146,45 +147,36 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-class _CommandTimes(monitoring.CommandListener):
-    """pymongo command monitoring: every command sent (`count`), the wall time during which at least one
-    command was in flight (`waiting_s`: started -> succeeded/failed, overlaps counted once) and, for
-    `--profile`, the server round-trip time per (command, collection). `reset()` at the start of the
-    measured part."""
+class _CommandTimes(Waiting):
+    """pymongo command monitoring: every command sent (`commands`), the wall time with a command in flight
+    (`waiting_s`, see `cli_probe.Waiting`) and, for `--profile`, the server round-trip time per (command,
+    collection). `reset()` at the start of the measured part."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.totals: dict[str, list[float]] = {}
         self._pending: dict[int, str] = {}
-        self.count = 0
-        self.waiting_s = 0.0
-        self._in_flight = 0
-        self._since = 0.0
-        self._lock = threading.Lock()
+
+    @property
+    def count(self) -> int:
+        return self.commands
 
     def reset(self) -> None:
         with self._lock:
             self.totals.clear()
             self._pending.clear()
-            self.count = 0
+            self.commands = 0
             self.waiting_s = 0.0
             self._in_flight = 0
 
     def started(self, event: Any) -> None:
-        with self._lock:
-            if self._in_flight == 0:
-                self._since = time.perf_counter()
-            self._in_flight += 1
-        self.count += 1
+        super().started(event)
         target = event.command.get(event.command_name)
         name = f"{event.command_name} {target if isinstance(target, str) else ''}".strip()
         self._pending[event.request_id] = name
 
     def _done(self, event: Any) -> None:
-        with self._lock:
-            if self._in_flight > 0:
-                self._in_flight -= 1
-                if self._in_flight == 0:
-                    self.waiting_s += time.perf_counter() - self._since
+        super()._done(event)
         name = self._pending.pop(event.request_id, event.command_name)
         entry = self.totals.setdefault(name, [0, 0.0])
         entry[0] += 1
