@@ -9,7 +9,7 @@ Shares per instance (issue 8): 5% unverified and past the deletion threshold, 2%
 reminder, 3% inactive and due a notice, 1% marked for deletion with the grace period over, the rest active.
 Each user has 1-3 profiles; each profile takes part in each of the 3 active studies (sha256, "" = AES-CTR,
 same) with probability `PARTICIPATION`, and some participants have a confidential response.
-CASE's default indexes (`usermgmt_pipeline.demo.case_indexes`, reference 04-case-indexes.md; TTL ones as plain
+CASE's default indexes (`usermgmt_pipeline.demo.case_indexes`, case-backend's `CreateDefaultIndexes`; TTL ones as plain
 indexes) are created first, as on a production deployment.
 """
 
