@@ -153,7 +153,7 @@ class StudyCollections:
             return None
         with op_deadline(self.timeout):
             try:
-                return collection.find_one({"participantID": participant_id})
+                return collection.find_one({"participantID": participant_id}, sort=[("_id", 1)])
             except OperationFailure as exc:
                 if exc.code == INVALID_NAMESPACE:  # the server refuses the name: nothing can be stored there
                     return None
