@@ -9,8 +9,8 @@ Shares per instance (issue 8): 5% unverified and past the deletion threshold, 2%
 reminder, 3% inactive and due a notice, 1% marked for deletion with the grace period over, the rest active.
 Each user has 1-3 profiles; each profile takes part in each of the 3 active studies (sha256, "" = AES-CTR,
 same) with probability `PARTICIPATION`, and some participants have a confidential response.
-The indexes CASE's `db-migration` job creates (docs/case-data.md §2.5) are created first, as on a deployment
-where that job has run.
+CASE's default indexes (`usermgmt_pipeline.demo.case_indexes`, case-backend's `CreateDefaultIndexes`; TTL ones as plain
+indexes) are created first, as on a production deployment.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bson import Int64, ObjectId
-from pymongo import ASCENDING, MongoClient
+from pymongo import MongoClient
 from pymongo.collection import Collection
 
 from usermgmt_pipeline.case.id_mapping import StudyIdentity, compute_participant_ids
+from usermgmt_pipeline.demo.case_indexes import create_case_indexes
 from usermgmt_pipeline.demo.documents import (
     email_template_document,
     participant_document,
@@ -108,38 +109,6 @@ def _oid(created_at: int, instance_no: int, kind: int, counter: int) -> ObjectId
     return ObjectId(created_at.to_bytes(4, "big") + bytes([instance_no, kind]) + counter.to_bytes(6, "big"))
 
 
-def _create_case_indexes(client: MongoClient, prefix: str, instance_id: str) -> None:
-    users = client[f"{prefix}{instance_id}_users"]
-    users["users"].create_index(
-        [("account.accountID", ASCENDING)], name="uniq_account.accountID_1", unique=True
-    )
-    users["users"].create_index([("timestamps.markedForDeletion", ASCENDING)])
-    users["users"].create_index([("timestamps.createdAt", ASCENDING)])
-    users["users"].create_index(
-        [("account.accountConfirmedAt", ASCENDING), ("timestamps.createdAt", ASCENDING)]
-    )
-    users["userAttributes"].create_index([("userId", ASCENDING), ("type", ASCENDING)], unique=True)
-    users["renewTokens"].create_index(
-        [("userID", ASCENDING), ("renewToken", ASCENDING), ("expiresAt", ASCENDING)]
-    )
-    messages = client[f"{prefix}{instance_id}_messageDB"]
-    messages["email-templates"].create_index(
-        [("messageType", ASCENDING), ("studyKey", ASCENDING)], unique=True
-    )
-    messages["sent-emails"].create_index([("userId", ASCENDING), ("sentAt", ASCENDING)])
-    study = client[f"{prefix}{instance_id}_studyDB"]
-    study["study-infos"].create_index([("key", ASCENDING)], unique=True)
-    study["confidential-id-map"].create_index(
-        [("confidentialID", ASCENDING), ("studyKey", ASCENDING)], unique=True
-    )
-    study["studyRules"].create_index([("studyKey", ASCENDING)])
-    for key, _method, _track in STUDIES:
-        study[f"{key}_participants"].create_index([("participantID", ASCENDING)], unique=True)
-    tokens = client[f"{prefix}global-infos"]["temp-tokens"]
-    tokens.create_index([("userID", ASCENDING), ("instanceID", ASCENDING), ("purpose", ASCENDING)])
-    tokens.create_index([("token", ASCENDING)], unique=True)
-
-
 def _state_fields(state: str, now: int, rng: random.Random) -> dict[str, Any]:
     hours = rng.randint(1, 1000)
     if state == "unverified_old":
@@ -196,7 +165,7 @@ def generate(
     for instance_no, instance_id in enumerate(instance_ids):
         rng = random.Random(f"{seed}:{instance_id}")
         n = users // len(instance_ids) + (1 if instance_no < users % len(instance_ids) else 0)
-        _create_case_indexes(client, prefix, instance_id)
+        create_case_indexes(client, prefix, instance_id, [key for key, _m, _t in STUDIES])
         _write_instance_fixtures(client, prefix, instance_id, now, instance_no)
         users_db = client[f"{prefix}{instance_id}_users"]
         study_db = client[f"{prefix}{instance_id}_studyDB"]
@@ -304,7 +273,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--prefix", default="bench_")
     args = parser.parse_args(argv)
-    with MongoClient(args.uri) as client:
+    from server import ServerTarget
+
+    with ServerTarget.parse(args.uri).client() as client:
         summary = generate(client, args.prefix, args.users, now=int(time.time()))
     print(
         f"generated {summary.users} users, {summary.profiles} profiles, {summary.docs} documents in "

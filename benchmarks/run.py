@@ -43,7 +43,9 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 import dataset  # noqa: E402  (benchmarks/ is not a package)
 import raw_limit  # noqa: E402
+from cli_probe import Waiting  # noqa: E402
 from pymongo import monitoring  # noqa: E402
+from server import ServerTarget, start_or_use  # noqa: E402
 
 TASK_ORDER = (
     "clean_up_unverified_users",
@@ -62,15 +64,18 @@ STATE_OF_TASK = {
 }
 SIDES = {"baseline": "bench_base_", "ours": "bench_ours_"}
 RAW_PREFIX = "bench_raw_"
+EMPTY_PREFIX = (
+    "bench_empty_"  # the same deployment without a single user: what a run with nothing to do costs
+)
 
 LEASE_S = 1  # a capped worker exits holding its instance lease; short, so the next measurement waits little
 CONFIG_TEMPLATE = """\
 db_configs:
   participant_user_db: &db
-    connection_str: "{host}"
-    username: ""
-    password: ""
-    connection_prefix: ""
+    connection_str: {connection_str}
+    username: {username}
+    password: {password}
+    connection_prefix: {connection_prefix}
     timeout: 3600
     idle_conn_timeout: 45
     max_pool_size: 8
@@ -100,11 +105,12 @@ orchestration:
 """
 
 
-def write_config(directory: Path, host: str, prefix: str) -> Path:
+def write_config(directory: Path, target: ServerTarget, prefix: str) -> Path:
+    """The job's config for one copy of the dataset (credentials, if any, in username/password)."""
     path = directory / f"{prefix}config.yaml"
     path.write_text(
         CONFIG_TEMPLATE.format(
-            host=host,
+            **{key: json.dumps(value) for key, value in target.config_keys().items()},
             prefix=prefix,
             instances=json.dumps(list(dataset.INSTANCES)),
             delete_h=dataset.DELETE_UNVERIFIED_AFTER_H,
@@ -133,27 +139,42 @@ class _ProgressHandler(logging.Handler):
             self.by_instance[str(record.args[1])] = int(record.args[2])
 
 
-class _CommandTimes(monitoring.CommandListener):
-    """pymongo command monitoring: every command sent (`count`) and, for `--profile`, the server round-trip
-    time per (command, collection). `reset()` at the start of the measured part."""
+def cpu_seconds() -> float:
+    """User + system CPU of this process so far (its own resource usage, all threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class _CommandTimes(Waiting):
+    """pymongo command monitoring: every command sent (`commands`), the wall time with a command in flight
+    (`waiting_s`, see `cli_probe.Waiting`) and, for `--profile`, the server round-trip time per (command,
+    collection). `reset()` at the start of the measured part."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.totals: dict[str, list[float]] = {}
         self._pending: dict[int, str] = {}
-        self.count = 0
+
+    @property
+    def count(self) -> int:
+        return self.commands
 
     def reset(self) -> None:
-        self.totals.clear()
-        self._pending.clear()
-        self.count = 0
+        with self._lock:
+            self.totals.clear()
+            self._pending.clear()
+            self.commands = 0
+            self.waiting_s = 0.0
+            self._in_flight = 0
 
     def started(self, event: Any) -> None:
-        self.count += 1
+        super().started(event)
         target = event.command.get(event.command_name)
         name = f"{event.command_name} {target if isinstance(target, str) else ''}".strip()
         self._pending[event.request_id] = name
 
     def _done(self, event: Any) -> None:
+        super()._done(event)
         name = self._pending.pop(event.request_id, event.command_name)
         entry = self.totals.setdefault(name, [0, 0.0])
         entry[0] += 1
@@ -229,7 +250,7 @@ def _insert_first_lookup(spec: dict[str, Any], state: dict[str, Any]) -> None:
     secret = config.study_configs.global_secret.get_secret_value()
     for instance_id in config.instance_ids:  # for extrapolating a capped run
         state["expected"] += dbs.users_db(instance_id)["users"].count_documents({})
-    state["started"] = time.monotonic()
+    _mark_started(state)
     created = present = 0
 
     def flush(batch: list[dict[str, str]], id_map: Any) -> None:
@@ -270,6 +291,13 @@ def _insert_first_lookup(spec: dict[str, Any], state: dict[str, Any]) -> None:
     state["note"] = f"created {created}, already present {present}"
 
 
+def _mark_started(state: dict[str, Any]) -> None:
+    """The measured part starts: commands, waiting time, CPU and wall clock from here."""
+    state["counter"].reset()
+    state["cpu_started"] = cpu_seconds()
+    state["started"] = time.monotonic()
+
+
 def _run_side(spec: dict[str, Any], state: dict[str, Any], handler: _ProgressHandler) -> None:
     from usermgmt_pipeline.case.connections import CaseDatabases
     from usermgmt_pipeline.config import load_config
@@ -288,16 +316,14 @@ def _run_side(spec: dict[str, Any], state: dict[str, Any], handler: _ProgressHan
             ]
             progress = baseline.Progress()
             state["progress"] = progress
-            state["counter"].reset()
-            state["started"] = time.monotonic()
+            _mark_started(state)
             for instance_id in config.instance_ids:
                 fn(baseline.BaselineInstance(TaskContext(config, dbs, instance_id)), progress)
             state["users"] = progress.users
             return
         task = _our_task(spec["task"])
         options = RunOptions(allow_mass_deletion=True)
-        state["counter"].reset()
-        state["started"] = time.monotonic()
+        _mark_started(state)
         for instance_id in config.instance_ids:
             result = task(TaskContext(config, dbs, instance_id, options=options))
             state["finished_users"] += result.selected
@@ -342,6 +368,7 @@ def worker(spec: dict[str, Any]) -> None:
         time.sleep(0.01)
     thread.join(spec["cap"] or None)
     ended = time.monotonic()
+    cpu = cpu_seconds() - state.get("cpu_started", 0.0)
     capped = thread.is_alive()
     users = state["users"]
     if capped:
@@ -358,6 +385,8 @@ def worker(spec: dict[str, Any]) -> None:
                 "capped": capped,
                 "commands": times.top() if spec.get("profile") else [],
                 "command_count": times.count,
+                "cpu_s": cpu,
+                "waiting_s": times.waiting_s,
                 "failed": state["failed"],
                 "error": state["error"],
                 "note": state.get("note", ""),
@@ -384,7 +413,26 @@ class Measurement:
     commands: list[Any]
     note: str = ""
     command_count: int = 0
+    cpu_s: float = 0.0
+    waiting_s: float = 0.0
     raw: raw_limit.RawWrites | None = None
+    fixed: Measurement | None = None  # the same task on a dataset with no user (`--fixed-cost`)
+
+    @property
+    def cpu_ms_per_user(self) -> float:
+        """This process's own CPU (user + system) over the measured part, per selected user."""
+        return 1000 * self.cpu_s / max(self.users, 1)
+
+    @property
+    def wait_share(self) -> float:
+        """Share of the wall time with a command in flight (waiting for the server)."""
+        return self.waiting_s / self.seconds if self.seconds else 0.0
+
+    @property
+    def net_commands_per_user(self) -> float:
+        """Commands per selected user without the fixed commands a run with no user sends."""
+        fixed = self.fixed.command_count if self.fixed is not None else 0
+        return max(self.command_count - fixed, 0) / max(self.users, 1)
 
     @property
     def commands_per_user(self) -> float:
@@ -427,17 +475,9 @@ def measure(spec: dict[str, Any]) -> Measurement:
         data["commands"],
         data.get("note", ""),
         data.get("command_count", 0),
+        data.get("cpu_s", 0.0),
+        data.get("waiting_s", 0.0),
     )
-
-
-def _server(tmp: Path) -> tuple[str, Any]:
-    uri = os.environ.get("MONGODB_URI", "").strip()
-    if uri:
-        return uri, None
-    from devtools.local_mongo import start_ferretdb
-
-    server = start_ferretdb(tmp / "ferretdb")
-    return server.uri, server
 
 
 def main(argv: list[str]) -> int:
@@ -464,26 +504,26 @@ def main(argv: list[str]) -> int:
         parser.error(f"unknown tasks: {', '.join(sorted(unknown))}")
     tasks = [t for t in TASK_ORDER if t in tasks]
 
-    from pymongo import MongoClient
-
     sides = {
         side: prefix for side, prefix in SIDES.items() if not (args.skip_baseline and side == "baseline")
     }
     with tempfile.TemporaryDirectory(prefix="usermgmt-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        uri, server = _server(tmp)
+        target, server = start_or_use(tmp)
         try:
-            host = uri.removeprefix("mongodb://").split("/", 1)[0]
             now = int(time.time())
-            with MongoClient(uri) as client:
-                for prefix in [*sides.values(), RAW_PREFIX]:
-                    summary = dataset.generate(client, prefix, args.users, now=now)
+            with target.client() as client:
+                for prefix in [*sides.values(), RAW_PREFIX, EMPTY_PREFIX]:
+                    summary = dataset.generate(
+                        client, prefix, 0 if prefix == EMPTY_PREFIX else args.users, now=now
+                    )
                     print(
                         f"dataset {prefix}: {summary.users:,} users, {summary.profiles:,} profiles, "
                         f"{summary.docs:,} documents in {summary.seconds:.1f}s ({summary.docs_per_s:,.0f} docs/s)",
                         flush=True,
                     )
-                configs = {side: str(write_config(tmp, host, prefix)) for side, prefix in sides.items()}
+                configs = {side: str(write_config(tmp, target, prefix)) for side, prefix in sides.items()}
+                configs["empty"] = str(write_config(tmp, target, EMPTY_PREFIX))
                 rows = [_measure_task(task, sides, configs, args, client) for task in tasks]
             print()
             print(render_table(args.users, rows))
@@ -518,6 +558,12 @@ def _measure_task(
         for name, count, total in m.commands:
             print(f"      {total:9.3f}s {count:8,}x {name}", flush=True)
     ours = results["ours"]
+    ours.fixed = fixed = measure({"side": "ours", "task": task, "config": configs["empty"], "cap": 0})
+    print(
+        f"  {task:<34} {'no users':<8} {fixed.seconds:>10.2f}s commands={fixed.command_count:,} "
+        f"cpu={fixed.cpu_s:.2f}s" + (f" ERROR {fixed.error}" if fixed.error else ""),
+        flush=True,
+    )
     ours.raw = raw_limit.replay(client, SIDES["ours"], RAW_PREFIX)
     print(f"  {task:<34} {'raw':<8} {ours.raw.seconds:>10.1f}s {ours.raw.describe()}", flush=True)
     if task == "generate_profile_id_lookup":
@@ -544,13 +590,20 @@ def _ratio(numerator: float, denominator: float) -> str:
 def render_table(users: int, rows: list[tuple[str, Measurement | None, Measurement]]) -> str:
     header = (
         f"{'task':<34} {'users':>7} {'cmd/user':>8} {'cmd/user':>8} {'baseline s':>11} {'ours s':>9} "
-        f"{'raw s':>7} {'vs base':>8} {'vs raw':>7} {'RSS':>4} {'RSS':>4}"
+        f"{'raw s':>7} {'vs base':>8} {'vs raw':>7} {'RSS':>4} {'RSS':>4} {'cmd/user':>8} {'cpu ms':>7} "
+        f"{'wait':>5} {'fixed s':>7}"
     )
-    sub = f"{'':<34} {'':>7} {'base':>8} {'ours':>8} {'':>11} {'':>9} {'':>7} {'':>8} {'':>7} {'base':>4} {'ours':>4}"
+    sub = (
+        f"{'':<34} {'':>7} {'base':>8} {'ours':>8} {'':>11} {'':>9} {'':>7} {'':>8} {'':>7} {'base':>4} "
+        f"{'ours':>4} {'net':>8} {'/user':>7} {'':>5} {'/inst':>7}"
+    )
     lines = [
         f"{users:,} users, 2 instances; times in seconds; cmd/user = commands sent per selected user;",
         "raw = the server writing exactly our documents in bulk; vs base = baseline s / ours s;",
-        "vs raw = ours s / raw s; RSS = peak MB of the task's process",
+        "vs raw = ours s / raw s; RSS = peak MB of the task's process; our side only from here:",
+        "cmd/user net = without the commands of the same run with no user; cpu ms/user = our process's own",
+        "CPU (user+system); wait = share of the wall time with a command in flight (server + network);",
+        "fixed s/inst = the same task on the same deployment without users, per instance",
         header,
         sub,
         "-" * len(header),
@@ -570,7 +623,9 @@ def render_table(users: int, rows: list[tuple[str, Measurement | None, Measureme
             f"{task:<34} {ours.expected:>7,} {base_cmds:>8} {ours.commands_per_user:>8.3f} {base_time:>11} "
             f"{ours.shown_time():>9} {(f'{raw_s:.1f}' if raw_s else '-'):>7} {vs_base:>8} "
             f"{_ratio(ours.total_seconds, raw_s) if raw_s >= 0.05 else '-':>7} "
-            f"{(f'{base.rss_mb:.0f}' if base else '-'):>4} {ours.rss_mb:>4.0f}"
+            f"{(f'{base.rss_mb:.0f}' if base else '-'):>4} {ours.rss_mb:>4.0f} "
+            f"{ours.net_commands_per_user:>8.3f} {ours.cpu_ms_per_user:>7.2f} {ours.wait_share:>5.0%} "
+            f"{(f'{ours.fixed.seconds / len(dataset.INSTANCES):.2f}' if ours.fixed else '-'):>7}"
         )
     for task, _base, ours in rows:
         if ours.raw is not None and ours.raw.documents:

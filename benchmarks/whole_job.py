@@ -1,25 +1,29 @@
 """The whole job, as an operator runs it, on a generated deployment: does it complete, how long, how much memory.
 
-    .venv/bin/python benchmarks/whole_job.py [--users 200000]
+    .venv/bin/python benchmarks/whole_job.py [--users 200000] [--reference GIT_REF]
 
 Starts its own FerretDB on a temp dir (or uses MONGODB_URI), writes the dataset of `dataset.py` under the
 prefix `bench_job_`, enables every task of `run_tasks` (migration included) and runs the `user-management`
 CLI once, in its own process with a throwaway DAGSTER_HOME: every instance, every task, the mass-deletion
-guard and the checks, exactly as cron would. Prints the CLI's exit code, its wall time, its peak RSS
-(`ru_maxrss` of the child) and what the run left behind (users, emails, map entries, journal entries not
-done). There is no baseline here: `run.py` compares the tasks one by one; this answers "does a whole run of
+guard and the checks, exactly as cron would. Prints the CLI's exit code, its wall time, its own CPU time
+(per user), the share of the wall time it waited for the server and its peak RSS (all measured inside the
+CLI's process by `cli_probe.py`), the same for a run with nothing to do (the deployment without users: the
+fixed cost per instance), and what the run left behind (users, emails, map entries, journal entries not
+done). `--reference REF` runs the package as it was at commit REF on an identical copy in the same script
+run, so before and after are measured side by side on the same machine. There is no baseline here: `run.py` compares the tasks one by one; this answers "does a whole run of
 this size finish, and with how much memory".
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,7 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 import dataset  # noqa: E402  (benchmarks/ is not a package)
 import run  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
+from server import ServerTarget, start_or_use  # noqa: E402
 
 PREFIX = "bench_job_"
 
@@ -61,53 +66,149 @@ def left_behind(client: MongoClient[Any], prefix: str) -> dict[str, int]:
     return counts
 
 
+@dataclass
+class JobRun:
+    """One `user-management` run as `cli_probe.py` saw it from inside, plus its wall time from outside."""
+
+    label: str
+    users: int
+    instances: int
+    exit: int = -1
+    elapsed_s: float = 0.0
+    cpu_s: float = 0.0
+    rss_mb: float = 0.0
+    commands: int = 0
+    waiting_s: float = 0.0
+    stderr_tail: str = ""
+
+    @property
+    def cpu_ms_per_user(self) -> float:
+        return 1000 * self.cpu_s / self.users if self.users else 0.0
+
+    @property
+    def wait_share(self) -> float:
+        return self.waiting_s / self.elapsed_s if self.elapsed_s else 0.0
+
+    def row(self) -> str:
+        per_user = f"{self.cpu_ms_per_user:10.2f}" if self.users else f"{'-':>10}"
+        per_instance = f"{self.elapsed_s / self.instances:8.2f}" if not self.users else f"{'-':>8}"
+        return (
+            f"{self.label:<26} {self.users:>8,} {self.exit:>4} {self.elapsed_s:>9.1f} {self.cpu_s:>8.1f} "
+            f"{per_user} {self.wait_share:>5.0%} {self.commands:>9,} {per_instance} {self.rss_mb:>6.0f}"
+        )
+
+
+HEADER = (
+    f"{'run':<26} {'users':>8} {'exit':>4} {'wall s':>9} {'cpu s':>8} {'cpu ms/u':>10} {'wait':>5} "
+    f"{'commands':>9} {'s/inst':>8} {'RSS MB':>6}"
+)
+
+
+def run_cli(label: str, config: Path, tmp: Path, pythonpath: Path, users: int) -> JobRun:
+    """The CLI in its own process (throwaway DAGSTER_HOME), the code under `pythonpath`, measured from inside."""
+    dagster_home = tmp / f"dagster_home_{label.replace(' ', '_')}"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    probe_out = tmp / f"probe_{label.replace(' ', '_')}.json"
+    env = {
+        **os.environ,
+        "CONFIG_FILE_PATH": str(config),
+        "DAGSTER_HOME": str(dagster_home),
+        "PYTHONPATH": str(pythonpath),
+    }
+    started = time.monotonic()
+    cli = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("cli_probe.py")),
+            str(probe_out),
+            "--allow-mass-deletion",
+        ],
+        env=env,
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+    )
+    result = JobRun(label, users, len(dataset.INSTANCES), cli.returncode, time.monotonic() - started)
+    if probe_out.exists():
+        probe = json.loads(probe_out.read_text())
+        result.cpu_s, result.rss_mb = probe["cpu_s"], probe["rss_mb"]
+        result.commands, result.waiting_s = probe["commands"], probe["waiting_s"]
+    result.stderr_tail = "\n".join(cli.stderr.strip().splitlines()[-30:])
+    return result
+
+
+def job_config(tmp: Path, target: ServerTarget, prefix: str) -> Path:
+    config = run.write_config(tmp, target, prefix)
+    # A progress line per 10 000 users, not per user (the benchmark reads those to extrapolate).
+    text = config.read_text().replace("progress_log_every: 1\n", "progress_log_every: 10000\n")
+    config.write_text(text + run_every_task())
+    return config
+
+
+def checkout(ref: str, into: Path) -> Path:
+    """The package as it was at `ref` (`git archive`, no change to the repository's worktrees)."""
+    into.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", ref, "usermgmt_pipeline"], cwd=REPO_ROOT, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=200_000)
+    parser.add_argument(
+        "--reference",
+        metavar="GIT_REF",
+        help="also run the package as it was at this commit, on an identical copy (before/after side by side)",
+    )
+    parser.add_argument("--skip-empty", action="store_true", help="do not measure the run with nothing to do")
     args = parser.parse_args(argv)
-
-    from devtools.local_mongo import start_ferretdb
 
     with tempfile.TemporaryDirectory(prefix="usermgmt-job-") as tmp_dir:
         tmp = Path(tmp_dir)
-        server = None
-        uri = os.environ.get("MONGODB_URI")
-        if not uri:
-            server = start_ferretdb(tmp / "ferretdb")
-            uri = server.uri
+        target, server = start_or_use(tmp)
         try:
-            client: MongoClient[Any] = MongoClient(uri)
-            summary = dataset.generate(client, PREFIX, args.users, now=int(time.time()))
-            print(f"dataset: {summary}", flush=True)
-            config = run.write_config(tmp, uri.removeprefix("mongodb://").rstrip("/"), PREFIX)
-            # A progress line per 10 000 users, not per user (the benchmark reads those to extrapolate).
-            text = config.read_text().replace("progress_log_every: 1\n", "progress_log_every: 10000\n")
-            config.write_text(text + run_every_task())
-            dagster_home = tmp / "dagster_home"
-            dagster_home.mkdir()
-            (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-            env = {**os.environ, "CONFIG_FILE_PATH": str(config), "DAGSTER_HOME": str(dagster_home)}
-            started = time.monotonic()
-            cli = subprocess.run(
-                [sys.executable, "-m", "usermgmt_pipeline.cli", "--allow-mass-deletion"],
-                env=env,
-                cwd=REPO_ROOT,
-                capture_output=True,
-                text=True,
-            )
-            elapsed = time.monotonic() - started
-            rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            lines = cli.stdout.strip().splitlines()  # the JSON log lines; the summary is on stderr
-            print("\n".join(line for line in lines if "selected=" in line and '"time"' in line))
-            print("\n".join(cli.stderr.strip().splitlines()[-30:]))
+            client: MongoClient[Any] = target.client()
+            now = int(time.time())
+            codes = {"this code": REPO_ROOT}
+            if args.reference:
+                codes[args.reference] = checkout(args.reference, tmp / "reference")
+            runs: list[JobRun] = []
+            left: dict[str, dict[str, int]] = {}
+            for n, (label, code) in enumerate(codes.items()):
+                if not args.skip_empty:
+                    empty = f"{PREFIX}e{n}_"
+                    dataset.generate(client, empty, 0, now=now)
+                    config = job_config(tmp, target, empty)
+                    runs.append(run_cli(f"{label}, no users", config, tmp, code, 0))
+                    print(runs[-1].row(), flush=True)
+                prefix = f"{PREFIX}{n}_"
+                summary = dataset.generate(client, prefix, args.users, now=now)
+                print(f"dataset {prefix}: {summary}", flush=True)
+                config = job_config(tmp, target, prefix)
+                runs.append(run_cli(label, config, tmp, code, summary.users))
+                print(runs[-1].row(), flush=True)
+                if runs[-1].exit != 0:
+                    print(runs[-1].stderr_tail)
+                left[label] = left_behind(client, prefix)
             print(
-                f"\nwhole job, {args.users:,} users over {len(dataset.INSTANCES)} instances, every task: "
-                f"exit {cli.returncode}, {elapsed:,.1f} s, peak RSS {rss_mb:,.0f} MB"
+                f"\nwhole job, {args.users:,} users over {len(dataset.INSTANCES)} instances, every task; "
+                "cpu = the CLI process's own CPU (user+system, start-up included); cpu ms/u = per user of "
+                "the dataset (each is selected by the lookup and the migration); wait = share of the wall "
+                "time with a database command in flight; s/inst = wall time per instance of the run with "
+                "no users"
             )
-            for what, count in left_behind(client, PREFIX).items():
-                print(f"  {what}: {count:,}")
+            print(HEADER)
+            print("-" * len(HEADER))
+            for job in runs:
+                print(job.row())
+            for label, counts in left.items():
+                print(f"  {label} left: " + ", ".join(f"{what} {count:,}" for what, count in counts.items()))
             client.close()
-            return cli.returncode
+            return max(job.exit for job in runs)
         finally:
             if server is not None:
                 server.stop()

@@ -9,19 +9,50 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+_BLOCK = 16
+_COUNTER_MASK = (1 << 128) - 1
+_ciphers = threading.local()
+
+
+def _aes_block_encryptor(global_secret: str, study_secret: str) -> Any:
+    """This thread's AES-ECB encryptor under the study's key, made once per key and thread.
+
+    Building a CTR cipher per ID costs about ten times the encryption itself, so the CTR keystream is made
+    here from the raw block cipher (a context is not shared between threads)."""
+    cache: dict[tuple[str, str], Any] | None = getattr(_ciphers, "by_key", None)
+    if cache is None:
+        cache = _ciphers.by_key = {}
+    encryptor = cache.get((global_secret, study_secret))
+    if encryptor is None:
+        if len(cache) >= 64:
+            cache.clear()
+        key = hashlib.md5((global_secret + study_secret).encode("utf-8")).digest()
+        encryptor = cache[(global_secret, study_secret)] = Cipher(
+            algorithms.AES(key), modes.ECB()
+        ).encryptor()
+    return encryptor
+
 
 def _aes_ctr(data: str, global_secret: str, study_secret: str) -> str:
+    """Go's `cipher.NewCTR(aes, md5(data))` over `data`: the counter block is a 128-bit big-endian integer
+    incremented per block, the keystream its AES encryption, XORed with the data."""
     if not data:
         return ""
-    key = hashlib.md5((global_secret + study_secret).encode("utf-8")).digest()
-    counter_block = hashlib.md5(data.encode("utf-8")).digest()
-    encryptor = Cipher(algorithms.AES(key), modes.CTR(counter_block)).encryptor()
-    return (encryptor.update(data.encode("utf-8")) + encryptor.finalize()).hex()
+    raw = data.encode("utf-8")
+    counter = int.from_bytes(hashlib.md5(raw).digest(), "big")
+    blocks = b"".join(
+        ((counter + i) & _COUNTER_MASK).to_bytes(_BLOCK, "big")
+        for i in range((len(raw) + _BLOCK - 1) // _BLOCK)
+    )
+    keystream = _aes_block_encryptor(global_secret, study_secret).update(blocks)[: len(raw)]
+    return (int.from_bytes(raw, "big") ^ int.from_bytes(keystream, "big")).to_bytes(len(raw), "big").hex()
 
 
 def profile_id_to_participant_id(data: str, global_secret: str, study_secret: str, method: str) -> str:

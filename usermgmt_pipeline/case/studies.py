@@ -163,20 +163,20 @@ class StudyCollections:
             return None
         with op_deadline(self.timeout):
             try:
-                return collection.find_one({"participantID": participant_id})
+                return collection.find_one({"participantID": participant_id}, sort=[("_id", 1)])
             except OperationFailure as exc:
                 if exc.code == INVALID_NAMESPACE:  # the server refuses the name: nothing can be stored there
                     return None
                 raise
 
     def save_participant_state(self, study_key: str, encoded: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        """Go's SaveParticipantState: `modifiedAt` = now, find-one-and-replace by participantID, upsert."""
+        """Go's SaveParticipantState: `modifiedAt` = now, find-one-and-replace, upsert (see `_replace_filter`)."""
         doc = dict(encoded)
         doc["modifiedAt"] = Int64(int(time.time()))
-        doc.pop("_id", None)
+        selector = _replace_filter(doc)
         with op_deadline(self.timeout):
             return self.db[f"{study_key}_participants"].find_one_and_replace(
-                {"participantID": doc["participantID"]}, doc, upsert=True, return_document=True
+                selector, doc, upsert=True, return_document=True
             )
 
     def set_participant_status(self, study_key: str, participant_id: str, status: str) -> int:
@@ -232,14 +232,16 @@ class StudyCollections:
             return {}
         with op_deadline(self.timeout):
             try:
-                docs = list(collection.find({"participantID": {"$in": list(participant_ids)}}))
+                docs = list(
+                    collection.find({"participantID": {"$in": list(participant_ids)}}, sort=[("_id", 1)])
+                )
             except OperationFailure as exc:
                 if exc.code == INVALID_NAMESPACE:
                     return {}
                 raise
         found: dict[str, Mapping[str, Any]] = {}
         for doc in docs:
-            found.setdefault(doc.get("participantID"), doc)  # find_one's choice: the first in natural order
+            found.setdefault(doc.get("participantID"), doc)  # several (no unique index): the lowest `_id`
         return found
 
     def save_participant_states(self, study_key: str, states: Sequence[Mapping[str, Any]]) -> dict[int, str]:
@@ -248,8 +250,7 @@ class StudyCollections:
         ops = []
         for encoded in states:
             doc = {**encoded, "modifiedAt": now}
-            doc.pop("_id", None)
-            ops.append(ReplaceOne({"participantID": doc["participantID"]}, doc, upsert=True))
+            ops.append(ReplaceOne(_replace_filter(doc), doc, upsert=True))
         with op_deadline(self.timeout):
             return write_unordered(self.db[f"{study_key}_participants"], ops)
 
@@ -454,6 +455,19 @@ class StudyCollections:
             info.get("unique") and list(info.get("key", [])) == [("confidentialID", 1), ("studyKey", 1)]
             for info in indexes.values()
         )
+
+
+def _replace_filter(doc: dict[str, Any]) -> dict[str, Any]:
+    """The filter of a participant replace; takes `_id` out of `doc` (the replacement never sets it).
+
+    A state that carries `_id` (the document it was read from; `participants` picks the lowest `_id` of a
+    participant ID, the document Go's find-one-and-replace by participant ID meets first on an unindexed
+    collection) is written back by that `_id`: the one document just read, served by the `_id` index on every
+    engine. Upserting by `_id` recreates it under the same `_id` if it was deleted meanwhile, as Go's upsert
+    by participant ID would. A state without `_id` (never stored) is found by participant ID.
+    """
+    doc_id = doc.pop("_id", None)
+    return {"_id": doc_id} if doc_id is not None else {"participantID": doc["participantID"]}
 
 
 def sorted_digests(values: Iterable[int], *, distinct: bool = False, chunk: int = 65_536) -> array[int]:

@@ -16,6 +16,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from usermgmt_pipeline.case.id_mapping import StudyIdentity, compute_participant_ids
+from usermgmt_pipeline.demo.case_indexes import create_case_indexes
 from usermgmt_pipeline.demo.documents import (
     email_template_document,
     exp_arg,
@@ -113,6 +114,7 @@ def seed_instance(
     study_db = client[f"{db_prefix}{instance_id}_studyDB"]
     for db in (users_db, messaging_db, study_db):
         client.drop_database(db.name)
+    create_case_indexes(client, db_prefix, instance_id, [key for key, _m, _t in STUDIES] + ["closed-study"])
 
     messaging_db["email-templates"].insert_many(
         [

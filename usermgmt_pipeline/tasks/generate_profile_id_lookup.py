@@ -23,7 +23,7 @@ from usermgmt_pipeline.tasks import descriptions, selection
 from usermgmt_pipeline.tasks.checkpoints import Step
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.declaration import Column, TableSpec, TaskDeclaration
-from usermgmt_pipeline.tasks.id_map_scan import IdMapScan, scan_id_map
+from usermgmt_pipeline.tasks.id_map_scan import DerivedIds, IdMapScan, scan_id_map
 from usermgmt_pipeline.tasks.iteration import selected_users
 from usermgmt_pipeline.tasks.orphan_id_map_entries import ORPHAN_ENTRIES, remove_orphan_entries
 from usermgmt_pipeline.tasks.preflight import require_global_secret
@@ -41,6 +41,11 @@ ID_MAP_TABLE = TableSpec(
 )
 """`<p><iid>_studyDB.confidential-id-map`, the table the lookup maintains (docs/case-data.md §3.9)."""
 BATCH_PROFILES = 1000
+
+_derived_by_run: dict[tuple[str, str], DerivedIds] = {}
+"""(run id, instance) -> the IDs that run's lookup derived, until its checks take them (`lookup_consistency`).
+At most a few runs' worth: an entry whose checks never ran (a failed run) is dropped by the next lookup."""
+_KEPT_RUNS = 4
 
 
 @dataclass
@@ -72,9 +77,10 @@ def add_missing_entries(ctx: TaskContext) -> TaskResult:
     unique_index = ctx.studies.id_map_is_unique_indexed()
     result.extra["unique_index"] = unique_index
     existing = ctx.studies.id_map_digests()
+    derived = DerivedIds()
 
     def flush() -> None:
-        _process_batch(ctx, studies, batch, stats, unique_index, existing)
+        _process_batch(ctx, studies, batch, stats, unique_index, existing, derived)
         batch.clear()
 
     for user in selected_users(ctx, TASK, selection.ALL_USERS, result, fetch_batch_size=ctx.batch_size):
@@ -83,6 +89,9 @@ def add_missing_entries(ctx: TaskContext) -> TaskResult:
         if len(batch) >= BATCH_PROFILES:
             flush()
     flush()
+    while len(_derived_by_run) >= _KEPT_RUNS:
+        _derived_by_run.pop(next(iter(_derived_by_run)))
+    _derived_by_run[(ctx.options.run_id, ctx.instance_id)] = derived
     result.per_study = {
         key: {"created": s.created, "already_present": s.already_present} for key, s in stats.items()
     }
@@ -102,6 +111,7 @@ def _process_batch(
     stats: dict[str, StudyLookupStats],
     unique_index: bool,
     existing: IdMapDigests,
+    derived: DerivedIds,
 ) -> None:
     if not batch:
         return
@@ -109,6 +119,7 @@ def _process_batch(
         wanted: dict[str, str] = {}
         for _user_id, profile_id in batch:
             ids = compute_participant_ids(study.identity, profile_id, ctx.global_secret)
+            derived.add(study.key, profile_id, ids.confidential_id)
             if (study.key, ids.confidential_id) in existing:
                 stats[study.key].already_present += ids.confidential_id not in wanted
                 wanted.setdefault(ids.confidential_id, "")
@@ -161,7 +172,8 @@ def lookup_consistency(ctx: TaskContext) -> IdMapScan:
     """For the asset checks, in one sorted pass (flat in memory, see `id_map_scan`): entries missing or
     duplicated per profile x active study, orphans, and the entries kept although no run can fix them
     (those of undecodable users, those without a string profileID)."""
-    return scan_id_map(ctx, active_studies(ctx, TaskResult(TASK, ctx.instance_id)))
+    derived = _derived_by_run.pop((ctx.options.run_id, ctx.instance_id), None)
+    return scan_id_map(ctx, active_studies(ctx, TaskResult(TASK, ctx.instance_id)), derived=derived)
 
 
 DECLARATION = TaskDeclaration(

@@ -22,13 +22,16 @@ come from one server-side `$group` (one item per defect).
 
 from __future__ import annotations
 
+import hashlib
+from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
 
 from usermgmt_pipeline.case.id_mapping import compute_participant_ids
-from usermgmt_pipeline.case.studies import Study
+from usermgmt_pipeline.case.studies import Study, sorted_digests
 from usermgmt_pipeline.case.users import UserDecodeError, decode_user
 from usermgmt_pipeline.tasks.context import TaskContext
 
@@ -66,17 +69,64 @@ class IdMapScan:
         }
 
 
+def derived_digest(study_key: str, profile_id: str, confidential_id: str) -> int:
+    """64 bits of blake2b over (study, profile, confidential ID), NUL-separated: "this profile's ID in this
+    study is this one", as the lookup derived it."""
+    raw = f"{study_key}\0{profile_id}\0{confidential_id}".encode()
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big")
+
+
+class DerivedIds:
+    """The confidential IDs a run's lookup derived, 8 bytes per profile x study, for its checks.
+
+    Why: deriving an ID (a hash or an AES-CTR call each for the participant and the confidential ID) was
+    done twice per profile x study and run, once by the lookup and once by its checks. The checks only need
+    to know whether an entry holds the ID the lookup derived for its profile, which a digest answers; a
+    profile the lookup did not see (a user created since) is not in it and is derived as before.
+    """
+
+    def __init__(self) -> None:
+        self._pending = array("Q")
+        self._sorted: array[int] | None = None
+
+    def add(self, study_key: str, profile_id: str, confidential_id: str) -> None:
+        self._pending.append(derived_digest(study_key, profile_id, confidential_id))
+        self._sorted = None
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def __contains__(self, item: tuple[str, str, str]) -> bool:
+        if self._sorted is None:
+            self._sorted = sorted_digests(self._pending, distinct=True)
+            self._pending = self._sorted
+        value = derived_digest(*item)
+        index = bisect_left(self._sorted, value)
+        return index < len(self._sorted) and self._sorted[index] == value
+
+
 def scan_id_map(
-    ctx: TaskContext, studies: Sequence[Study] | None, on_orphans: OrphanHandler | None = None
+    ctx: TaskContext,
+    studies: Sequence[Study] | None,
+    on_orphans: OrphanHandler | None = None,
+    derived: DerivedIds | None = None,
 ) -> IdMapScan:
     """Merge the sorted map with the sorted profiles. `studies` None: orphans only (no decoding, no per-study
-    counts); otherwise the active studies whose entries every decodable profile must have."""
-    return _Merge(ctx, studies, on_orphans).run()
+    counts); otherwise the active studies whose entries every decodable profile must have. `derived`: the
+    IDs this run's lookup derived, so that they are not derived again."""
+    return _Merge(ctx, studies, on_orphans, derived).run()
 
 
 class _Merge:
-    def __init__(self, ctx: TaskContext, studies: Sequence[Study] | None, on_orphans: OrphanHandler | None):
+    def __init__(
+        self,
+        ctx: TaskContext,
+        studies: Sequence[Study] | None,
+        on_orphans: OrphanHandler | None,
+        derived: DerivedIds | None = None,
+    ):
         self.ctx = ctx
+        self.derived = derived if derived else None
         self.studies = list(studies) if studies is not None else None
         self.on_orphans = on_orphans
         self.scan = IdMapScan()
@@ -144,8 +194,10 @@ class _Merge:
         self.scan.profiles += 1
         secret = self.ctx.global_secret
         for study in self.studies:
-            cid = compute_participant_ids(study.identity, profile_id, secret).confidential_id
-            n = sum(1 for e in own if e.get("studyKey") == study.key and e.get("confidentialID") == cid)
+            n, cid = self._own_entries_with_derived_id(study.key, profile_id, own)
+            if n == 0:
+                cid = compute_participant_ids(study.identity, profile_id, secret).confidential_id
+                n = sum(1 for e in own if e.get("studyKey") == study.key and e.get("confidentialID") == cid)
             if n == 0:
                 pending = self.unmatched.setdefault(study.key, [])
                 pending.append(cid)
@@ -153,6 +205,22 @@ class _Merge:
                     self._resolve_unmatched(study.key)
             elif n > 1 or (study.key, cid) in self.duplicated_keys:
                 self.scan.duplicated += 1
+
+    def _own_entries_with_derived_id(
+        self, study_key: str, profile_id: str, own: list[Entry]
+    ) -> tuple[int, str]:
+        """(how many of the profile's own entries hold the ID the lookup derived for it in the study, that
+        ID); (0, "") when the lookup did not derive it or no entry holds it (then it is derived here)."""
+        if self.derived is None:
+            return 0, ""
+        matching = [
+            str(e.get("confidentialID"))
+            for e in own
+            if e.get("studyKey") == study_key
+            and isinstance(e.get("confidentialID"), str)
+            and (study_key, profile_id, e["confidentialID"]) in self.derived
+        ]
+        return len(matching), (matching[0] if matching else "")
 
     def _resolve_unmatched(self, study_key: str) -> None:
         """Profiles without an own entry: count the study's entries with their confidential IDs (any profileID)."""

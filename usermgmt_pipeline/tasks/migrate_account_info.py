@@ -115,6 +115,8 @@ def _migrate_study(
             fail(user, profile_id, exc)
             continue
         encoded["isMainProfile"] = profile_id == main_id
+        if "_id" in doc:  # replaced by the `_id` of the document just read (`save_participant_states`)
+            encoded["_id"] = doc["_id"]
         to_save.append((user, profile_id, encoded))
     if ctx.options.dry_run:
         return len(to_save)

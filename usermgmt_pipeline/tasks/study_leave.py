@@ -217,6 +217,8 @@ class LeaveRulesRunner:
             outcome.rule_error = f"{type(exc).__name__}: {exc}"
         encoded_state = participant.to_bson()
         encoded_state["studyStatus"] = STATUS_ACCOUNT_DELETED
+        if "_id" in stored:  # written back to the document just read, whatever id the rules' state carries
+            encoded_state["_id"] = stored["_id"]
         outcome.participant = encoded_state
         return outcome
 

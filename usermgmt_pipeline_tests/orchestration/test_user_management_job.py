@@ -276,6 +276,7 @@ def test_blocking_check_failure_stops_the_tasks_after_the_lookup(
     cid = compute_participant_ids(identity, profile_id, GLOBAL_SECRET).confidential_id
     id_map = mongo_client[f"{db_prefix}alpha_studyDB"]["confidential-id-map"]
     entry = {"confidentialID": cid, "profileID": profile_id, "studyKey": "influenzanet"}
+    id_map.drop_indexes()  # the seed has CASE's unique index; a deployment that never ran the services does not
     id_map.insert_many([dict(entry), dict(entry)])
     result = run(config_path, dagster_instance, "alpha")
     assert not result.success

@@ -142,10 +142,16 @@ def databases_with_prefix(client: MongoClient, prefix: str) -> list[str]:
 
 
 def clone_databases(src: MongoClient, src_prefix: str, dst: MongoClient, dst_prefix: str) -> None:
-    """Copy every collection of every `src_prefix*` database to `dst_prefix*` (documents and ids as they are)."""
+    """Copy every collection of every `src_prefix*` database to `dst_prefix*` (documents and ids as they are,
+    and the indexes: the seed has CASE's default ones, whose unique keys the tasks must cope with)."""
     for db_name in databases_with_prefix(src, src_prefix):
         target = dst[dst_prefix + db_name[len(src_prefix) :]]
         for coll_name in src[db_name].list_collection_names():
+            for index in src[db_name][coll_name].list_indexes():
+                if index["name"] != "_id_":
+                    target[coll_name].create_index(
+                        list(index["key"].items()), name=index["name"], unique=bool(index.get("unique"))
+                    )
             docs = list(src[db_name][coll_name].find({}))
             if docs:
                 target[coll_name].insert_many(docs, ordered=True)

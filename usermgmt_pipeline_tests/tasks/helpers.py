@@ -18,10 +18,13 @@ from bson import ObjectId
 from pymongo import MongoClient, monitoring
 from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import InvalidName, OperationFailure
 
 from usermgmt_pipeline.case.connections import CaseDatabases
 from usermgmt_pipeline.case.id_mapping import StudyIdentity, compute_participant_ids
+from usermgmt_pipeline.case.studies import INVALID_NAMESPACE
 from usermgmt_pipeline.config import AppConfig, load_config
+from usermgmt_pipeline.demo.case_indexes import create_case_indexes, create_study_indexes
 from usermgmt_pipeline.demo.documents import (
     email_template_document,
     participant_document,
@@ -249,6 +252,13 @@ class CaseEnv:
             track_account=track_account,
         )
         self.study_db["study-infos"].insert_one(doc)
+        try:
+            create_study_indexes(self.client, self.prefix, INSTANCE, key)
+        except InvalidName:
+            pass  # a key that cannot name a collection (a hostile-data test): it holds no documents either
+        except OperationFailure as exc:
+            if exc.code != INVALID_NAMESPACE:
+                raise
         if rules is not None:
             self.study_db["studyRules"].insert_one(study_rules_document(key, rules, self.t0 - 86400))
         return doc
@@ -314,6 +324,7 @@ def make_env(
 ) -> CaseEnv:
     path = write_config(tmp_path / "config.yaml", config_document(mongo_uri, db_prefix, **config_options))
     config = load_config(path, env={})
+    create_case_indexes(mongo_client, db_prefix, INSTANCE)
     return CaseEnv(
         config=config,
         config_path=path,

@@ -21,10 +21,14 @@ def seed_same_data(
 ) -> None:
     env.users.insert_many([dict(u) for u in users])
     env.study_db["study-infos"].insert_many([dict(s) for s in studies])
-    if unique_index:  # CASE's db-migration creates it; deployments that never ran it lack it
+    if (
+        unique_index
+    ):  # CASE's services create it (the fixtures have it); deployments that never ran them lack it
         env.id_map.create_index(
             [("confidentialID", 1), ("studyKey", 1)], unique=True, name="confidentialID_1_studyKey_1"
         )
+    else:
+        env.id_map.drop_indexes()
     if pre_existing:
         env.id_map.insert_many([dict(e) for e in pre_existing])
 
@@ -173,6 +177,7 @@ def test_dry_run_counts_without_writing(env: CaseEnv) -> None:
 
 
 def test_consistency_counts_missing_duplicated_and_orphan_entries(env: CaseEnv) -> None:
+    env.id_map.drop_indexes()  # no unique index (CASE's services never ran): a duplicate entry can exist
     studies = [env.add_study("s1"), env.add_study("s2", method=None), env.add_study("old", status="inactive")]
     profiles = [ObjectId() for _ in range(4)]
     env.add_user(profiles=[(profiles[0], True), (profiles[1], False)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from bson import ObjectId
@@ -12,7 +13,7 @@ from pymongo import MongoClient
 
 from usermgmt_pipeline.case.id_mapping import compute_participant_ids
 from usermgmt_pipeline.demo.documents import user_document
-from usermgmt_pipeline.tasks import selection
+from usermgmt_pipeline.tasks import id_map_scan, selection
 from usermgmt_pipeline.tasks.context import TaskContext
 from usermgmt_pipeline.tasks.generate_profile_id_lookup import (
     TASK,
@@ -147,3 +148,31 @@ def test_memory_stays_flat_when_the_instance_grows_tenfold(sized_env) -> None:  
     assert (small_profiles, large_profiles) == (600, 6000)
     # Cursor batches bound it (1 000 entries); the former sets grew with the profiles (~10x here).
     assert large < 1.5 * small, (small, large)
+
+
+@pytest.mark.parametrize("unique_index", [True, False], ids=["unique-index", "no-index"])
+def test_the_checks_of_a_run_reuse_the_ids_its_lookup_derived_and_find_the_same(
+    env: CaseEnv, unique_index: bool
+) -> None:
+    """Issue 21: the lookup and its checks derived every participant ID twice (an AES call each). In one run
+    (one run id) the checks now take the lookup's IDs and derive only those of profiles whose entry the map
+    lacks; the counts are the former ones, irregular entries (missing, duplicated) included."""
+    users, studies, pre_existing = build_dataset(env.t0)
+    seed_same_data(env, users, studies, pre_existing, unique_index)
+    run = env.context()
+    add_missing_entries(run)
+    add_irregular_entries(env, users, studies, unique_index)  # one entry removed after the lookup: missing
+    expected = two_pass_consistency(env.context())
+
+    with mock.patch.object(id_map_scan, "compute_participant_ids", wraps=compute_participant_ids) as derive:
+        scan = lookup_consistency(run)
+
+    assert (scan.missing, scan.duplicated) == (expected["missing"], expected["duplicated"])
+    assert scan.counts() == lookup_consistency(env.context()).counts()  # another run: derived afresh
+    by_key = {study["key"]: study for study in studies}
+    derived_again = {(c.args[0].key, c.args[1]) for c in derive.call_args_list}
+    assert len(derived_again) < scan.profiles  # not every profile x study again: only those below
+    for study_key, profile_id in derived_again:  # derived again only where no own entry holds the ID
+        _, confidential_id = env.ids(by_key[study_key], profile_id)
+        own = {"profileID": profile_id, "studyKey": study_key, "confidentialID": confidential_id}
+        assert env.id_map.count_documents(own) == 0, (study_key, profile_id)
