@@ -86,7 +86,7 @@ def main(argv: Sequence[str]) -> int:
         return EXIT_BAD_CONFIG
     from pymongo.errors import PyMongoError
 
-    from usermgmt_pipeline.case.connections import DatabaseConnectionError, make_client
+    from usermgmt_pipeline.case.connections import DatabaseConnectionError, make_client, pipeline_database
     from usermgmt_pipeline.case.pipeline_store import PipelineStore
 
     db_config = cfg.db_configs.global_infos_db
@@ -96,9 +96,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"user-management: {exc}", file=sys.stderr)
         return EXIT_FAILED
     try:
-        store = PipelineStore(
-            client[f"{db_config.db_name_prefix}usermgmt-pipeline"], float(db_config.timeout)
-        )
+        store = PipelineStore(pipeline_database(client, db_config), float(db_config.timeout))
         if args.email is not None:
             histories = histories_by_account_hash(store, args.instance, account_hash(key, args.email))
         else:

@@ -280,6 +280,12 @@ class CaseDatabases:
         return self.clients[key][f"{self.configs[key].db_name_prefix}{name}"]
 
 
+def pipeline_database(client: MongoClient[Any], global_infos: DBConfigLike) -> Database[Any]:
+    """Our own bookkeeping database on a `global_infos_db` client made without `CaseDatabases` (the history
+    CLI reads the audit log only)."""
+    return client[f"{global_infos.db_name_prefix}{PIPELINE_DB_NAME}"]
+
+
 @contextmanager
 def op_deadline(seconds: float) -> Iterator[None]:
     """One operation's deadline (Go creates a fresh `timeout`-second context per DB call)."""

@@ -137,8 +137,7 @@ class TaskContext:
 
     @property
     def account_hash_key(self) -> str:
-        key = getattr(getattr(self.config, "orchestration", None), "account_hash_key", None)
-        return str(key.get_secret_value()) if key is not None else ""
+        return self.config.orchestration.account_hash_key.get_secret_value()
 
     @property
     def batch_size(self) -> int:
