@@ -17,7 +17,7 @@ def run_demo(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("CONFIG_FILE_PATH", "DAGSTER_HOME")}
     return subprocess.run(
         [sys.executable, "-m", "devtools.demo", *args],
-        cwd=tmp_path,
+        cwd=REPO_ROOT,  # devtools/ is not installed: it runs from the checkout, as `make demo` runs it
         env={**env, "DAGSTER_DISABLE_TELEMETRY": "1"},
         capture_output=True,
         text=True,
