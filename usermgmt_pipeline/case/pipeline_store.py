@@ -71,9 +71,11 @@ class PipelineStore:
         return out
 
     def _require(self, matched: int, keys: Sequence[str]) -> None:
-        if self.generation is not None and matched < len(keys):
+        """Every entry written (a key named twice is one document) is still this run's."""
+        expected = len(set(keys))
+        if self.generation is not None and matched < expected:
             raise LeaseLost(
-                f"the instance lease was taken over by another run ({len(keys) - matched} of {len(keys)} "
+                f"the instance lease was taken over by another run ({expected - matched} of {expected} "
                 f"journal entries were claimed by a newer lease generation than this run's {self.generation})"
             )
 
