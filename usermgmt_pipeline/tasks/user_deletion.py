@@ -223,7 +223,7 @@ def resume_deletions(
         chunk = entries[start : start + size]
         ctx.pipeline.claim([e.key for e in chunk])  # a frozen run can no longer write them
         for e in chunk:
-            if e.state != State.SELECTED:
+            if e.state == State.USER_DELETED:  # killed before its record left the buffer, perhaps
                 _account_deleted(ctx, e)
         try:
             carried = carry_deletions_forward(ctx, chunk, template, studies)
@@ -281,6 +281,7 @@ def _settle_commit(ctx: TaskContext, entries: Sequence[JournalEntry], outcomes: 
             )
         else:
             e.state = State.USER_DELETED
+            _account_deleted(ctx, e)  # its record was still in the killed run's buffer
     for state in (State.ABANDONED, State.USER_DELETED):
         ctx.pipeline.update_many([e.key for e in selected if e.state == state], {"state": state.value})
 

@@ -7,6 +7,8 @@ import csv
 import time
 from pathlib import Path
 
+from bson import ObjectId
+
 from usermgmt_pipeline.account_history import account_history
 from usermgmt_pipeline.tasks.registry import TASKS
 from usermgmt_pipeline_tests.tasks.helpers import DELETE_UNVERIFIED_AFTER, INSTANCE, CaseEnv
@@ -67,3 +69,34 @@ def test_a_dry_run_counts_and_lists_deletions_left_by_a_killed_run_and_the_rerun
         deletions = [h for h in history if h.action == "account-deleted"]
         assert [h.at for h in deletions] == [deleted_at[user_id]]  # once, dated at the deletion
         assert [(h.action, h.outcome) for h in history][-1] == ("delete", "done")
+
+
+def test_a_deletion_killed_between_the_atomic_delete_and_its_journal_update_still_enters_the_history(
+    env: CaseEnv,
+) -> None:
+    """The journal still says `selected` but the account is gone (the kill came right after the delete):
+    the rerun carries the deletion on and records `account-deleted`, which died in the killed run's buffer."""
+    env.add_templates()
+    gone = str(ObjectId())
+    env.journal.insert_one(
+        {
+            "_id": f"delete:{INSTANCE}:{gone}",
+            "task": TASK,
+            "instanceID": INSTANCE,
+            "userID": gone,
+            "state": "selected",
+            "startedAt": env.t0,
+            "emailDocId": ObjectId(),
+            "accountID": "gone@example.org",
+            "language": "en",
+            "profileIDs": [],
+            "messageType": "account-deleted",
+        }
+    )
+
+    [done] = TASKS[TASK](env.context())
+
+    assert (done.resumed, done.failed) == (1, 0)
+    history = account_history(env.context().pipeline, INSTANCE, gone)
+    assert [(h.action, h.outcome) for h in history] == [("account-deleted", "done"), ("delete", "done")]
+    assert env.outgoing.count_documents({"userId": gone}) == 1
