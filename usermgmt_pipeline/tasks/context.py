@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar
 
 from bson import ObjectId
@@ -115,13 +116,16 @@ class TaskContext:
 
     @property
     def pipeline(self) -> PipelineStore:
-        secret = self.config.study_configs.global_secret.get_secret_value()
+        """Our journal and audit, fenced by the lease this run holds now (hence built per use)."""
         return PipelineStore(
-            self.dbs.pipeline_db(),
-            self.dbs.timeout_s("global_infos_db"),
-            self.lease.generation,
-            AccountSealer(secret) if secret else None,
+            self.dbs.pipeline_db(), self.dbs.timeout_s("global_infos_db"), self.lease.generation, self._sealer
         )
+
+    @cached_property
+    def _sealer(self) -> AccountSealer | None:
+        """Derived once per context: its key derivation would otherwise run on every journal access."""
+        secret = self.config.study_configs.global_secret.get_secret_value()
+        return AccountSealer(secret) if secret else None
 
     def write_parts(self, step: str, items: Sequence[T]) -> Iterator[Sequence[T]]:
         """The parts of the irreversible bulk write that ends at checkpoint `step` (see `in_parts`), each
