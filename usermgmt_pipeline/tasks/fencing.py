@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from usermgmt_pipeline.case.leases import LeaseLost
 
+TAKEN_OVER = "the instance lease was taken over by another run"
 VALID_SHARE = 0.75
 """Share of the lease after a renewal's send during which the holder trusts it without asking the server."""
 
@@ -70,6 +71,17 @@ class Lease:
     def lost(self) -> str | None:
         return self._lost
 
+    def renew_now(self) -> bool:
+        """One conditional renewal on the server (it raises if the server does not answer); True while the
+        lease is ours, its validity then counted from the renewal's send."""
+        if self.renew is None:
+            return True
+        sent = self.clock()
+        kept = self.renew(time.time())
+        if kept:
+            self.renewed(sent)
+        return kept
+
     def check(self, step: str) -> None:
         """Raise `LeaseLost` unless the instance is still ours; call right before an irreversible step."""
         if self.renew is None:
@@ -77,14 +89,10 @@ class Lease:
         if self._lost is None and self.clock() < self._valid_until:
             return
         if self._lost is None:
-            sent = self.clock()
             try:
-                kept = self.renew(time.time())
+                if self.renew_now():
+                    return
+                self.lose(TAKEN_OVER)
             except Exception as exc:  # cannot prove the lease is ours: no irreversible step
                 self.lose(f"the instance lease could not be renewed ({type(exc).__name__})")
-            else:
-                if kept:
-                    self.renewed(sent)
-                    return
-                self.lose("the instance lease was taken over by another run")
         raise LeaseLost(f"{self._lost}; stopped before {step}")

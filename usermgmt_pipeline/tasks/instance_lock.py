@@ -30,10 +30,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from usermgmt_pipeline.case.connections import op_deadline
 from usermgmt_pipeline.case.leases import LeaseStore
 from usermgmt_pipeline.tasks.context import TaskContext
-from usermgmt_pipeline.tasks.fencing import Lease
+from usermgmt_pipeline.tasks.fencing import TAKEN_OVER, Lease
 from usermgmt_pipeline.tasks.results import TaskFailedError, TaskResult
 from usermgmt_pipeline.tasks.stopping import RunStoppedError
 
@@ -198,8 +197,7 @@ def _heartbeat(ctx: TaskContext, task: str, held: Lease, stop: threading.Event) 
     while not stop.wait(held.lease_s / 4):
         sent = time.monotonic()
         try:
-            with op_deadline(ctx.dbs.timeout_s("global_infos_db")):  # a slow renewal is still a renewal
-                kept = held.renew is not None and held.renew(time.time())
+            kept = held.renew_now()  # under the database's own timeout: a slow renewal is still a renewal
         except Exception as exc:  # the lease then ages out; past its expiry we must stop
             if stop.is_set():
                 return
@@ -209,11 +207,10 @@ def _heartbeat(ctx: TaskContext, task: str, held: Lease, stop: threading.Event) 
                 return
             continue
         if kept:
-            held.renewed(sent)
             renewed = sent
             continue
         if stop.is_set():
             return  # our own release deleted the lease while this renewal was in flight
-        held.lose("the instance lease was taken over by another run")
+        held.lose(TAKEN_OVER)
         ctx.logger.error("%s[%s]: the instance lease was taken over", task, ctx.instance_id)
         return
