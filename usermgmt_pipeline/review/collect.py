@@ -33,6 +33,15 @@ from usermgmt_pipeline.emails.templates import choose_translation, render_email
 from usermgmt_pipeline.review.bundle import ReviewBundle, ReviewDirError, open_bundle
 
 PLACEHOLDER_TOKEN = "TOKEN-PLACEHOLDER"
+TIMESTAMP_COLUMNS = (
+    "created_at",
+    "account_confirmed_at",
+    "last_login",
+    "last_token_refresh",
+    "reminder_to_confirm_sent_at",
+    "marked_for_deletion",
+)
+"""The user's timestamps a row shows, named as `User` names them."""
 Scalar = int | float | str | bool
 
 
@@ -145,62 +154,69 @@ class TaskReview:
             self.excluded += 1
             return
         plan = self.plan
-        email_file, email_error, email_language = self._email(user.preferred_language)
-        self.rows.append(
-            {
-                "instance_id": self.ctx.instance_id,
-                "task": self.task,
-                "user_id": user.id,
-                "account_id": user.account_id,
-                "planned_action": plan.action,
-                "threshold": plan.threshold,
-                "selected_because": "; ".join(f"{f}={iso(getattr(user, f)) or 'never'}" for f in plan.fields)
-                + f" < {iso(plan.cutoff)}",
-                "created_at": iso(user.created_at),
-                "account_confirmed_at": iso(user.account_confirmed_at),
-                "last_login": iso(user.last_login),
-                "last_token_refresh": iso(user.last_token_refresh),
-                "reminder_to_confirm_sent_at": iso(user.reminder_to_confirm_sent_at),
-                "marked_for_deletion": iso(user.marked_for_deletion),
-                "message_type": plan.message_type,
-                "language": user.preferred_language,
-                "email_language": email_language,
-                "email_file": email_file,
-                "email_error": email_error,
-                "leave_rule_studies": self._leave_studies(user) if plan.action == "delete" else [],
-            }
+        because = "; ".join(f"{f}={iso(getattr(user, f)) or 'never'}" for f in plan.fields)
+        self._add_row(
+            user.id,
+            user.account_id,
+            plan.action,
+            plan.threshold,
+            f"{because} < {iso(plan.cutoff)}",
+            {column: iso(getattr(user, column)) for column in TIMESTAMP_COLUMNS},
+            plan.message_type,
+            user.preferred_language,
+            self._leave_studies(user) if plan.action == "delete" else [],
         )
 
     def add_resumed(self, entry: JournalEntry) -> None:
         """A deletion an interrupted run left past its commit point (a `JournalEntry`): the real run
         finishes it first."""
         state = str(entry.state)
-        language = entry.language
         emails = state in ("selected", "user_deleted", "erased")
-        email_file, email_error, email_language = self._email(language) if emails else ("", "", "")
-        erasing = state in ("selected", "user_deleted", "studies_pending")
+        self._add_row(
+            entry.user_id,
+            entry.account_id,
+            "resume-delete",
+            "",
+            f"deletion interrupted at journal state {state!r}: the account is already deleted; the real run "
+            "finishes its studies, tokens and email",
+            dict.fromkeys(TIMESTAMP_COLUMNS, ""),
+            (entry.message_type or self.plan.message_type) if emails else "",
+            entry.language,
+            self._studies_of(entry.profile_ids)
+            if state in ("selected", "user_deleted", "studies_pending")
+            else [],
+        )
+
+    def _add_row(
+        self,
+        user_id: str,
+        account_id: str,
+        planned_action: str,
+        threshold: str,
+        selected_because: str,
+        timestamps: Mapping[str, str],
+        message_type: str,
+        language: str,
+        leave_rule_studies: list[str],
+    ) -> None:
+        """One row of the bundle (its columns in `page.USER_COLUMNS`' order); the email rendered if any."""
+        email_file, email_error, email_language = self._email(language) if message_type else ("", "", "")
         self.rows.append(
             {
                 "instance_id": self.ctx.instance_id,
                 "task": self.task,
-                "user_id": entry.user_id,
-                "account_id": entry.account_id,
-                "planned_action": "resume-delete",
-                "threshold": "",
-                "selected_because": f"deletion interrupted at journal state {state!r}: the account is "
-                "already deleted; the real run finishes its studies, tokens and email",
-                "created_at": "",
-                "account_confirmed_at": "",
-                "last_login": "",
-                "last_token_refresh": "",
-                "reminder_to_confirm_sent_at": "",
-                "marked_for_deletion": "",
-                "message_type": (entry.message_type or self.plan.message_type) if emails else "",
+                "user_id": user_id,
+                "account_id": account_id,
+                "planned_action": planned_action,
+                "threshold": threshold,
+                "selected_because": selected_because,
+                **timestamps,
+                "message_type": message_type,
                 "language": language,
                 "email_language": email_language,
                 "email_file": email_file,
                 "email_error": email_error,
-                "leave_rule_studies": self._studies_of(entry.profile_ids) if erasing else [],
+                "leave_rule_studies": leave_rule_studies,
             }
         )
 
