@@ -33,7 +33,7 @@ def crash_hook(spec: str, sig: signal.Signals = signal.SIGKILL) -> CheckpointHoo
         if name != target:
             return
         remaining -= 1
-        if remaining <= 0:
+        if remaining == 0:  # the n-th visit only: a frozen process resumed goes on past it
             os.kill(os.getpid(), sig)
 
     return hook
