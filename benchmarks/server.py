@@ -69,7 +69,7 @@ def start_or_use(tmp: Path) -> tuple[ServerTarget, Any]:
     uri = os.environ.get("MONGODB_URI", "").strip()
     if uri:
         return ServerTarget.parse(uri), None
-    from usermgmt_pipeline.devtools.local_mongo import start_ferretdb
+    from devtools.local_mongo import start_ferretdb
 
     server = start_ferretdb(tmp / "ferretdb")
     return ServerTarget.parse(server.uri), server
