@@ -1,9 +1,13 @@
 """`user-management`: the original binary's behaviour (CONFIG_FILE_PATH, every enabled task for every
-instance, in order) on top of the Dagster definitions, executed in-process, one run per instance partition.
+instance, in order), one run per instance.
 
 Unlike the Go job it exits non-zero when an instance failed (1), or when every instance finished but some
-users failed (3), and ends with a per-instance summary, so cron and CI wrappers notice. With DAGSTER_HOME set the runs are recorded in that Dagster instance (and show up
-in the UI); otherwise an ephemeral instance is used.
+users failed (3), and ends with a per-instance summary, so cron and CI wrappers notice.
+
+With DAGSTER_HOME set, each instance's run is a Dagster run of the job's definitions, executed in-process and
+recorded in that Dagster instance (its run id opens in the UI). Without it nothing is recorded, so the CLI
+runs the same task runners and checks without Dagster (`tasks.instance_run`): a run with nothing to do then
+costs a fraction of a second per instance instead of the seconds Dagster's start-up and run machinery took.
 """
 
 from __future__ import annotations
@@ -13,20 +17,30 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from usermgmt_pipeline.config import AppConfig, ConfigError, load_config_from_env
 from usermgmt_pipeline.logging_setup import LoggingSetupError, configure_logging
-from usermgmt_pipeline.orchestration.dagster_home import DagsterHomeError, open_dagster_instance
+from usermgmt_pipeline.orchestration.dagster_home import (
+    DAGSTER_HOME_VAR,
+    DagsterHomeError,
+    open_dagster_instance,
+)
+from usermgmt_pipeline.orchestration.job_names import DRY_RUN_JOB, USER_MANAGEMENT_JOB
 from usermgmt_pipeline.orchestration.stop_signals import run_in_worker_thread, stop_on_signals
 from usermgmt_pipeline.tasks.stopping import stop_reason
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance, JobDefinition
 
+    from usermgmt_pipeline.case.connections import CaseDatabases
     from usermgmt_pipeline.tasks.declaration import TaskSet
+    from usermgmt_pipeline.tasks.instance_run import InstanceRun
+    from usermgmt_pipeline.tasks.results import StepOutcome
 
 EXIT_OK = 0
 EXIT_INSTANCE_FAILED = 1
@@ -50,6 +64,19 @@ class InstanceOutcome:
     failed_user_count: int = 0
     guard_would_trip: bool = False  # a dry run's verdict: the real run would stop at the guard
 
+    def add_step(self, step: StepOutcome) -> None:
+        """One task result's summary line, (dry run) sample ids and guard verdict."""
+        self.summaries.append(step.summary)
+        if step.dry_run and step.sample_user_ids:
+            self.summaries.append(f"  sample ids: {', '.join(step.sample_user_ids)}")
+        if step.guard_verdict:
+            self.notes.append(step.guard_verdict)
+        self.guard_would_trip |= step.guard_would_trip
+
+    def add_check(self, name: str, description: str, warns: bool) -> None:
+        failed_check = f"check {name} failed: {description}"
+        (self.notes if warns else self.errors).append(("warning: " if warns else "") + failed_check)
+
 
 USAGE = """user-management [-h] [--version] [--dry-run [--report DIR]] [--instance ID] [--allow-mass-deletion]
        user-management history --instance ID (--user USER_ID | --email ADDRESS) [--format {text,json}]"""
@@ -71,7 +98,7 @@ def environment_help() -> str:
             "environment:",
             "  CONFIG_FILE_PATH      the YAML configuration file (required)",
             "  DAGSTER_HOME          a Dagster instance folder to record the runs in (the run ids of the summary",
-            "                        then open in the UI); unset: an ephemeral instance, the runs are not kept",
+            "                        then open in the UI); unset: the tasks run without Dagster, nothing is kept",
             "  secrets, overriding the file when non-empty:",
             *[f"    {var}" for var in credentials],
             f"    {SMTP_BRIDGE_API_KEY}, {STUDY_GLOBAL_SECRET}, {ACCOUNT_HASH_KEY},",
@@ -138,15 +165,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def read_step_metadata(outcome: InstanceOutcome, metadata: Mapping[str, Any]) -> None:
     """The summary lines, guard verdicts and (dry run) sample ids of one step's metadata: a materialization's,
     or a dry-run op's output. Read from the step's typed outcomes (`task_assets.StepOutcome`)."""
-    from usermgmt_pipeline.orchestration.task_assets import StepOutcome
+    from usermgmt_pipeline.tasks.results import StepOutcome
 
     for step in StepOutcome.read(metadata):
-        outcome.summaries.append(step.summary)
-        if step.dry_run and step.sample_user_ids:
-            outcome.summaries.append(f"  sample ids: {', '.join(step.sample_user_ids)}")
-        if step.guard_verdict:
-            outcome.notes.append(step.guard_verdict)
-        outcome.guard_would_trip |= step.guard_would_trip
+        outcome.add_step(step)
 
 
 def run_instance(
@@ -188,11 +210,8 @@ def run_instance(
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.asset_check_evaluation_data
             if not evaluation.passed and evaluation.check_name != NO_FAILED_USERS:
-                failed_check = f"check {evaluation.check_name} failed: {evaluation.description}"
                 warns = evaluation.severity == AssetCheckSeverity.WARN
-                (outcome.notes if warns else outcome.errors).append(
-                    ("warning: " if warns else "") + failed_check
-                )
+                outcome.add_check(evaluation.check_name, evaluation.description or "", warns)
     evaluated, listed = failures_in_evaluations(
         [
             e.asset_check_evaluation_data
@@ -206,6 +225,26 @@ def run_instance(
     outcome.mass_deletion_guard = bool(run and MASS_DELETION_GUARD_TAG in run.tags)
     if not outcome.success and not outcome.errors:
         outcome.errors.append("the run failed (see the Dagster event log)")
+    return outcome
+
+
+def instance_outcome(run: InstanceRun) -> InstanceOutcome:
+    """A run without Dagster (`tasks.instance_run`), reduced to what the summary and alerts need: the same
+    lines a Dagster run's events give (`run_instance`)."""
+    from usermgmt_pipeline.tasks.results import MAX_LISTED_FAILURES, StepOutcome, failed_users
+
+    outcome = InstanceOutcome(
+        run.instance_id, run_id=run.run_id, success=run.success, mass_deletion_guard=run.mass_deletion_guard
+    )
+    for result in run.results:
+        outcome.add_step(StepOutcome.of(result))
+        outcome.failed_user_count += result.failed
+        outcome.failed_users.extend(failed_users([result])[:MAX_LISTED_FAILURES])
+    for check in run.checks:
+        if not check.passed:
+            outcome.add_check(check.name, check.description, warns=check.severity == "WARN")
+    if run.error:
+        outcome.errors.append(run.error)
     return outcome
 
 
@@ -330,18 +369,77 @@ def main(argv: Sequence[str] | None = None, tasks: TaskSet | None = None) -> int
             return EXIT_BAD_CONFIG
     try:
         configure_logging(cfg.logging)
-        dagster_instance = open_dagster_instance()
+        # Dagster only when the runs are to be recorded; otherwise its instance would be thrown away
+        dagster_instance = open_dagster_instance() if os.environ.get(DAGSTER_HOME_VAR) else None
     except LoggingSetupError as exc:
         print(f"user-management: {exc.key}: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     except DagsterHomeError as exc:
         print(f"user-management: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    with dagster_instance, stop_on_signals() as received:
+    with dagster_instance or nullcontext(), stop_on_signals() as received:
         code = run_in_worker_thread(
             lambda: run_all(args, cfg, instance_ids, dagster_instance, report_dir, tasks)
         )
     return EXIT_SIGNAL_BASE + received[0] if received else code
+
+
+def dagster_runs(
+    args: argparse.Namespace, cfg: AppConfig, dagster_instance: Any, report_dir: str, tasks: TaskSet
+) -> Callable[[str], InstanceOutcome]:
+    """Each instance as an in-process Dagster run of the job, recorded in `dagster_instance`."""
+    from usermgmt_pipeline.orchestration.build import build_definitions, config_file_path, run_config
+
+    defs = build_definitions(cfg, config_file_path(), tasks)
+    job = defs.resolve_job_def(DRY_RUN_JOB if args.dry_run else USER_MANAGEMENT_JOB)
+    options = run_config(
+        dry_run=args.dry_run, allow_mass_deletion=args.allow_mass_deletion, report_dir=report_dir
+    )
+    return lambda instance_id: run_instance(job, dagster_instance, instance_id, options)
+
+
+def direct_runs(
+    args: argparse.Namespace, cfg: AppConfig, databases: CaseDatabasesOnce, report_dir: str, tasks: TaskSet
+) -> Callable[[str], InstanceOutcome]:
+    """Each instance run by `tasks.instance_run` (no Dagster), the clients shared by all instances."""
+    from usermgmt_pipeline.tasks.context import RunOptions
+    from usermgmt_pipeline.tasks.instance_run import run_instance as run_tasks
+
+    flags = tasks.ordered([flag for flag, on in cfg.run_tasks.flags().items() if on])
+    logger = logging.getLogger("usermgmt_pipeline.run")
+
+    def run(instance_id: str) -> InstanceOutcome:
+        options = RunOptions(
+            dry_run=args.dry_run,
+            allow_mass_deletion=args.allow_mass_deletion,
+            run_id=str(uuid.uuid4()),
+            report_dir=report_dir,
+            run_tasks=flags,
+        )
+        return instance_outcome(run_tasks(tasks, cfg, databases.get, instance_id, options, logger))
+
+    return run
+
+
+class CaseDatabasesOnce:
+    """The four clients, opened on the first task that needs them (an unreachable database is that task's
+    failure, and the next instance tries again), then shared by every instance of the run, closed at the end."""
+
+    def __init__(self, cfg: AppConfig) -> None:
+        self._cfg = cfg
+        self._databases: CaseDatabases | None = None
+
+    def get(self) -> CaseDatabases:
+        if self._databases is None:
+            from usermgmt_pipeline.case.connections import CaseDatabases
+
+            self._databases = CaseDatabases.connect(self._cfg.db_configs)
+        return self._databases
+
+    def close(self) -> None:
+        if self._databases is not None:
+            self._databases.close()
+            self._databases = None
 
 
 def run_all(
@@ -352,30 +450,27 @@ def run_all(
     report_dir: str,
     tasks: TaskSet,
 ) -> int:
-    """One run per instance in order, then alerts and the summary; the exit code says whether all went well."""
+    """One run per instance in order, then alerts and the summary; the exit code says whether all went well.
+    `dagster_instance` None: the runs are not recorded, and execute without Dagster."""
     started = time.monotonic()
     log.info("Starting user management job")
-    from usermgmt_pipeline.orchestration.build import (
-        USER_MANAGEMENT_JOB,
-        build_definitions,
-        config_file_path,
-        run_config,
-    )
-    from usermgmt_pipeline.orchestration.task_assets import DRY_RUN_JOB
-
     if not cfg.run_tasks.enabled():
         print("user-management: no task is enabled in run_tasks; nothing to do", file=sys.stderr)
         return EXIT_OK
-    defs = build_definitions(cfg, config_file_path(), tasks)
-    job = defs.resolve_job_def(DRY_RUN_JOB if args.dry_run else USER_MANAGEMENT_JOB)
-    options = run_config(
-        dry_run=args.dry_run, allow_mass_deletion=args.allow_mass_deletion, report_dir=report_dir
+    databases = CaseDatabasesOnce(cfg)
+    run = (
+        dagster_runs(args, cfg, dagster_instance, report_dir, tasks)
+        if dagster_instance is not None
+        else direct_runs(args, cfg, databases, report_dir, tasks)
     )
     outcomes: list[InstanceOutcome] = []
-    for instance_id in instance_ids:
-        if stop_reason() is not None:
-            break
-        outcomes.append(run_instance(job, dagster_instance, instance_id, options))
+    try:
+        for instance_id in instance_ids:
+            if stop_reason() is not None:
+                break
+            outcomes.append(run(instance_id))
+    finally:
+        databases.close()
     if stop_reason() is not None:
         print_summary(outcomes, args.dry_run, args.allow_mass_deletion)
         not_started = ", ".join(instance_ids[len(outcomes) :]) or "none"

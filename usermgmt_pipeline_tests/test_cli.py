@@ -399,40 +399,58 @@ def test_a_wrong_database_password_is_stated_in_the_summary_without_the_secret(
     assert "Wr0ng-Secret" not in done.stdout + done.stderr
 
 
-def test_a_failed_login_is_one_line_with_its_cause_and_dagster_internals_only_at_debug_level(
+@pytest.mark.parametrize("recorded", [False, True], ids=["not-recorded", "recorded-in-dagster-home"])
+def test_a_failed_login_is_one_line_with_its_cause_and_internals_only_at_debug_level(
+    recorded: bool,
     tmp_path: Path,
     auth_mongo_server,  # type: ignore[no-untyped-def]
 ) -> None:
     """Issue 22: one wrong password printed 17 KB on stdout (log lines of up to 9.9 KB embedding serialized
     Dagster events with stack traces). The JSON log lines stay on stdout, short, each failure with its cause
-    in one attribute; the summary is on stderr; stack traces and Dagster's events only at debug level."""
+    in one attribute; the summary is on stderr; stack traces (and, for a run recorded in DAGSTER_HOME,
+    Dagster's events) only at debug level. Without DAGSTER_HOME the tasks run without Dagster (issue 21):
+    the failed task's record names the task."""
     document = config_document(auth_mongo_server.uri, "authfail_", ["alpha"])
     for db in document["db_configs"].values():
         db["username"], db["password"] = "case-admin", "Wr0ng-Secret-in-file"
     config = write_config(tmp_path / "config.yaml", document)
     cause = "DatabaseConnectionError: could not connect to participant_user_db: authentication failed"
+    env = {}
+    if recorded:
+        home = tmp_path / "dagster_home"
+        home.mkdir()
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        env["DAGSTER_HOME"] = str(home)
 
-    done = run_cli([], config, tmp_path)
+    def failures(stdout: str) -> list[dict[str, str]]:
+        records = [json.loads(line) for line in stdout.splitlines()]  # the CASE log format: JSON lines only
+        if recorded:
+            return [r for r in records if r.get("event") == "STEP_FAILURE"]
+        return [r for r in records if r["level"] == "ERROR" and r.get("task") == "clean_up_unverified_users"]
+
+    done = run_cli([], config, tmp_path, **env)
 
     assert done.returncode == 1, done.stdout + done.stderr
     assert len(done.stdout) < 4000, done.stdout
-    records = [json.loads(line) for line in done.stdout.splitlines()]  # the CASE log format: JSON lines only
     assert all(len(line) < 600 for line in done.stdout.splitlines())
-    [failed_step] = [r["error"] for r in records if r.get("event") == "STEP_FAILURE"]
-    assert failed_step.startswith(cause)
-    for internal in ("Traceback", 'File "', "dagster._core", "DagsterEvent(", "dagster_event"):
+    [failed_step] = failures(done.stdout)
+    assert failed_step["error"].startswith(cause)
+    for internal in ("Traceback", 'File "', "dagster._core", "DagsterEvent(", "dagster_event", "error_detail"):
         assert internal not in done.stdout + done.stderr, internal
     assert "user-management summary" not in done.stdout
     errors = [line for line in done.stderr.splitlines() if line.strip().startswith("error:")]
     assert len(errors) == 1 and errors[0].strip().startswith(f"error: {cause}")
 
     document["logging"] = {"log_level": "debug", "include_build_info": "never"}
-    debug = run_cli([], write_config(tmp_path / "debug.yaml", document), tmp_path)
+    debug = run_cli([], write_config(tmp_path / "debug.yaml", document), tmp_path, **env)
 
     assert debug.returncode == 1
-    [failure] = [json.loads(line) for line in debug.stdout.splitlines() if '"STEP_FAILURE"' in line]
+    [failure] = failures(debug.stdout)
     assert failure["error"].startswith(cause) and "in make_client" in failure["error_detail"]  # the stack
-    assert failure["dagster_event"].startswith("DagsterEvent(")
+    if recorded:
+        assert failure["dagster_event"].startswith("DagsterEvent(")
+    else:
+        assert "DagsterEvent(" not in debug.stdout
     assert "Wr0ng-Secret" not in debug.stdout + debug.stderr
 
 

@@ -13,6 +13,7 @@ from usermgmt_pipeline.config import AppConfig, ConfigError, load_config
 from usermgmt_pipeline.logging_setup import configure_logging
 from usermgmt_pipeline.orchestration.checks import LOOKUP_ASSET, build_lookup_checks
 from usermgmt_pipeline.orchestration.dry_run_job import build_dry_run_job
+from usermgmt_pipeline.orchestration.job_names import LOOKUP_JOB, USER_MANAGEMENT_JOB
 from usermgmt_pipeline.orchestration.loggers import build_case_logger
 from usermgmt_pipeline.orchestration.partitions import instance_partitions
 from usermgmt_pipeline.orchestration.resources import build_resources
@@ -26,6 +27,8 @@ from usermgmt_pipeline.orchestration.task_assets import build_task_assets
 from usermgmt_pipeline.tasks.declaration import TaskSet
 from usermgmt_pipeline.tasks.registry import PACKAGE_TASKS
 
+__all__ = ["LOOKUP_JOB", "USER_MANAGEMENT_JOB", "build_definitions", "load_definitions", "run_config"]
+
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
@@ -35,8 +38,6 @@ MISSING_CONFIG_FILE_PATH = (
     "is not set; it must name the job's YAML configuration file. The code location has no default "
     f"configuration (for the local demo, set it to {DEMO_CONFIG} as `make ui` does)"
 )
-USER_MANAGEMENT_JOB = "user_management_job"
-LOOKUP_JOB = "generate_profile_id_lookup_job"
 
 # One run = one instance; its tasks run one after the other in a single process, sharing the four clients.
 # For scale-out, change this one line (e.g. to `multiprocess_executor`) and use a run launcher (README).

@@ -28,7 +28,8 @@ from dagster import (
 )
 
 from usermgmt_pipeline.orchestration.failed_users import MAX_LISTED, failed_users
-from usermgmt_pipeline.orchestration.task_assets import DRY_RUN_JOB, execute_task, result_metadata
+from usermgmt_pipeline.orchestration.job_names import DRY_RUN_JOB
+from usermgmt_pipeline.orchestration.task_assets import execute_task, result_metadata
 from usermgmt_pipeline.tasks.declaration import TaskDeclaration, TaskSet
 from usermgmt_pipeline.tasks.registry import task_runner
 

@@ -12,11 +12,20 @@ from typing import Any
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
 
-from usermgmt_pipeline.tasks.results import TaskResult
+from usermgmt_pipeline.tasks.results import MAX_LISTED_FAILURES as MAX_LISTED
+from usermgmt_pipeline.tasks.results import TaskResult, failed_users
+
+__all__ = [
+    "MAX_LISTED",
+    "NO_FAILED_USERS",
+    "failed_users",
+    "failed_users_check",
+    "failed_users_spec",
+    "failures_in_evaluations",
+    "run_failed_users",
+]
 
 NO_FAILED_USERS = "no_failed_users"
-MAX_LISTED = 200
-"""Ids listed in the check's metadata; the count is always complete."""
 
 
 def failed_users_spec(asset_name: str) -> AssetCheckSpec:
@@ -25,14 +34,6 @@ def failed_users_spec(asset_name: str) -> AssetCheckSpec:
         asset=AssetKey(asset_name),
         description="Every selected user was processed without error (WARN: failed users are retried next run).",
     )
-
-
-def failed_users(results: Sequence[TaskResult]) -> list[dict[str, str]]:
-    return [
-        {"task": result.task, "id": user_id, "reason": reason}
-        for result in results
-        for user_id, reason in result.failure_reasons
-    ]
 
 
 def failed_users_check(asset_name: str, results: Sequence[TaskResult]) -> AssetCheckResult:

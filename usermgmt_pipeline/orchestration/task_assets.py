@@ -9,7 +9,6 @@ tasks of that instance then do not run, and a rerun of the partition resumes.
 import dataclasses
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
@@ -30,55 +29,26 @@ from dagster import (
 )
 
 from usermgmt_pipeline.orchestration.failed_users import failed_users_check, failed_users_spec
+from usermgmt_pipeline.orchestration.job_names import DRY_RUN_JOB
 from usermgmt_pipeline.orchestration.resources import CaseResource, RunOptionsResource
 from usermgmt_pipeline.orchestration.stop_signals import interrupted_by_signal, stop_between_users
 from usermgmt_pipeline.tasks.context import ids_only
 from usermgmt_pipeline.tasks.declaration import TableSpec, TaskDeclaration, TaskSet
 from usermgmt_pipeline.tasks.registry import TaskRunner, task_runner
-from usermgmt_pipeline.tasks.results import Entry, MassDeletionGuardError, TaskFailedError, TaskResult
+from usermgmt_pipeline.tasks.results import (
+    OUTCOMES_METADATA,
+    Entry,
+    MassDeletionGuardError,
+    StepOutcome,
+    TaskFailedError,
+    TaskResult,
+)
 from usermgmt_pipeline.tasks.stopping import RunStoppedError
 
 GROUP = "user_management"
 MASS_DELETION_GUARD_TAG = "usermgmt/mass_deletion_guard"
 MASS_DELETION_GUARD_METADATA = "mass_deletion_guard"
 """Set (true) in the metadata of a step that the mass-deletion guard failed; the alert sensor reads it."""
-OUTCOMES_METADATA = "usermgmt/outcomes"
-"""A step's results as the CLI reads them (`StepOutcome`): one JSON list, never a search through keys."""
-
-
-@dataclass(frozen=True)
-class StepOutcome:
-    """What the CLI's summary needs of one task result, carried in a step's metadata (`OUTCOMES_METADATA`)."""
-
-    task: str
-    summary: str
-    dry_run: bool = False
-    sample_user_ids: tuple[str, ...] = ()
-    guard_verdict: str = ""
-    guard_would_trip: bool = False
-
-    @classmethod
-    def of(cls, result: TaskResult) -> "StepOutcome":
-        guard = result.guard
-        return cls(
-            task=result.task,
-            summary=result.summary(),
-            dry_run=result.dry_run,
-            sample_user_ids=tuple(result.sample_user_ids),
-            guard_verdict=guard.verdict if guard is not None else "",
-            guard_would_trip=bool(guard is not None and guard.would_trip),
-        )
-
-    @classmethod
-    def read(cls, metadata: Mapping[str, Any]) -> "list[StepOutcome]":
-        """The outcomes in a step's metadata (a materialization's or an op output's); none if absent."""
-        value = metadata.get(OUTCOMES_METADATA)
-        items = value.value if value is not None else []
-        return [
-            cls(**{**item, "sample_user_ids": tuple(item.get("sample_user_ids", ()))})
-            for item in items
-            if isinstance(item, dict)
-        ]
 
 
 def table_schema(spec: TableSpec) -> TableSchema:
@@ -139,7 +109,6 @@ def result_metadata(results: list[TaskResult], table: TableSpec | None = None) -
     return meta
 
 
-DRY_RUN_JOB = "user_management_dry_run_job"
 DRY_RUN_ON_ASSET_JOB = (
     "dry_run: true would record this run's counts as a materialization of the asset (and mark the partition "
     f"done) although nothing was written; launch {DRY_RUN_JOB} for this partition instead: it runs the same "

@@ -9,8 +9,10 @@ review's summaries (`orchestration.task_assets.result_metadata` maps each value 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
+from typing import Any
 
 from usermgmt_pipeline.errors import UsermgmtError
 from usermgmt_pipeline.review.collect import ReviewReport
@@ -128,6 +130,59 @@ class TaskResult:
             f"{self.task}[{self.instance_id}]{mode}: selected={self.selected} done={self.done} "
             f"skipped={self.skipped} failed={self.failed}{resumed}"
         )
+
+
+MAX_LISTED_FAILURES = 200
+"""Failed users listed per task (in a check's metadata, the CLI's alert); the count is always complete."""
+
+
+def failed_users(results: Sequence[TaskResult]) -> list[dict[str, str]]:
+    """Every failed user of these results, as the check, the summary and the alert list them."""
+    return [
+        {"task": result.task, "id": user_id, "reason": reason}
+        for result in results
+        for user_id, reason in result.failure_reasons
+    ]
+
+
+OUTCOMES_METADATA = "usermgmt/outcomes"
+"""A step's results as the CLI reads them (`StepOutcome`): one JSON list, never a search through keys."""
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What the CLI's summary needs of one task result: taken from the result itself when the CLI ran the
+    task (`tasks.instance_run`), or carried in a Dagster step's metadata (`OUTCOMES_METADATA`)."""
+
+    task: str
+    summary: str
+    dry_run: bool = False
+    sample_user_ids: tuple[str, ...] = ()
+    guard_verdict: str = ""
+    guard_would_trip: bool = False
+
+    @classmethod
+    def of(cls, result: TaskResult) -> StepOutcome:
+        guard = result.guard
+        return cls(
+            task=result.task,
+            summary=result.summary(),
+            dry_run=result.dry_run,
+            sample_user_ids=tuple(result.sample_user_ids),
+            guard_verdict=guard.verdict if guard is not None else "",
+            guard_would_trip=bool(guard is not None and guard.would_trip),
+        )
+
+    @classmethod
+    def read(cls, metadata: Mapping[str, Any]) -> list[StepOutcome]:
+        """The outcomes in a step's metadata (a materialization's or an op output's); none if absent."""
+        value = metadata.get(OUTCOMES_METADATA)
+        items = value.value if value is not None else []
+        return [
+            cls(**{**item, "sample_user_ids": tuple(item.get("sample_user_ids", ()))})
+            for item in items
+            if isinstance(item, dict)
+        ]
 
 
 @dataclass(frozen=True)
