@@ -1,12 +1,13 @@
 """`make bench`: each task of the job against a real server, our code side by side with the Go-style baseline.
 
-    .venv/bin/python benchmarks/run.py [--users N] [--tasks a,b,...] [--cap-seconds S]
+    .venv/bin/python benchmarks/run.py [--users N] [--tasks a,b,...] [--cap-seconds S] [--db-prefix P]
 
 It starts its own FerretDB on a temp dir (or uses MONGODB_URI), writes the dataset of `dataset.py` twice
 (prefixes `bench_base_` and `bench_ours_`), so each side runs its task sequence on identical fresh data, and
 runs every measurement in its own subprocess, so the peak RSS (`ru_maxrss`) is that task's alone. The tasks
 run in the Go job's order on each side (deletions before the lookup, the account migration last), with the
-lookup run once more, right after the first, with nothing new.
+lookup run once more, right after the first, with nothing new. `--db-prefix P` puts every database the
+script writes under P (the tests' per-test prefix, dropped after them).
 
 Two figures do not depend on the machine: every command each side sends is counted through pymongo command
 monitoring and shown per selected user. The "raw" column is the server's own limit for the task, measured
@@ -493,6 +494,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--skip-baseline", action="store_true", help="only our side and the raw limit (quick iterations)"
     )
+    parser.add_argument(
+        "--db-prefix", default="", help="put every database the script writes under this prefix (tests)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -505,17 +509,20 @@ def main(argv: list[str]) -> int:
     tasks = [t for t in TASK_ORDER if t in tasks]
 
     sides = {
-        side: prefix for side, prefix in SIDES.items() if not (args.skip_baseline and side == "baseline")
+        side: args.db_prefix + prefix
+        for side, prefix in SIDES.items()
+        if not (args.skip_baseline and side == "baseline")
     }
+    raw_prefix, empty_prefix = args.db_prefix + RAW_PREFIX, args.db_prefix + EMPTY_PREFIX
     with tempfile.TemporaryDirectory(prefix="usermgmt-bench-") as tmp_name:
         tmp = Path(tmp_name)
         target, server = start_or_use(tmp)
         try:
             now = int(time.time())
             with target.client() as client:
-                for prefix in [*sides.values(), RAW_PREFIX, EMPTY_PREFIX]:
+                for prefix in [*sides.values(), raw_prefix, empty_prefix]:
                     summary = dataset.generate(
-                        client, prefix, 0 if prefix == EMPTY_PREFIX else args.users, now=now
+                        client, prefix, 0 if prefix == empty_prefix else args.users, now=now
                     )
                     print(
                         f"dataset {prefix}: {summary.users:,} users, {summary.profiles:,} profiles, "
@@ -523,8 +530,8 @@ def main(argv: list[str]) -> int:
                         flush=True,
                     )
                 configs = {side: str(write_config(tmp, target, prefix)) for side, prefix in sides.items()}
-                configs["empty"] = str(write_config(tmp, target, EMPTY_PREFIX))
-                rows = [_measure_task(task, sides, configs, args, client) for task in tasks]
+                configs["empty"] = str(write_config(tmp, target, empty_prefix))
+                rows = [_measure_task(task, sides, raw_prefix, configs, args, client) for task in tasks]
             print()
             print(render_table(args.users, rows))
         finally:
@@ -534,7 +541,12 @@ def main(argv: list[str]) -> int:
 
 
 def _measure_task(
-    task: str, sides: dict[str, str], configs: dict[str, str], args: argparse.Namespace, client: Any
+    task: str,
+    sides: dict[str, str],
+    raw_prefix: str,
+    configs: dict[str, str],
+    args: argparse.Namespace,
+    client: Any,
 ) -> tuple[str, Measurement | None, Measurement]:
     """One task on each side, then the raw copy brought to our side's state (the timed raw limit)."""
     results: dict[str, Measurement] = {}
@@ -564,14 +576,14 @@ def _measure_task(
         f"cpu={fixed.cpu_s:.2f}s" + (f" ERROR {fixed.error}" if fixed.error else ""),
         flush=True,
     )
-    ours.raw = raw_limit.replay(client, SIDES["ours"], RAW_PREFIX)
+    ours.raw = raw_limit.replay(client, sides["ours"], raw_prefix)
     print(f"  {task:<34} {'raw':<8} {ours.raw.seconds:>10.1f}s {ours.raw.describe()}", flush=True)
     if task == "generate_profile_id_lookup":
         for side, m in results.items():
             if m.capped or m.error:  # the rerun must find a complete map: fill it, untimed
                 fill = measure({"side": "insert_first", "config": configs[side], "cap": 0})
                 print(f"  (completed the {side} map for the rerun in {fill.seconds:.1f}s: {fill.note})")
-        raw_limit.replay(client, SIDES["ours"], RAW_PREFIX, timed=False)
+        raw_limit.replay(client, sides["ours"], raw_prefix, timed=False)
     return task, results.get("baseline"), ours
 
 

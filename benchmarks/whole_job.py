@@ -1,17 +1,25 @@
 """The whole job, as an operator runs it, on a generated deployment: does it complete, how long, how much memory.
 
-    .venv/bin/python benchmarks/whole_job.py [--users 200000] [--reference GIT_REF]
+    .venv/bin/python benchmarks/whole_job.py [--users 200000] [--reference GIT_REF] [--db-prefix P]
 
 Starts its own FerretDB on a temp dir (or uses MONGODB_URI), writes the dataset of `dataset.py` under the
 prefix `bench_job_`, enables every task of `run_tasks` (migration included) and runs the `user-management`
-CLI once, in its own process with a throwaway DAGSTER_HOME: every instance, every task, the mass-deletion
-guard and the checks, exactly as cron would. Prints the CLI's exit code, its wall time, its own CPU time
-(per user), the share of the wall time it waited for the server and its peak RSS (all measured inside the
-CLI's process by `cli_probe.py`), the same for a run with nothing to do (the deployment without users: the
-fixed cost per instance), and what the run left behind (users, emails, map entries, journal entries not
-done). `--reference REF` runs the package as it was at commit REF on an identical copy in the same script
-run, so before and after are measured side by side on the same machine. There is no baseline here: `run.py` compares the tasks one by one; this answers "does a whole run of
-this size finish, and with how much memory".
+CLI once, in its own process, recording its runs in a throwaway DAGSTER_HOME: every instance, every task,
+the mass-deletion guard and the checks. Prints the CLI's exit code, its wall time, its own CPU time (per
+user), the share of the wall time it waited for the server and its peak RSS (all measured inside the CLI's
+process by `cli_probe.py`), and what the run left behind (users, emails, map entries, journal entries not
+done).
+
+A run with nothing to do (a fresh deployment without users: the fixed cost per instance) is measured both
+ways an operator starts the CLI, as two rows, since what a run costs before any task starts depends on
+whether it records into a Dagster instance: "no users (cron: no DAGSTER_HOME)", the CLI with DAGSTER_HOME
+removed from its environment, as a plain cron line runs it, and "no users (recorded in DAGSTER_HOME)", the
+CLI recording its runs in a throwaway Dagster instance.
+
+`--reference REF` runs the package as it was at commit REF on an identical copy in the same script run, so
+before and after are measured side by side on the same machine. `--db-prefix P` puts every database the
+script writes under P (the tests' per-test prefix, dropped after them). There is no baseline here: `run.py`
+compares the tasks one by one; this answers "does a whole run of this size finish, and with how much memory".
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -40,6 +49,8 @@ from pymongo import MongoClient  # noqa: E402
 from server import ServerTarget, start_or_use  # noqa: E402
 
 PREFIX = "bench_job_"
+# The two rows of a run with nothing to do: the CLI as a cron line starts it, and recording into Dagster.
+EMPTY_RUNS = (("no users (cron: no DAGSTER_HOME)", False), ("no users (recorded in DAGSTER_HOME)", True))
 
 
 def run_every_task() -> str:
@@ -89,33 +100,36 @@ class JobRun:
     def wait_share(self) -> float:
         return self.waiting_s / self.elapsed_s if self.elapsed_s else 0.0
 
-    def row(self) -> str:
+    def row(self, width: int) -> str:
         per_user = f"{self.cpu_ms_per_user:10.2f}" if self.users else f"{'-':>10}"
         per_instance = f"{self.elapsed_s / self.instances:8.2f}" if not self.users else f"{'-':>8}"
         return (
-            f"{self.label:<26} {self.users:>8,} {self.exit:>4} {self.elapsed_s:>9.1f} {self.cpu_s:>8.1f} "
+            f"{self.label:<{width}} {self.users:>8,} {self.exit:>4} {self.elapsed_s:>9.1f} {self.cpu_s:>8.1f} "
             f"{per_user} {self.wait_share:>5.0%} {self.commands:>9,} {per_instance} {self.rss_mb:>6.0f}"
         )
 
 
-HEADER = (
-    f"{'run':<26} {'users':>8} {'exit':>4} {'wall s':>9} {'cpu s':>8} {'cpu ms/u':>10} {'wait':>5} "
-    f"{'commands':>9} {'s/inst':>8} {'RSS MB':>6}"
-)
+def header(width: int) -> str:
+    return (
+        f"{'run':<{width}} {'users':>8} {'exit':>4} {'wall s':>9} {'cpu s':>8} {'cpu ms/u':>10} {'wait':>5} "
+        f"{'commands':>9} {'s/inst':>8} {'RSS MB':>6}"
+    )
 
 
-def run_cli(label: str, config: Path, tmp: Path, pythonpath: Path, users: int) -> JobRun:
-    """The CLI in its own process (throwaway DAGSTER_HOME), the code under `pythonpath`, measured from inside."""
-    dagster_home = tmp / f"dagster_home_{label.replace(' ', '_')}"
-    dagster_home.mkdir()
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    probe_out = tmp / f"probe_{label.replace(' ', '_')}.json"
-    env = {
-        **os.environ,
-        "CONFIG_FILE_PATH": str(config),
-        "DAGSTER_HOME": str(dagster_home),
-        "PYTHONPATH": str(pythonpath),
-    }
+def run_cli(
+    label: str, config: Path, tmp: Path, pythonpath: Path, users: int, *, dagster_home: bool = True
+) -> JobRun:
+    """The CLI in its own process, the code under `pythonpath`, measured from inside. `dagster_home`: record
+    the runs in a throwaway DAGSTER_HOME; else DAGSTER_HOME is removed from the CLI's environment (cron)."""
+    slug = re.sub(r"\W+", "_", label)
+    probe_out = tmp / f"probe_{slug}.json"
+    env = {key: value for key, value in os.environ.items() if key != "DAGSTER_HOME"}
+    env.update(CONFIG_FILE_PATH=str(config), PYTHONPATH=str(pythonpath))
+    if dagster_home:
+        home = tmp / f"dagster_home_{slug}"
+        home.mkdir()
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        env["DAGSTER_HOME"] = str(home)
     started = time.monotonic()
     cli = subprocess.run(
         [
@@ -164,7 +178,12 @@ def main(argv: list[str]) -> int:
         metavar="GIT_REF",
         help="also run the package as it was at this commit, on an identical copy (before/after side by side)",
     )
-    parser.add_argument("--skip-empty", action="store_true", help="do not measure the run with nothing to do")
+    parser.add_argument(
+        "--skip-empty", action="store_true", help="do not measure the runs with nothing to do"
+    )
+    parser.add_argument(
+        "--db-prefix", default="", help="put every database the script writes under this prefix (tests)"
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="usermgmt-job-") as tmp_dir:
@@ -176,35 +195,43 @@ def main(argv: list[str]) -> int:
             codes = {"this code": REPO_ROOT}
             if args.reference:
                 codes[args.reference] = checkout(args.reference, tmp / "reference")
+            base = args.db_prefix + PREFIX
+            width = max(len(f"{label}, {row}") for label in codes for row, _home in EMPTY_RUNS)
             runs: list[JobRun] = []
             left: dict[str, dict[str, int]] = {}
+
+            def measured(job: JobRun) -> None:
+                runs.append(job)
+                print(job.row(width), flush=True)
+                if job.exit != 0:
+                    print(job.stderr_tail, flush=True)
+
             for n, (label, code) in enumerate(codes.items()):
                 if not args.skip_empty:
-                    empty = f"{PREFIX}e{n}_"
-                    dataset.generate(client, empty, 0, now=now)
-                    config = job_config(tmp, target, empty)
-                    runs.append(run_cli(f"{label}, no users", config, tmp, code, 0))
-                    print(runs[-1].row(), flush=True)
-                prefix = f"{PREFIX}{n}_"
+                    for m, (empty_label, recorded) in enumerate(EMPTY_RUNS):
+                        empty = f"{base}e{n}{m}_"  # a fresh deployment each: both are a first run
+                        dataset.generate(client, empty, 0, now=now)
+                        config = job_config(tmp, target, empty)
+                        measured(
+                            run_cli(f"{label}, {empty_label}", config, tmp, code, 0, dagster_home=recorded)
+                        )
+                prefix = f"{base}{n}_"
                 summary = dataset.generate(client, prefix, args.users, now=now)
                 print(f"dataset {prefix}: {summary}", flush=True)
                 config = job_config(tmp, target, prefix)
-                runs.append(run_cli(label, config, tmp, code, summary.users))
-                print(runs[-1].row(), flush=True)
-                if runs[-1].exit != 0:
-                    print(runs[-1].stderr_tail)
+                measured(run_cli(label, config, tmp, code, summary.users))
                 left[label] = left_behind(client, prefix)
             print(
                 f"\nwhole job, {args.users:,} users over {len(dataset.INSTANCES)} instances, every task; "
                 "cpu = the CLI process's own CPU (user+system, start-up included); cpu ms/u = per user of "
                 "the dataset (each is selected by the lookup and the migration); wait = share of the wall "
-                "time with a database command in flight; s/inst = wall time per instance of the run with "
-                "no users"
+                "time with a database command in flight; s/inst = wall time per instance of a run with "
+                "no users, without DAGSTER_HOME (cron) and recording into one"
             )
-            print(HEADER)
-            print("-" * len(HEADER))
+            print(header(width))
+            print("-" * len(header(width)))
             for job in runs:
-                print(job.row())
+                print(job.row(width))
             for label, counts in left.items():
                 print(f"  {label} left: " + ", ".join(f"{what} {count:,}" for what, count in counts.items()))
             client.close()
