@@ -435,7 +435,14 @@ def test_a_failed_login_is_one_line_with_its_cause_and_internals_only_at_debug_l
     assert all(len(line) < 600 for line in done.stdout.splitlines())
     [failed_step] = failures(done.stdout)
     assert failed_step["error"].startswith(cause)
-    for internal in ("Traceback", 'File "', "dagster._core", "DagsterEvent(", "dagster_event", "error_detail"):
+    for internal in (
+        "Traceback",
+        'File "',
+        "dagster._core",
+        "DagsterEvent(",
+        "dagster_event",
+        "error_detail",
+    ):
         assert internal not in done.stdout + done.stderr, internal
     assert "user-management summary" not in done.stdout
     errors = [line for line in done.stderr.splitlines() if line.strip().startswith("error:")]
