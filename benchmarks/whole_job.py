@@ -4,8 +4,9 @@
 
 Starts its own FerretDB on a temp dir (or uses MONGODB_URI), writes the dataset of `dataset.py` under the
 prefix `bench_job_`, enables every task of `run_tasks` (migration included) and runs the `user-management`
-CLI once, in its own process, recording its runs in a throwaway DAGSTER_HOME: every instance, every task,
-the mass-deletion guard and the checks. Prints the CLI's exit code, its wall time, its own CPU time (per
+CLI once, in its own process, as a cron line starts it (no DAGSTER_HOME; `--recorded`: recording its runs
+in a throwaway DAGSTER_HOME, the way through Dagster): every instance, every task, the mass-deletion guard
+and the checks. Prints the CLI's exit code, its wall time, its own CPU time (per
 user), the share of the wall time it waited for the server and its peak RSS (all measured inside the CLI's
 process by `cli_probe.py`), and what the run left behind (users, emails, map entries, journal entries not
 done).
@@ -182,6 +183,12 @@ def main(argv: list[str]) -> int:
         "--skip-empty", action="store_true", help="do not measure the runs with nothing to do"
     )
     parser.add_argument(
+        "--recorded",
+        action="store_true",
+        help="run the job with users recording into a throwaway DAGSTER_HOME (default: as cron runs it, "
+        "without DAGSTER_HOME)",
+    )
+    parser.add_argument(
         "--db-prefix", default="", help="put every database the script writes under this prefix (tests)"
     )
     args = parser.parse_args(argv)
@@ -219,7 +226,16 @@ def main(argv: list[str]) -> int:
                 summary = dataset.generate(client, prefix, args.users, now=now)
                 print(f"dataset {prefix}: {summary}", flush=True)
                 config = job_config(tmp, target, prefix)
-                measured(run_cli(label, config, tmp, code, summary.users))
+                measured(
+                    run_cli(
+                        f"{label}, {args.users:,} users ({'recorded' if args.recorded else 'cron'})",
+                        config,
+                        tmp,
+                        code,
+                        summary.users,
+                        dagster_home=args.recorded,
+                    )
+                )
                 left[label] = left_behind(client, prefix)
             print(
                 f"\nwhole job, {args.users:,} users over {len(dataset.INSTANCES)} instances, every task; "

@@ -22,6 +22,7 @@ LEFT = re.compile(
 )
 NO_USERS_CRON = "this code, no users (cron: no DAGSTER_HOME)"
 NO_USERS_RECORDED = "this code, no users (recorded in DAGSTER_HOME)"
+WITH_USERS = "this code, 40 users (cron)"
 
 
 def test_whole_job_at_40_users_prints_every_run_with_the_client_columns_and_what_the_run_left(
@@ -45,12 +46,12 @@ def test_whole_job_at_40_users_prints_every_run_with_the_client_columns_and_what
     table = done.stdout[done.stdout.index("\nwhole job, 40 users") :]
     assert HEADER.search(table), table
     rows = {m["label"]: m for m in map(ROW.match, table.splitlines()) if m}
-    assert list(rows) == [NO_USERS_CRON, NO_USERS_RECORDED, "this code"], table
+    assert list(rows) == [NO_USERS_CRON, NO_USERS_RECORDED, WITH_USERS], table
     for label in (NO_USERS_CRON, NO_USERS_RECORDED):
         empty = rows[label]
         assert (empty["users"], empty["exit"], empty["cpu_ms_per_user"]) == ("0", "0", "-")
         assert float(empty["per_instance"]) > 0 and int(empty["commands"]) > 0
-    job = rows["this code"]
+    job = rows[WITH_USERS]
     assert (job["users"], job["exit"], job["per_instance"]) == ("40", "0", "-")
     assert float(job["cpu_ms_per_user"]) > 0 and int(job["commands"]) > 0 and int(job["rss"]) > 0
     assert sorted(path.name for path in outer_home.iterdir()) == ["dagster.yaml"]
