@@ -69,6 +69,68 @@ def test_runs_every_enabled_task_for_every_instance_and_prints_a_summary(
     assert '"msg": "Starting user management job"' in done.stdout
 
 
+def _timeless(state: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Normalised snapshots of two runs made seconds apart: every integer that is a time near now (seconds,
+    milliseconds or nanoseconds; deadlines up to a year ahead) becomes "<t>"."""
+    now = time.time()
+
+    def clean(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, int) and not isinstance(value, bool):
+            for scale in (1, 1_000, 1_000_000_000):
+                if (now - 86_400) * scale <= value <= (now + 366 * 86_400) * scale:
+                    return "<t>"
+        return value
+
+    return {
+        name: sorted(json.dumps(clean(json.loads(doc)), sort_keys=True) for doc in docs)
+        for name, docs in state.items()
+    }
+
+
+def _summary_without_run_ids(stderr: str) -> list[str]:
+    summary = stderr[stderr.index("user-management summary") :]
+    return [re.sub(r" \[run [^\]]+\]", "", line) for line in summary.splitlines()]
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
+def test_a_run_without_dagster_home_has_the_effects_summary_and_exit_of_a_run_recorded_in_dagster(
+    dry_run: bool, tmp_path: Path, mongo_uri: str, db_prefix: str, mongo_client: MongoClient
+) -> None:
+    """Issue 21: without DAGSTER_HOME the CLI runs the tasks without Dagster (`tasks.instance_run`). On two
+    identical copies of a deployment (a study whose participants do not decode, so users fail), the run
+    recorded in a Dagster instance and the run without one leave the same documents in every collection and
+    print the same summary, and exit alike (3: users failed)."""
+    from usermgmt_pipeline_tests.reliability.harness import assert_same_state, clone_databases, snapshot
+
+    plain, recorded = f"{db_prefix}a_", f"{db_prefix}b_"
+    seed(mongo_client, plain, INSTANCES)
+    break_participants(mongo_client, plain, "beta", "influenzanet")
+    clone_databases(mongo_client, plain, mongo_client, recorded)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    args = ["--dry-run"] if dry_run else []
+
+    without = run_cli(
+        args, write_config(tmp_path / "a.yaml", config_document(mongo_uri, plain, INSTANCES)), tmp_path
+    )
+    with_home = run_cli(
+        args,
+        write_config(tmp_path / "b.yaml", config_document(mongo_uri, recorded, INSTANCES)),
+        tmp_path,
+        DAGSTER_HOME=str(home),
+    )
+
+    assert (without.returncode, with_home.returncode) == (3, 3), without.stderr
+    assert _summary_without_run_ids(without.stderr) == _summary_without_run_ids(with_home.stderr)
+    assert_same_state(_timeless(snapshot(mongo_client, plain)), _timeless(snapshot(mongo_client, recorded)))
+    assert any(path.name == "storage" for path in home.iterdir())  # the recorded run did go through Dagster
+
+
 def test_dry_run_for_one_instance_writes_nothing(
     tmp_path: Path, mongo_uri: str, db_prefix: str, seeded: None, mongo_client: MongoClient
 ) -> None:
