@@ -69,7 +69,10 @@ EMPTY_PREFIX = (
     "bench_empty_"  # the same deployment without a single user: what a run with nothing to do costs
 )
 
-LEASE_S = 1  # a capped worker exits holding its instance lease; short, so the next measurement waits little
+LEASE_S = 60
+"""The job's default lease. Shorter leases are renewed more often (every quarter lease and before each step past
+three quarters), which on a slow server added hundreds of lock updates to a task's commands; a capped worker
+releases its leases itself (`_release_leases`) so the next measurement need not wait one out."""
 CONFIG_TEMPLATE = """\
 db_configs:
   participant_user_db: &db
@@ -396,7 +399,22 @@ def worker(spec: dict[str, Any]) -> None:
         ),
         flush=True,
     )
+    if capped:
+        _release_leases(spec["config"])
     os._exit(0)
+
+
+def _release_leases(config_path: str) -> None:
+    """Drop the instance leases of the deployment a capped worker leaves (its task thread still holds them and
+    dies with the process); the benchmark owns that deployment, and nothing else runs on it."""
+    from usermgmt_pipeline.case.connections import CaseDatabases
+    from usermgmt_pipeline.config import load_config
+
+    dbs = CaseDatabases.connect(load_config(config_path).db_configs)
+    try:
+        dbs.pipeline_db()["locks"].delete_many({})
+    finally:
+        dbs.close()
 
 
 # ---------------------------------------------------------------- parent side
@@ -463,8 +481,6 @@ def measure(spec: dict[str, Any]) -> Measurement:
     if not lines:
         return Measurement(0, 0, False, 0, f"worker died: {out.stderr[-500:]}", 0, 0, [])
     data = json.loads(lines[-1])
-    if data["capped"]:  # the worker exited holding its instance lease; the next measurement waits it out
-        time.sleep(LEASE_S + 0.5)
     return Measurement(
         data["seconds"],
         data["users"],

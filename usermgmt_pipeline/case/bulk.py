@@ -8,10 +8,12 @@ whether it was new, already there, or failed for another reason.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
+from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 from pymongo.operations import ReplaceOne, UpdateMany, UpdateOne
@@ -47,24 +49,58 @@ def insert_unordered(collection: Collection[Any], docs: Sequence[Mapping[str, An
 
 
 STATEMENTS_PER_COMMAND = 50
-"""Update and replace statements sent in one command at most. FerretDB v1 (SQLite) keeps the cursor of each
-statement of an `update` command open until the command ends, and its pool has 100 connections per
-database: a command of 100 statements or more waits for a connection forever (seen at 250). MongoDB has
-no such limit; 50 keeps a batch of 500 users at ten commands per step on either server."""
+"""Update and replace statements sent in one command at most, on FerretDB v1 or a server not yet identified.
+FerretDB v1 (SQLite) keeps the cursor of each statement of an `update` command open until the command ends,
+and its pool has 100 connections per database: a command of 100 statements or more waits for a connection
+forever (seen at 250)."""
+
+_LIMITS: dict[int, int | None] = {}
+"""id(client) -> the statements per command its server takes (None: no limit of ours; pymongo splits at the
+server's `maxWriteBatchSize`), recorded by `note_server` when the client connects."""
+
+
+def statements_limit(build_info: Mapping[str, Any]) -> int | None:
+    """The limit for a server, from its `buildInfo`: FerretDB v1 announces itself (`ferretdbVersion` v1.x);
+    MongoDB, and FerretDB v2 (on PostgreSQL with DocumentDB), take a whole batch in one command."""
+    return STATEMENTS_PER_COMMAND if str(build_info.get("ferretdbVersion", "")).startswith("v1.") else None
+
+
+def note_server(client: MongoClient[Any], build_info: Mapping[str, Any]) -> None:
+    """Remember what this client's server takes (forgotten with the client)."""
+    key = id(client)
+    _LIMITS[key] = statements_limit(build_info)
+    weakref.finalize(client, _LIMITS.pop, key, None)
+
+
+def chunks(collection: Collection[Any], count: int) -> range:
+    """Where the commands of `count` statements for `collection` start: one command, unless the server is
+    FerretDB v1 or unknown (then `STATEMENTS_PER_COMMAND` each). A batch of 500 users is one update command
+    per step on MongoDB instead of ten."""
+    limit = _LIMITS.get(id(collection.database.client), STATEMENTS_PER_COMMAND)
+    return range(0, count, limit or max(count, 1))
+
+
+def in_batch(asked: Sized) -> int:
+    """The `batch_size` of a read of these ids (`$in`): its whole answer in the first reply, and one more, so
+    that the server sees the end of the results and closes the cursor (an exact fit left it open, for one
+    empty getMore). The default first batch is 101 documents: a batch of 500 users cost a find and a getMore
+    per read."""
+    return len(asked) + 1
 
 
 def write_unordered(
     collection: Collection[Any], ops: Sequence[ReplaceOne[Any] | UpdateOne | UpdateMany]
 ) -> dict[int, str]:
-    """Unordered `bulk_write`s of at most `STATEMENTS_PER_COMMAND` operations; returns the operations the
-    server refused (index -> reason).
+    """Unordered `bulk_write`s, split as `chunks` says; returns the operations the server refused
+    (index -> reason).
 
     A failed command (no connection, a timeout) raises: it is not one operation's problem.
     """
     refused: dict[int, str] = {}
-    for start in range(0, len(ops), STATEMENTS_PER_COMMAND):
+    starts = chunks(collection, len(ops))
+    for start in starts:
         try:
-            collection.bulk_write(list(ops[start : start + STATEMENTS_PER_COMMAND]), ordered=False)
+            collection.bulk_write(list(ops[start : start + starts.step]), ordered=False)
         except BulkWriteError as exc:
             if exc.details.get("writeConcernErrors"):
                 raise

@@ -28,6 +28,7 @@ from pymongo.database import Database
 from pymongo.uri_parser import parse_uri
 from pymongo.uri_parser_shared import SCHEME, SRV_SCHEME, _validate_uri
 
+from usermgmt_pipeline.case.bulk import note_server
 from usermgmt_pipeline.errors import UsermgmtError
 
 log = logging.getLogger(__name__)
@@ -198,7 +199,7 @@ def make_client(cfg: DBConfigLike, key: str, *, ping: bool = True) -> MongoClien
     if ping:
         try:
             with pymongo.timeout(cfg.timeout):
-                client.admin.command("ping")
+                note_server(client, client.admin.command("buildInfo"))  # the start-up ping, and the engine
         except pymongo.errors.PyMongoError as exc:
             client.close()
             raise DatabaseConnectionError(f"could not connect to {key}: {connection_failure(exc)}") from None

@@ -22,7 +22,7 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from usermgmt_pipeline.case.bulk import STATEMENTS_PER_COMMAND, insert_unordered
+from usermgmt_pipeline.case.bulk import chunks, in_batch, insert_unordered
 from usermgmt_pipeline.case.connections import op_deadline
 from usermgmt_pipeline.case.journal import FINISHED, AccountSealer, JournalEntry, State, field_name
 from usermgmt_pipeline.case.leases import LeaseLost
@@ -152,7 +152,7 @@ class PipelineStore:
         if existing:
             self.claim(existing)
             with op_deadline(self.timeout):
-                stored = list(self.journal.find({"_id": {"$in": existing}}))
+                stored = list(self.journal.find({"_id": {"$in": existing}}, batch_size=in_batch(existing)))
             out.update({doc["_id"]: self._entry(doc) for doc in stored})
         missing = [key for key in keys if key not in out]
         if missing:
@@ -199,11 +199,12 @@ class PipelineStore:
             for key in keys
         ]
         matched = 0
-        for start in range(0, len(ops), STATEMENTS_PER_COMMAND):
+        starts = chunks(self.journal, len(ops))
+        for start in starts:
             try:
                 with op_deadline(self.timeout):
                     matched += self.journal.bulk_write(
-                        ops[start : start + STATEMENTS_PER_COMMAND], ordered=False
+                        ops[start : start + starts.step], ordered=False
                     ).matched_count
             except BulkWriteError as exc:
                 if exc.details.get("writeConcernErrors") or not exc.details.get("writeErrors"):

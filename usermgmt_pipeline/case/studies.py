@@ -22,7 +22,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError, InvalidName, OperationFailure
 
-from usermgmt_pipeline.case.bulk import insert_unordered, write_unordered
+from usermgmt_pipeline.case.bulk import in_batch, insert_unordered, write_unordered
 from usermgmt_pipeline.case.connections import CaseDatabases, op_deadline
 from usermgmt_pipeline.case.document_fields import GoDecodeError, go_bool, go_string
 from usermgmt_pipeline.case.id_mapping import StudyIdentity
@@ -233,7 +233,11 @@ class StudyCollections:
         with op_deadline(self.timeout):
             try:
                 docs = list(
-                    collection.find({"participantID": {"$in": list(participant_ids)}}, sort=[("_id", 1)])
+                    collection.find(
+                        {"participantID": {"$in": list(participant_ids)}},
+                        sort=[("_id", 1)],
+                        batch_size=in_batch(participant_ids),
+                    )
                 )
             except OperationFailure as exc:
                 if exc.code == INVALID_NAMESPACE:
@@ -362,6 +366,7 @@ class StudyCollections:
             for doc in self.id_map.find(
                 {"studyKey": study_key, "confidentialID": {"$in": list(confidential_ids)}},
                 projection={"_id": 0, "confidentialID": 1},
+                batch_size=in_batch(confidential_ids),
             ):
                 counts[doc["confidentialID"]] = counts.get(doc["confidentialID"], 0) + 1
         return counts
@@ -383,6 +388,7 @@ class StudyCollections:
             cursor = self.id_map.find(
                 {"studyKey": study_key, "confidentialID": {"$in": list(confidential_ids)}},
                 projection={"_id": 0, "confidentialID": 1},
+                batch_size=in_batch(confidential_ids),
             )
             return {doc["confidentialID"] for doc in cursor}
 

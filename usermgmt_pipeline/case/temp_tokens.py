@@ -16,7 +16,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.database import Database
 
-from usermgmt_pipeline.case.bulk import insert_unordered
+from usermgmt_pipeline.case.bulk import in_batch, insert_unordered
 from usermgmt_pipeline.case.connections import op_deadline
 
 PURPOSE_CONTACT_VERIFICATION = "contact-verification"
@@ -82,7 +82,9 @@ class TempTokens:
             with op_deadline(self.timeout):
                 stored = {
                     doc["_id"]: str(doc["token"])
-                    for doc in self.collection.find({"_id": {"$in": ids}}, projection={"token": 1})
+                    for doc in self.collection.find(
+                        {"_id": {"$in": ids}}, projection={"token": 1}, batch_size=in_batch(ids)
+                    )
                 }
             for index in outcome.duplicates:
                 token = stored.get(docs[index]["_id"])

@@ -18,6 +18,7 @@ from bson import Int64, ObjectId
 from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
+from usermgmt_pipeline.case.bulk import in_batch
 from usermgmt_pipeline.case.connections import op_deadline
 from usermgmt_pipeline.case.document_fields import GoDecodeError, go_bool, go_int, go_string
 from usermgmt_pipeline.errors import CaseDataError
@@ -305,7 +306,9 @@ class UsersCollections:
             return set()
         held: set[str] = set()
         with op_deadline(self.timeout):
-            for doc in self.users.find({"profiles._id": {"$in": wanted}}, projection={"profiles._id": 1}):
+            for doc in self.users.find(
+                {"profiles._id": {"$in": wanted}}, projection={"profiles._id": 1}, batch_size=in_batch(given)
+            ):
                 profiles = doc.get("profiles")
                 for profile in profiles if isinstance(profiles, list) else [profiles]:
                     if isinstance(profile, Mapping) and "_id" in profile:
@@ -336,7 +339,11 @@ class UsersCollections:
         with op_deadline(self.timeout):
             return {
                 doc["_id"]
-                for doc in self.users.find(_ids_if_selected(user_ids, selection), projection={"_id": 1})
+                for doc in self.users.find(
+                    _ids_if_selected(user_ids, selection),
+                    projection={"_id": 1},
+                    batch_size=in_batch(user_ids),
+                )
             }
 
     def set_timestamp_many_if_selected(
@@ -361,6 +368,7 @@ class UsersCollections:
                 for doc in self.users.find(
                     {"_id": {"$in": list(user_ids)}, f"timestamps.{field}": Int64(value)},
                     projection={"_id": 1},
+                    batch_size=in_batch(user_ids),
                 )
             }
 
@@ -370,7 +378,11 @@ class UsersCollections:
         with op_deadline(self.timeout):
             return {
                 doc["_id"]: doc
-                for doc in self.users.find({"_id": {"$in": list(user_ids)}}, projection=USER_PROJECTION)
+                for doc in self.users.find(
+                    {"_id": {"$in": list(user_ids)}},
+                    projection=USER_PROJECTION,
+                    batch_size=in_batch(user_ids),
+                )
             }
 
     def delete_many_if_selected(
@@ -397,7 +409,10 @@ class UsersCollections:
             return set()
         with op_deadline(self.timeout):
             return {
-                doc["_id"] for doc in self.users.find({"_id": {"$in": list(user_ids)}}, projection={"_id": 1})
+                doc["_id"]
+                for doc in self.users.find(
+                    {"_id": {"$in": list(user_ids)}}, projection={"_id": 1}, batch_size=in_batch(user_ids)
+                )
             }
 
     def delete_attributes_many(self, user_ids: list[ObjectId]) -> int:
