@@ -18,6 +18,7 @@ from usermgmt_pipeline_tests.orchestration.bridge_server import running_bridge
 from usermgmt_pipeline_tests.orchestration.helpers import (
     break_participants,
     config_document,
+    dagster_home,
     id_map_count,
     outgoing_count,
     seed,
@@ -110,9 +111,7 @@ def test_a_run_without_dagster_home_has_the_effects_summary_and_exit_of_a_run_re
     seed(mongo_client, plain, INSTANCES)
     break_participants(mongo_client, plain, "beta", "influenzanet")
     clone_databases(mongo_client, plain, mongo_client, recorded)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    home = dagster_home(tmp_path / "dagster_home")
     args = ["--dry-run"] if dry_run else []
 
     without = run_cli(
@@ -300,9 +299,7 @@ def test_runs_are_recorded_in_the_dagster_home_instance_when_set(
 ) -> None:
     from dagster import DagsterInstance
 
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    home = dagster_home(tmp_path / "dagster_home")
     document = config_document(mongo_uri, db_prefix, INSTANCES, tasks=["generate_profile_id_lookup"])
     config = write_config(tmp_path / "config.yaml", document)
     done = run_cli(["--dry-run"], config, tmp_path, DAGSTER_HOME=str(home))
@@ -321,9 +318,7 @@ def test_a_dry_run_records_nothing_in_the_asset_catalog_and_its_summary_names_sa
     says why its counts may exceed the real run's."""
     from dagster import AssetKey, DagsterEventType, DagsterInstance
 
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    home = dagster_home(tmp_path / "dagster_home")
     config = write_config(tmp_path / "config.yaml", config_document(mongo_uri, db_prefix, INSTANCES))
     unverified = mongo_client[f"{db_prefix}beta_users"][
         "users"
@@ -479,9 +474,7 @@ def test_a_failed_login_is_one_line_with_its_cause_and_internals_only_at_debug_l
     cause = "DatabaseConnectionError: could not connect to participant_user_db: authentication failed"
     env = {}
     if recorded:
-        home = tmp_path / "dagster_home"
-        home.mkdir()
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        home = dagster_home(tmp_path / "dagster_home")
         env["DAGSTER_HOME"] = str(home)
 
     def failures(stdout: str) -> list[dict[str, str]]:

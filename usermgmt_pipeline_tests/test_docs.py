@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from usermgmt_pipeline_tests.conftest import REPO_ROOT
+from usermgmt_pipeline_tests.orchestration.helpers import dagster_home
 
 SOURCES = [
     *sorted((REPO_ROOT / "usermgmt_pipeline").rglob("*.py")),
@@ -122,9 +123,7 @@ def test_the_readmes_commands_start_the_schedule_and_every_sensor(tmp_path: Path
     from dagster import DagsterInstance
     from dagster._core.scheduler.instigation import InstigatorStatus
 
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    home = dagster_home(tmp_path / "dagster_home")
     commands = [
         line
         for block in _code_blocks(_readme(), "bash")

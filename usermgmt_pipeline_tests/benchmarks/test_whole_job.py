@@ -8,6 +8,7 @@ from pathlib import Path
 from pymongo import MongoClient
 
 from usermgmt_pipeline_tests.benchmarks.scripts import run_script
+from usermgmt_pipeline_tests.orchestration.helpers import dagster_home
 
 HEADER = re.compile(r"^run +users +exit +wall s +cpu s +cpu ms/u +wait +commands +s/inst +RSS MB$", re.M)
 ROW = re.compile(
@@ -29,9 +30,7 @@ def test_whole_job_at_40_users_prints_every_run_with_the_client_columns_and_what
     tmp_path: Path, mongo_uri: str, db_prefix: str, mongo_client: MongoClient
 ) -> None:
     # A Dagster instance in the caller's environment: the cron row must not record into it.
-    outer_home = tmp_path / "outer_dagster_home"
-    outer_home.mkdir()
-    (outer_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    outer_home = dagster_home(tmp_path / "outer_dagster_home")
 
     done = run_script(
         "whole_job.py",

@@ -80,6 +80,13 @@ def write_config(path: Path, document: dict[str, Any]) -> Path:
     return path
 
 
+def dagster_home(path: Path) -> Path:
+    """An empty Dagster instance folder for a CLI run to record into (telemetry off, as everywhere here)."""
+    path.mkdir()
+    (path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return path
+
+
 def seed(
     mongo_client: MongoClient, db_prefix: str, instance_ids: Sequence[str], now: int | None = None
 ) -> int:
