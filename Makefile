@@ -27,7 +27,9 @@ test: $(STAMP) $(TEST_SERVER)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 demo: setup
-	$(PY) -m devtools.demo run
+	# The runs are recorded in demo_home (Dagster's SQLite instance), where `make ui` shows them.
+	mkdir -p demo_home && cp dagster.yaml demo_home/dagster.yaml
+	DAGSTER_HOME=$$PWD/demo_home $(PY) -m devtools.demo run
 
 ui: setup
 	mkdir -p demo_home .cache && cp dagster.yaml demo_home/dagster.yaml && rm -f .cache/demo-ui-ready
