@@ -36,6 +36,15 @@ from usermgmt_pipeline.review.files import (
 MARKER = ".usermgmt-review"
 GENERATED = ("parts", "emails", "users.jsonl", "users.csv", "index.html")
 """What a run writes into the folder (and `clear` removes); the marker stays."""
+TIMESTAMP_COLUMNS = (
+    "created_at",
+    "account_confirmed_at",
+    "last_login",
+    "last_token_refresh",
+    "reminder_to_confirm_sent_at",
+    "marked_for_deletion",
+)
+"""The user's timestamps a row shows, named as `User` names them."""
 CSV_COLUMNS = [
     "instance_id",
     "task",
@@ -44,12 +53,7 @@ CSV_COLUMNS = [
     "planned_action",
     "threshold",
     "selected_because",
-    "created_at",
-    "account_confirmed_at",
-    "last_login",
-    "last_token_refresh",
-    "reminder_to_confirm_sent_at",
-    "marked_for_deletion",
+    *TIMESTAMP_COLUMNS,
     "message_type",
     "language",
     "email_language",

@@ -30,18 +30,9 @@ from usermgmt_pipeline.case.users import User
 from usermgmt_pipeline.config import AppConfig
 from usermgmt_pipeline.emails.task_email import TaskEmail
 from usermgmt_pipeline.emails.templates import choose_translation, render_email
-from usermgmt_pipeline.review.bundle import ReviewBundle, ReviewDirError, open_bundle
+from usermgmt_pipeline.review.bundle import TIMESTAMP_COLUMNS, ReviewBundle, ReviewDirError, open_bundle
 
 PLACEHOLDER_TOKEN = "TOKEN-PLACEHOLDER"
-TIMESTAMP_COLUMNS = (
-    "created_at",
-    "account_confirmed_at",
-    "last_login",
-    "last_token_refresh",
-    "reminder_to_confirm_sent_at",
-    "marked_for_deletion",
-)
-"""The user's timestamps a row shows, named as `User` names them."""
 Scalar = int | float | str | bool
 
 
