@@ -49,11 +49,13 @@ class LeaseStore:
     def next_generation(self) -> int:
         """A generation greater than every one handed out for this instance so far."""
         with op_deadline(self.timeout):
-            self.fences.update_one(
-                {"_id": self.instance_id},
-                {"$max": {"generation": int(time.time() * 1000)}},
-                upsert=True,
-            )
+            floor = {"$max": {"generation": int(time.time() * 1000)}}
+            try:
+                self.fences.update_one({"_id": self.instance_id}, floor, upsert=True)
+            except (
+                DuplicateKeyError
+            ):  # another run's upsert created it first: ours now matches (MongoDB's advice)
+                self.fences.update_one({"_id": self.instance_id}, floor, upsert=True)
             doc = self.fences.find_one_and_update(
                 {"_id": self.instance_id},
                 {"$inc": {"generation": 1}},
